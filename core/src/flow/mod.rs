@@ -15,3 +15,11 @@ pub trait Bijector<const D: usize> {
     /// z = f⁻¹(x) and log|det ∂f⁻¹/∂x|.
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error>;
 }
+
+// The flow zoo.
+pub mod actnorm;
+pub mod coupling;
+pub mod lu;
+pub mod maf;
+pub mod permute;
+pub mod spline;
