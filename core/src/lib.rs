@@ -26,6 +26,7 @@ pub mod error;
 pub mod flow;
 pub mod lane;
 pub mod math;
+pub mod nn;
 pub mod real;
 pub mod rng;
 pub mod score;

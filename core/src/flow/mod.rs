@@ -234,3 +234,11 @@ fn scatter<L: Lane<Scalar = f32>, const D: usize>(x: &[L; D], points: &mut [[f32
         }
     }
 }
+
+// The flow zoo.
+pub mod actnorm;
+pub mod coupling;
+pub mod lu;
+pub mod maf;
+pub mod permute;
+pub mod spline;
