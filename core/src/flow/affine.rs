@@ -1,13 +1,14 @@
 //! The elementwise affine layer x = a ⊙ z + b (MATH.md §1).
 
 use super::Bijector;
+use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::real::Real;
 
 /// Elementwise affine bijection x = a ⊙ z + b, log|det ∂x/∂z| = Σᵢ ln|aᵢ|.
 ///
 /// The log-determinant depends only on the parameters and is prepared at construction (in
-/// `f64`, stored as `f32`). Forward and inverse cost O(D) (one multiply or divide per
+/// `f64`, kept to ≈ 1e-15 as a sum of two `f32`s). Forward and inverse cost O(D) (one multiply or divide per
 /// coordinate); the inverse is exact division, z = (x − b) / a.
 ///
 /// Measured (tests): inverse∘forward max abs error 0 in f64 and ≤ 1.2e-7 in f32 on |z| ≤ 3; the
@@ -16,7 +17,7 @@ use crate::real::Real;
 pub struct Affine<const D: usize> {
     scale: [f32; D],
     shift: [f32; D],
-    log_det: f32,
+    log_det: TwoF32,
 }
 
 impl<const D: usize> Affine<D> {
@@ -34,7 +35,7 @@ impl<const D: usize> Affine<D> {
             }
             log_det += libm::log(libm::fabs(a as f64));
         }
-        Ok(Self { scale, shift, log_det: log_det as f32 })
+        Ok(Self { scale, shift, log_det: TwoF32::new(log_det) })
     }
 
     /// The scale a.
@@ -49,7 +50,7 @@ impl<const D: usize> Affine<D> {
 
     /// log|det ∂x/∂z| = Σᵢ ln|aᵢ| (the same at every point).
     pub fn log_det(&self) -> f32 {
-        self.log_det
+        self.log_det.hi()
     }
 }
 
@@ -59,7 +60,7 @@ impl<const D: usize> Bijector<D> for Affine<D> {
         let x = core::array::from_fn(|i| {
             z[i] * R::from_f32(self.scale[i]) + R::from_f32(self.shift[i])
         });
-        (x, R::from_f32(self.log_det))
+        (x, self.log_det.get::<R>())
     }
 
     #[inline(always)]
@@ -67,6 +68,6 @@ impl<const D: usize> Bijector<D> for Affine<D> {
         let z = core::array::from_fn(|i| {
             (x[i] - R::from_f32(self.shift[i])) / R::from_f32(self.scale[i])
         });
-        Ok((z, R::from_f32(-self.log_det)))
+        Ok((z, -self.log_det.get::<R>()))
     }
 }

@@ -2,6 +2,7 @@
 //! safeguarded-Newton inverse (MATH.md §1, "Planar").
 
 use super::{Bijector, eps_of};
+use crate::dist::TwoF32;
 use crate::error::{Error, all_finite, finite};
 use crate::lane::Mask;
 use crate::real::Real;
@@ -26,7 +27,9 @@ const PLANAR_STEP_ULPS: f64 = 2.0;
 /// Free parameters u, w ∈ ℝᴰ and b ∈ ℝ (stored as `f32`). The layer uses
 /// û = u + (m(wᵀu) − wᵀu)·w/‖w‖², m(s) = −1 + softplus(s), so that wᵀû = m(wᵀu) > −1 and f is
 /// invertible (if ‖w‖ = 0, û = u and f is the shift z + u·tanh b). û and c = wᵀû are prepared
-/// at construction in `f64` (c from the stored `f32` û, so the two agree to one rounding).
+/// at construction in `f64`: û is stored as `f32` (it defines the map), and c is wᵀû of that
+/// stored û, kept to ≈ 1e-15 as a sum of two `f32`s, so that `f64` evaluation is exact to
+/// `f64` rounding and `f32` evaluation uses c rounded once.
 ///
 /// - forward: x = z + û·h, h = tanh(wᵀz + b); log|det| = ln(1 + h'(wᵀz + b)·c) with
 ///   h' = (1 − h)(1 + h), evaluated by `ln_1p` (matrix determinant lemma). Cost O(D): one
@@ -48,7 +51,7 @@ pub struct Planar<const D: usize> {
     w: [f32; D],
     b: f32,
     u_hat: [f32; D],
-    c: f32,
+    c: TwoF32,
 }
 
 /// Numerically stable softplus in `f64`: ln(1 + eˢ) = max(s, 0) + ln(1 + e^−|s|).
@@ -85,14 +88,14 @@ impl<const D: usize> Planar<D> {
         for i in 0..D {
             c += w[i] as f64 * u_hat[i] as f64;
         }
-        let c = c as f32;
-        if c.partial_cmp(&-1.0) != Some(core::cmp::Ordering::Greater) {
+        let c = TwoF32::new(c);
+        if c.hi().partial_cmp(&-1.0) != Some(core::cmp::Ordering::Greater) {
             return Err(Error::InvalidParameter {
                 name: "u",
                 reason: "w·û rounds to <= -1 in f32 (w·u too negative)",
             });
         }
-        finite("w_dot_u_hat", c)?;
+        finite("w_dot_u_hat", c.hi())?;
         Ok(Self { u, w, b, u_hat, c })
     }
 
@@ -118,7 +121,7 @@ impl<const D: usize> Planar<D> {
 
     /// c = wᵀû (> −1).
     pub fn w_dot_u_hat(&self) -> f32 {
-        self.c
+        self.c.hi()
     }
 
     #[inline(always)]
@@ -134,7 +137,7 @@ impl<const D: usize> Planar<D> {
     #[inline(always)]
     fn log_det_at<R: Real>(&self, t: R) -> R {
         let one = R::one();
-        ((one - t) * (one + t) * R::from_f32(self.c)).ln_1p()
+        ((one - t) * (one + t) * self.c.get::<R>()).ln_1p()
     }
 }
 
@@ -148,7 +151,7 @@ impl<const D: usize> Bijector<D> for Planar<D> {
 
     fn inverse<R: Real>(&self, y: [R; D]) -> Result<([R; D], R), Error> {
         let s = self.dot_w(&y);
-        let c = R::from_f32(self.c);
+        let c = self.c.get::<R>();
         let b = R::from_f32(self.b);
         let one = R::one();
         let half = R::from_f64(0.5);
