@@ -28,6 +28,7 @@ pub mod lane;
 pub mod math;
 pub mod real;
 pub mod rng;
+pub mod sample;
 pub mod score;
 pub mod sde;
 
