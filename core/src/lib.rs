@@ -29,6 +29,7 @@ pub mod math;
 pub mod nn;
 pub mod real;
 pub mod rng;
+pub mod sample;
 pub mod score;
 pub mod sde;
 
