@@ -22,10 +22,12 @@
 #![warn(missing_docs)]
 
 pub mod dist;
+pub mod dual;
 pub mod error;
 pub mod flow;
 pub mod lane;
 pub mod math;
+pub mod ode;
 pub mod real;
 pub mod rng;
 pub mod score;
