@@ -26,6 +26,7 @@ pub mod dual;
 pub mod error;
 pub mod flow;
 pub mod lane;
+pub mod likelihood;
 pub mod math;
 pub mod ode;
 pub mod real;
