@@ -28,9 +28,11 @@ pub mod flow;
 pub mod lane;
 pub mod likelihood;
 pub mod math;
+pub mod nn;
 pub mod ode;
 pub mod real;
 pub mod rng;
+pub mod sample;
 pub mod score;
 pub mod sde;
 
