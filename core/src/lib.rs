@@ -26,8 +26,10 @@ pub mod error;
 pub mod flow;
 pub mod lane;
 pub mod math;
+pub mod nn;
 pub mod real;
 pub mod rng;
+pub mod sample;
 pub mod score;
 pub mod sde;
 
