@@ -9,7 +9,7 @@ use core::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
 use flowscore_scenario::sensor::{SIGNAL_PERIOD, SimulatedSensor};
-use flowscore_scenario::{EXPECTED_HASH, READINGS, Report, SENSOR_SEED, Summary};
+use flowscore_scenario::{EXPECTED_HASH, Models, READINGS, Report, SENSOR_SEED, Summary};
 
 /// A pin that records its level and how often it went high.
 #[derive(Default)]
@@ -39,7 +39,7 @@ impl OutputPin for RecordingPin {
 struct Flagged(Vec<u32>);
 
 impl Report for Flagged {
-    fn anomaly(&mut self, index: u32, _reading: [f32; 2], _log_likelihood: f32) {
+    fn anomaly(&mut self, index: u32, _reading: [f32; 2], _flow: f32, _mixture: f32) {
         self.0.push(index);
     }
 }
@@ -47,8 +47,9 @@ impl Report for Flagged {
 fn run() -> (Summary, RecordingPin, Flagged) {
     let mut pin = RecordingPin::default();
     let mut flagged = Flagged::default();
+    let models = Models::new().expect("the models are valid");
     let summary =
-        flowscore_scenario::run(SimulatedSensor::new(SENSOR_SEED), &mut pin, &mut flagged)
+        flowscore_scenario::run(&models, SimulatedSensor::new(SENSOR_SEED), &mut pin, &mut flagged)
             .expect("the scenario runs");
     (summary, pin, flagged)
 }

@@ -12,35 +12,45 @@
 #![warn(missing_docs)]
 
 pub mod hash;
+pub mod models;
 pub mod sensor;
 
 use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
-use flowscore::Real;
-use flowscore::rng::{LaneSource, Streams};
-use flowscore::sde::{Sde, Vp};
+use flowscore::dist::Distribution;
+use flowscore::rng::Streams;
+use flowscore::sample::{AnnealedLangevin, EulerMaruyama, LaneSampler};
+use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 
 use hash::Fnv1a;
+use models::{Mixture, PlanarFlow};
 use sensor::{SENSOR_ADDRESS, Sensor, SensorError, SimulatedSensor};
 
 /// The hash of everything [`run`] produces with the default seeds, on every target.
-pub const EXPECTED_HASH: u64 = 0x2493_e5b4_ad51_ce7d;
+pub const EXPECTED_HASH: u64 = 0xb6b5_a901_71ba_c677;
 
-/// Seed of the sampling streams (sample i uses `Streams::new(SAMPLE_SEED, i)`).
+/// Seed of the sampling streams (sample i of each sampler uses `Streams::new(seed, i)`).
 pub const SAMPLE_SEED: u64 = 0x5EED_F10E;
 /// Seed of the simulated sensor's jitter.
 pub const SENSOR_SEED: u32 = 0x2545_F491;
 /// Samples drawn by each sampler.
 pub const SAMPLES: usize = 16;
+/// Reverse-SDE Euler–Maruyama steps (VP SDE, T = 1 down to ε = 1e-3).
+pub const EM_STEPS: u32 = 200;
 /// Sensor readings scored.
 pub const READINGS: u32 = sensor::SIGNAL_PERIOD;
-/// A reading whose log-likelihood falls below this is an anomaly (nats).
-pub const LOG_LIKELIHOOD_THRESHOLD: f32 = -9.0;
+/// A reading whose flow log-likelihood falls below this is an anomaly (nats). Normal readings
+/// near the ring score −12 to −1 under the flow; the three outliers far from it below −35 (the
+/// empty centre of the ring scores high under the flow: the mixture catches that one).
+pub const FLOW_THRESHOLD: f32 = -20.0;
+/// A reading whose mixture log-likelihood falls below this is an anomaly (nats). Normal readings
+/// score above −3 (the jitter is within 1.2 σ of a mean); the ring's centre scores about −24.
+pub const MIXTURE_THRESHOLD: f32 = -9.0;
 
 /// What the scenario reports as it goes (the firmware logs it; the host test records it).
 pub trait Report {
-    /// Reading `index` scored below the threshold.
-    fn anomaly(&mut self, index: u32, reading: [f32; 2], log_likelihood: f32);
+    /// Reading `index` scored below a threshold under the flow or the mixture.
+    fn anomaly(&mut self, index: u32, reading: [f32; 2], flow_log_prob: f32, mixture_log_prob: f32);
 }
 
 /// A report that ignores everything.
@@ -48,14 +58,20 @@ pub trait Report {
 pub struct Silent;
 
 impl Report for Silent {
-    fn anomaly(&mut self, _: u32, _: [f32; 2], _: f32) {}
+    fn anomaly(&mut self, _: u32, _: [f32; 2], _: f32, _: f32) {}
 }
 
 /// The outcome of one [`run`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Summary {
-    /// Mean of the prior samples.
-    pub sample_mean: [f32; 2],
+    /// Mean of the reverse-SDE Euler–Maruyama samples of the mixture.
+    pub em_mean: [f32; 2],
+    /// Mean radius of the Euler–Maruyama samples (the ring's radius is 2).
+    pub em_radius: f32,
+    /// Mean radius of the annealed Langevin samples.
+    pub langevin_radius: f32,
+    /// Mean log-probability of the planar-flow samples.
+    pub flow_mean_log_prob: f32,
     /// Sensor readings scored.
     pub readings: u32,
     /// Readings flagged as anomalies.
@@ -81,41 +97,115 @@ pub enum ScenarioError<E> {
     Model(flowscore::Error),
 }
 
-/// Runs the scenario on the simulated sensor behind any I²C bus implementation, driving `led`
-/// for anomalous readings.
+impl<E> From<flowscore::Error> for ScenarioError<E> {
+    fn from(e: flowscore::Error) -> Self {
+        ScenarioError::Model(e)
+    }
+}
+
+/// The models and samplers of the scenario, built once.
+#[derive(Clone, Debug)]
+pub struct Models {
+    /// The 8-component mixture.
+    pub mixture: Mixture,
+    /// The 10-layer planar flow.
+    pub flow: PlanarFlow,
+    /// Reverse-SDE Euler–Maruyama on the VP SDE.
+    pub euler_maruyama: EulerMaruyama<Vp>,
+    /// NCSN's annealed Langevin with its defaults.
+    pub annealed: AnnealedLangevin,
+}
+
+impl Models {
+    /// Builds (and validates) everything.
+    pub fn new() -> Result<Self, flowscore::Error> {
+        Ok(Self {
+            mixture: models::mixture()?,
+            flow: models::planar_flow()?,
+            euler_maruyama: EulerMaruyama::new(Vp::default(), EM_STEPS, SAMPLING_EPS_VP)?,
+            annealed: AnnealedLangevin::default(),
+        })
+    }
+
+    /// The mixture's log-likelihood of a reading.
+    pub fn mixture_log_prob(&self, x: [f32; 2]) -> Result<f32, flowscore::Error> {
+        Ok(self.mixture.log_prob(&x))
+    }
+}
+
+fn mean_radius(xs: &[[f32; 2]]) -> f32 {
+    let mut sum = 0.0f32;
+    for x in xs {
+        sum += flowscore::Real::sqrt(x[0] * x[0] + x[1] * x[1]);
+    }
+    sum / xs.len() as f32
+}
+
+/// Runs the scenario with `models` (from [`Models::new`]) on the simulated sensor behind any I²C
+/// bus implementation, driving `led` for anomalous readings.
 pub fn run<I: I2c, P: OutputPin, Rp: Report>(
+    models: &Models,
     bus: I,
     led: &mut P,
     report: &mut Rp,
 ) -> Result<Summary, ScenarioError<I::Error>> {
     let mut hash = Fnv1a::new();
     let mut summary = Summary::default();
-    let sde = Vp::default();
 
-    // Sampling: prior draws (per-sample streams).
-    let mut mean = [0.0f32; 2];
-    for i in 0..SAMPLES {
+    // Reverse-SDE Euler–Maruyama samples of the mixture (exact perturbed score under VP).
+    let score = models.mixture.under(Vp::default());
+    let mut xs = [[0.0f32; 2]; SAMPLES];
+    for (i, x) in xs.iter_mut().enumerate() {
         let mut rng = Streams::<f32>::new(SAMPLE_SEED, i as u64);
-        let x: [f32; 2] = rng.normal_array();
-        let lp: f32 = sde.prior_log_prob(&x);
+        models.euler_maruyama.run(&score, x, &mut rng);
+        hash.push_all(x);
+    }
+    let mut mean = [0.0f32; 2];
+    for x in &xs {
+        mean[0] += x[0] / SAMPLES as f32;
+        mean[1] += x[1] / SAMPLES as f32;
+    }
+    summary.em_mean = mean;
+    summary.em_radius = mean_radius(&xs);
+    hash.push_all(&summary.em_mean);
+    hash.push_f32(summary.em_radius);
+
+    // Annealed Langevin samples of the same mixture (NCSN noise levels), from the origin.
+    let noisy = models.mixture.noisy();
+    for (i, x) in xs.iter_mut().enumerate() {
+        *x = [0.0; 2];
+        let mut rng = Streams::<f32>::new(SAMPLE_SEED ^ 1, i as u64);
+        models.annealed.run(&noisy, x, &mut rng);
+        hash.push_all(x);
+    }
+    summary.langevin_radius = mean_radius(&xs);
+    hash.push_f32(summary.langevin_radius);
+
+    // Planar-flow samples with their log-probabilities, in one pass.
+    let mut lp_sum = 0.0f32;
+    for i in 0..SAMPLES {
+        let mut rng = Streams::<f32>::new(SAMPLE_SEED ^ 2, i as u64);
+        let (x, lp) = models.flow.sample_and_log_prob::<f32, _, 2>(&mut rng);
         hash.push_all(&x);
         hash.push_f32(lp);
-        mean[0] += x[0];
-        mean[1] += x[1];
+        lp_sum += lp;
     }
-    summary.sample_mean = [mean[0] / SAMPLES as f32, mean[1] / SAMPLES as f32];
-    hash.push_all(&summary.sample_mean);
+    summary.flow_mean_log_prob = lp_sum / SAMPLES as f32;
+    hash.push_f32(summary.flow_mean_log_prob);
 
-    // Anomaly scoring of the sensor stream.
+    // Anomaly scoring of the sensor stream: the flow's exact log-likelihood (inverse pass) and
+    // the mixture's.
     let mut sensor = Sensor::new(bus, SENSOR_ADDRESS).map_err(ScenarioError::Sensor)?;
     for index in 0..READINGS {
         let reading = sensor.read().map_err(ScenarioError::Sensor)?;
-        let ll: f32 = log_likelihood(&reading);
+        let flow_lp = models.flow.log_prob(reading)?;
+        let mixture_lp = models.mixture_log_prob(reading)?;
         hash.push_all(&reading);
-        hash.push_f32(ll);
-        // A NaN log-likelihood counts as an anomaly: only a finite score at or above the
-        // threshold is normal.
-        let normal = ll >= LOG_LIKELIHOOD_THRESHOLD;
+        hash.push_f32(flow_lp);
+        hash.push_f32(mixture_lp);
+        // A NaN log-likelihood counts as an anomaly: only finite scores at or above both
+        // thresholds are normal.
+        let normal = flow_lp >= FLOW_THRESHOLD && mixture_lp >= MIXTURE_THRESHOLD;
         if normal {
             led.set_low().map_err(|_| ScenarioError::Led)?;
         } else {
@@ -123,7 +213,7 @@ pub fn run<I: I2c, P: OutputPin, Rp: Report>(
             if SimulatedSensor::is_anomaly(index) {
                 summary.true_positives += 1;
             }
-            report.anomaly(index, reading, ll);
+            report.anomaly(index, reading, flow_lp, mixture_lp);
             led.set_high().map_err(|_| ScenarioError::Led)?;
         }
         if SimulatedSensor::is_anomaly(index) {
@@ -134,12 +224,4 @@ pub fn run<I: I2c, P: OutputPin, Rp: Report>(
     summary.values = hash.count();
     summary.hash = hash.value();
     Ok(summary)
-}
-
-/// Stand-in score of a reading: a Gaussian profile across the radius-2 ring, σ = 0.25 (nats, up
-/// to a constant).
-fn log_likelihood<R: Real>(x: &[R; 2]) -> R {
-    let r = (x[0] * x[0] + x[1] * x[1]).sqrt();
-    let z = (r - R::from_f64(2.0)) / R::from_f64(0.25);
-    -R::from_f64(0.5) * z * z
 }
