@@ -68,14 +68,31 @@ fn measure(models: &Models) {
     );
 
     // (b) one reverse-SDE Euler–Maruyama step on the 8-component mixture (VP, exact score).
-    let score = models.mixture.under(Vp::default());
+    let score = &models.score;
     let em = EulerMaruyama::new(Vp::default(), TIMED_STEPS, SAMPLING_EPS_VP).expect("valid");
     let mut x = [0.0f32; 2];
     let start = counter::ticks();
-    em.run(&score, black_box(&mut x), &mut rng);
+    em.run(score, black_box(&mut x), &mut rng);
     let em_step = instructions(counter::ticks().wrapping_sub(start)) / TIMED_STEPS as u64;
     black_box(x);
     defmt::info!("instructions: Euler-Maruyama step, 8-component mixture {=u64} per step", em_step);
+
+    // (c) a full probability-flow log-likelihood of one point (a point on the ring, one between
+    // two components, and the ring's centre), exact divergence by duals.
+    for (i, point) in [[2.0f32, 0.0], [1.0, 1.5], [0.0, 0.0]].into_iter().enumerate() {
+        let start = counter::ticks();
+        let (lp, nfe) = models.mixture_log_prob(black_box(point), i as u64).expect("solves");
+        let n = instructions(counter::ticks().wrapping_sub(start));
+        defmt::info!(
+            "instructions: probability-flow log-likelihood of ({=f32}, {=f32}) {=u64} ({=u32} NFE, {=u64} per NFE), log p = {=f32}",
+            point[0],
+            point[1],
+            n,
+            nfe,
+            n / u64::from(nfe.max(1)),
+            lp
+        );
+    }
 }
 
 #[entry]
@@ -104,8 +121,9 @@ fn main() -> ! {
     let run_stack = stack::high_water_mark();
 
     defmt::info!(
-        "sensor: {=u32} readings, {=u32} flagged, {=u32} of {=u32} injected anomalies found",
+        "sensor: {=u32} readings ({=u32} probability-flow NFE), {=u32} flagged, {=u32} of {=u32} injected anomalies found",
         summary.readings,
+        summary.nfe,
         summary.flagged,
         summary.true_positives,
         summary.injected
