@@ -310,6 +310,16 @@ fn lanes_and_batch_sizes_give_identical_bits() {
             assert_eq!(a, xs);
         }
     }
+    // A hash of 1000 samples' bits, printed so that builds for different targets or CPU
+    // features can be compared (e.g. default against `-C target-cpu=x86-64-v3`).
+    let mut xs = vec![[0.0f32; 2]; 1000];
+    let mut lps = vec![0.0f32; 1000];
+    flow.sample_and_log_prob_batch(seed, 0, &mut xs, &mut lps).unwrap();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for bits in xs.iter().flatten().chain(&lps).map(|v| v.to_bits()) {
+        hash = (hash ^ bits as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    println!("planar flow sample hash: {hash:016x}");
     // Mismatched lengths are an error, not a panic.
     let mut xs = [[0.0f32; 2]; 3];
     let mut lps = [0.0f32; 2];

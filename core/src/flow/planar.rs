@@ -8,10 +8,12 @@ use crate::lane::Mask;
 use crate::real::Real;
 
 /// Maximum iterations of the planar inverse's safeguarded Newton solve. Newton converges
-/// quadratically from its in-bracket start; the bisection fallback halves the bracket
-/// [wᵀy − |c|, wᵀy + |c|] at least every other step, so 200 steps cover any bracket that is
-/// finite in `f64` (width ≤ 2¹⁰²⁴ needs ≤ 1077 halvings only in absurd cases; realistic widths
-/// < 2³² need < 90).
+/// quadratically near the root; a step is replaced by bisection whenever it would leave the
+/// bracket or would not halve the step before last (as in Numerical Recipes' `rtsafe`), so the
+/// steps shrink at least geometrically. Bisection alone takes the initial bracket
+/// [wᵀy − |c|, wᵀy + |c|] (|c| < 2¹²⁸, an `f32`) to `f64` resolution in about 128 + 53 = 181
+/// halvings. Measured: mean 5.4 (f64) and 4.5 (f32) iterations, max 16, on random layers with
+/// c up to ≈ 90.
 pub const PLANAR_INVERSE_MAX_ITERS: usize = 200;
 
 /// Residual tolerance of the planar inverse, in units of the lane's machine epsilon times the
@@ -155,7 +157,17 @@ impl<const D: usize> Bijector<D> for Planar<D> {
     }
 
     fn inverse<R: Real>(&self, y: [R; D]) -> Result<([R; D], R), Error> {
-        let s = self.dot_w(&y);
+        let (a, _) = self.solve(self.dot_w(&y))?;
+        let t = (a + R::from_f32(self.b)).tanh();
+        let z = core::array::from_fn(|i| y[i] - R::from_f32(self.u_hat[i]) * t);
+        Ok((z, -self.log_det_at(t)))
+    }
+}
+
+impl<const D: usize> Planar<D> {
+    /// The root a of g(a) = a + c·tanh(a + b) − s per lane (MATH.md §1), and the number of
+    /// iterations the slowest lane took.
+    fn solve<R: Real>(&self, s: R) -> Result<(R, usize), Error> {
         let c = self.c.get::<R>();
         let b = R::from_f32(self.b);
         let one = R::one();
@@ -168,12 +180,17 @@ impl<const D: usize> Bijector<D> for Planar<D> {
         let mut hi = s + abs_c;
         // Start at the root of the linearisation in c: inside the bracket since |tanh| < 1.
         let mut a = s - c * (s + b).tanh();
+        // The last two step lengths (rtsafe's dx and dxold), initially the bracket width.
+        let mut dx = hi - lo;
+        let mut dx_old = dx;
         // Non-finite lanes are done from the start: they are not "unconverged".
         let mut done = !s.is_finite();
-        for _ in 0..PLANAR_INVERSE_MAX_ITERS {
+        let mut iterations = 0;
+        while iterations < PLANAR_INVERSE_MAX_ITERS {
             if done.all() {
                 break;
             }
+            iterations += 1;
             let t = (a + b).tanh();
             let ct = c * t;
             let g = a + ct - s;
@@ -183,10 +200,17 @@ impl<const D: usize> Bijector<D> for Planar<D> {
             // Keep the bracket around the root: g(lo) ≤ 0 ≤ g(hi).
             lo = R::select(g.lt(R::zero()), a, lo);
             hi = R::select(g.gt(R::zero()), a, hi);
-            let newton = a - g / dg;
-            let inside = newton.gt(lo) & newton.lt(hi);
-            let next = R::select(inside, newton, half * (lo + hi));
-            let small_step = (next - a).abs().le(step_tol * a.abs().max(one));
+            let newton_step = g / dg;
+            let newton = a - newton_step;
+            // Newton if it stays inside the bracket and at least halves the step before last;
+            // bisection otherwise. (The bracket is closed: near the root a Newton step below
+            // one ulp lands on the end the bracket has just moved to.)
+            let fast = (newton_step + newton_step).abs().le(dx_old.abs());
+            let use_newton = newton.ge(lo) & newton.le(hi) & fast;
+            let next = R::select(use_newton, newton, half * (lo + hi));
+            dx_old = dx;
+            dx = next - a;
+            let small_step = use_newton & newton_step.abs().le(step_tol * a.abs().max(one));
             let narrow = (hi - lo).le(step_tol * a.abs().max(one));
             let next = R::select(small_res, a, next);
             a = R::select(done, a, next);
@@ -195,8 +219,54 @@ impl<const D: usize> Bijector<D> for Planar<D> {
         if !done.all() {
             return Err(Error::NotConverged("planar inverse"));
         }
-        let t = (a + b).tanh();
-        let z = core::array::from_fn(|i| y[i] - R::from_f32(self.u_hat[i]) * t);
-        Ok((z, -self.log_det_at(t)))
+        Ok((a, iterations))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::mix64;
+    extern crate std;
+
+    /// Uniform on [−1, 1) from a counter.
+    fn unit(i: u64) -> f64 {
+        (mix64(i) >> 11) as f64 / (1u64 << 52) as f64 * 2.0 - 1.0
+    }
+
+    /// The safeguarded Newton solve needs few iterations, far below the bound of 200, on 400
+    /// random layers (c = wᵀû from near −1 up to ≈ 90, where g is a steep step and the first
+    /// iterations bisect) × 50 targets, and its root satisfies g(a) = 0 to rounding.
+    /// Observed: max 16 iterations (f64) and 15 (f32), mean 5.4 and 4.5; asserted ≤ 24.
+    #[test]
+    fn solve_converges_in_few_iterations() {
+        let mut worst = [0usize; 2];
+        let mut total = [0usize; 2];
+        let mut solves = 0usize;
+        let mut k = 0u64;
+        for layer in 0..400 {
+            let scale = if layer % 4 == 0 { 8.0 } else { 2.0 };
+            let u = [(scale * unit(k)) as f32, (scale * unit(k + 1)) as f32];
+            let w = [(2.0 * unit(k + 2)) as f32, (2.0 * unit(k + 3)) as f32];
+            k += 4;
+            let Ok(p) = Planar::<2>::new(u, w, unit(k) as f32) else { continue };
+            for _ in 0..50 {
+                k += 1;
+                let s = 10.0 * unit(k);
+                let (a, n64) = p.solve::<f64>(s).unwrap();
+                let c = p.c.get::<f64>();
+                let g = a + c * libm::tanh(a + p.b as f64) - s;
+                // Rounding level of g's terms (the solver's own tolerance is 4 ulps of them).
+                let terms = a.abs() + c.abs() + s.abs();
+                assert!(g.abs() <= 8.0 * f64::EPSILON * terms, "residual {g:e}");
+                let (_, n32) = p.solve::<f32>(s as f32).unwrap();
+                worst = [worst[0].max(n64), worst[1].max(n32)];
+                total = [total[0] + n64, total[1] + n32];
+                solves += 1;
+            }
+        }
+        let mean = total.map(|t| t as f64 / solves as f64);
+        std::println!("planar solve: iterations max {worst:?}, mean {mean:?} (f64, f32)");
+        assert!(worst[0] <= 24 && worst[1] <= 24, "iterations {worst:?}");
     }
 }
