@@ -7,4 +7,4 @@ echo "== set-up: embedded Rust targets"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
 
 echo "== host tests (workspace)"
-cargo test --workspace --release
+cargo test --workspace

@@ -22,12 +22,17 @@
 #![warn(missing_docs)]
 
 pub mod dist;
+pub mod dual;
 pub mod error;
 pub mod flow;
 pub mod lane;
+pub mod likelihood;
 pub mod math;
+pub mod nn;
+pub mod ode;
 pub mod real;
 pub mod rng;
+pub mod sample;
 pub mod score;
 pub mod sde;
 

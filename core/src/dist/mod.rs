@@ -1,8 +1,57 @@
 //! Base distributions over `[R; D]`: standard normal, diagonal normal, uniform box.
+//!
+//! They are the base p_Z of a normalizing flow (MATH.md §1): each draws one independent point
+//! per lane from a [`LaneSource`] and scores points over any [`Real`]. Parameters are stored as
+//! `f32` and validated at construction; whatever depends only on them (normalising constants,
+//! reciprocal scales) is prepared once there. Every method costs O(D) and never panics; a NaN
+//! coordinate gives a NaN log-density in its own lane only.
 
 use crate::lane::Lane;
 use crate::real::Real;
 use crate::rng::LaneSource;
+
+mod normal;
+mod uniform;
+
+pub use normal::{DiagonalNormal, StandardNormal};
+pub use uniform::UniformBox;
+
+/// ln(2π)/2, the per-coordinate normalising constant of a standard normal.
+pub(crate) const HALF_LN_TAU: f64 = 0.918_938_533_204_672_8;
+
+/// A derived constant kept as an unevaluated sum of two `f32`s, hi + lo, which holds an `f64`
+/// value to about 2⁻⁴⁸ relative.
+///
+/// Parameters are `f32`, but constants derived from them (a normalising constant, a planar
+/// layer's wᵀû) are not exactly representable in `f32`. Stored as one rounded `f32` they would
+/// cap `f64` evaluation at `f32` accuracy (≈ 6e-8 relative); as hi + lo, `f64` evaluation sees
+/// the constant to ≈ 1e-15, while an `f32` lane computes hi + lo = hi at the cost of one add.
+/// No `f64` is stored, so nothing needs soft-float conversion on an FPU-less or single-precision
+/// target.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct TwoF32 {
+    hi: f32,
+    lo: f32,
+}
+
+impl TwoF32 {
+    /// Split `x` into hi = round(x), lo = round(x − hi).
+    pub(crate) fn new(x: f64) -> Self {
+        let hi = x as f32;
+        Self { hi, lo: (x - hi as f64) as f32 }
+    }
+
+    /// The rounded value (the `f32` constant).
+    pub(crate) fn hi(self) -> f32 {
+        self.hi
+    }
+
+    /// hi + lo in the precision of `R`.
+    #[inline(always)]
+    pub(crate) fn get<R: Real>(self) -> R {
+        R::from_f32(self.hi) + R::from_f32(self.lo)
+    }
+}
 
 /// A distribution on ℝᴰ that can be sampled lane-parallel and scored over any [`Real`].
 pub trait Distribution<const D: usize> {

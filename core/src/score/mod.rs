@@ -1,6 +1,19 @@
-//! Score models s(x, t) ≈ ∇ₓ log p_t(x): closed-form Gaussians and mixtures, learned MLPs.
+//! Score models s(x, t) ≈ ∇ₓ log p_t(x): closed-form Gaussians and mixtures (MATH.md §2).
+//!
+//! - [`Gaussian`]: N(μ, Σ), full covariance, time-independent.
+//! - [`GaussianMixture`]: Σₖ πₖ N(μₖ, Σₖ), eigen-decomposed once; exact under any SDE
+//!   ([`MixtureScore`]) or noise level σ ([`NoisyMixture`]). These are the oracles that every
+//!   sampler and likelihood test compares against.
 
 use crate::real::Real;
+
+pub mod covariance;
+pub mod gaussian;
+pub mod mixture;
+
+pub use covariance::Covariance;
+pub use gaussian::Gaussian;
+pub use mixture::{GaussianMixture, MixtureEval, MixtureScore, NoisyMixture};
 
 /// A (possibly time-dependent) score model over ℝᴰ.
 pub trait ScoreModel<const D: usize> {

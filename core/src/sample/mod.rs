@@ -1,0 +1,114 @@
+//! Samplers driven by a score model (MATH.md §4, §5): Langevin (ULA), MALA, annealed Langevin
+//! (NCSN), reverse-SDE Euler–Maruyama and predictor–corrector.
+//!
+//! Every sampler implements [`LaneSampler`]: it runs one independent chain per lane from that
+//! lane's own random stream. The batch methods of the trait give sample `i` of a batch the stream
+//! `Streams::new(seed, first_index + i)` and process full chunks of 8 (`f32x8`, or 4 for `f64x4`)
+//! with the tail in scalars, so the batch size and the lane width never change a sample's bits.
+//! Parameters are validated at construction; running never panics (a NaN stays in its own lane).
+
+use wide::{f32x8, f64x4};
+
+use crate::lane::Lane;
+use crate::rng::{LaneSource, Streams};
+
+pub mod annealed;
+pub mod euler_maruyama;
+pub mod langevin;
+pub mod mala;
+pub mod pc;
+
+pub use annealed::AnnealedLangevin;
+pub use euler_maruyama::EulerMaruyama;
+pub use langevin::Langevin;
+pub use mala::{Mala, MalaStats};
+pub use pc::{CorrectorStep, PredictorCorrector};
+
+/// A sampler that runs one chain per lane.
+///
+/// `M` is the model type the sampler needs (a score model, or one that also knows its
+/// log-density).
+pub trait LaneSampler<const D: usize, M: ?Sized> {
+    /// Run each lane's chain to its end. On entry `x` holds the initial states (samplers that
+    /// start from the SDE prior draw their own and ignore it); on exit, the samples. Returns,
+    /// per lane, the number of accepted Metropolis–Hastings proposals (0 for samplers without
+    /// an accept step).
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L;
+
+    /// Run sample `first_index + i` on `xs[i]` for every `i`, with `W`-wide lanes on full chunks
+    /// and `N` scalars on the tail. Returns the total number of accepted proposals.
+    fn run_batch<W, N>(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[N; D]]) -> u64
+    where
+        W: Lane<Scalar = N>,
+        N: Lane<Scalar = N> + crate::lane::Scalar,
+    {
+        let mut accepted = 0u64;
+        let mut index = first_index;
+        for chunk in xs.chunks_mut(W::LANES) {
+            if chunk.len() == W::LANES {
+                let mut x: [W; D] = core::array::from_fn(|i| {
+                    W::from_fn(|j| chunk.get(j).map_or(N::default(), |v| v[i]))
+                });
+                let mut rng = Streams::<W>::new(seed, index);
+                let acc = self.run(model, &mut x, &mut rng);
+                for (j, out) in chunk.iter_mut().enumerate() {
+                    for (o, xi) in out.iter_mut().zip(x.iter()) {
+                        *o = xi.extract(j);
+                    }
+                    accepted += count(acc.extract(j));
+                }
+            } else {
+                for (j, out) in chunk.iter_mut().enumerate() {
+                    let mut rng = Streams::<N>::new(seed, index.wrapping_add(j as u64));
+                    accepted += count(self.run(model, out, &mut rng));
+                }
+            }
+            index = index.wrapping_add(W::LANES as u64);
+        }
+        accepted
+    }
+
+    /// [`LaneSampler::run_batch`] in `f32` with `f32x8` lanes.
+    fn sample_batch(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f32; D]]) -> u64 {
+        self.run_batch::<f32x8, f32>(model, seed, first_index, xs)
+    }
+    /// [`LaneSampler::run_batch`] in `f64` with `f64x4` lanes.
+    fn sample_batch_f64(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f64; D]]) -> u64 {
+        self.run_batch::<f64x4, f64>(model, seed, first_index, xs)
+    }
+}
+
+/// A per-lane acceptance count (a small non-negative integer-valued float) as `u64`.
+#[inline]
+fn count<S: crate::lane::Scalar>(v: S) -> u64 {
+    let f = v.to_f64();
+    if (0.0..1.8e19).contains(&f) { f as u64 } else { 0 }
+}
+
+/// One Langevin move x ← x + a·s + √(2a)·z (MATH.md §4), lane-wise step `a`.
+#[inline(always)]
+pub(crate) fn langevin_move<L: Lane, const D: usize>(x: &mut [L; D], s: &[L; D], a: L, z: &[L; D]) {
+    let noise = crate::real::Real::sqrt(a + a);
+    for ((xi, si), zi) in x.iter_mut().zip(s.iter()).zip(z.iter()) {
+        *xi += a * *si + noise * *zi;
+    }
+}
+
+/// Check a step size or noise level: finite and > 0.
+pub(crate) fn positive(name: &'static str, v: f32) -> Result<f32, crate::Error> {
+    crate::error::finite(name, v)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(crate::Error::InvalidParameter { name, reason: "must be > 0" })
+    }
+}
+
+/// Check a step count: ≥ 1.
+pub(crate) fn at_least_one(name: &'static str, n: u32) -> Result<u32, crate::Error> {
+    if n >= 1 {
+        Ok(n)
+    } else {
+        Err(crate::Error::InvalidParameter { name, reason: "must be ≥ 1" })
+    }
+}
