@@ -135,7 +135,7 @@ fn sample_d<const D: usize>(spec: &Spec, job: &SampleJob) -> anyhow::Result<Samp
 }
 
 /// Annealed-Langevin noise levels for a mixture: σ₁ = the largest distance between two means
-/// (at least 1; NCSN's "technique 1"), down to σ_L = 0.01 in L = 10 levels.
+/// (at least 1; NCSN's "technique 1"), down to σ_L = 0.01 in L = 20 levels.
 pub fn annealing_for<const D: usize>(mix: &Mixture<D>) -> AnnealOptions {
     let means = mix.means();
     let mut dmax: f64 = 1.0;
