@@ -1,0 +1,36 @@
+//! Board support for the firmware example on QEMU's `mps2-an386` (Cortex-M4F): exit through
+//! semihosting, the panic and HardFault handlers, the FPGA I/O LEDs as `embedded-hal` pins,
+//! the stack high-water mark, and an instruction counter.
+#![no_std]
+
+pub mod board;
+pub mod counter;
+pub mod stack;
+
+use defmt_semihosting as _; // the defmt global logger (frames go to the host's stdout)
+
+/// Exit status of a run whose checks passed.
+pub const EXIT_OK: i32 = 0;
+/// Exit status after a panic (a failed check, a wrong hash).
+pub const EXIT_PANIC: i32 = 1;
+/// Exit status after a HardFault.
+pub const EXIT_HARD_FAULT: i32 = 2;
+
+/// Ends the QEMU run with `code` as its exit status (semihosting `SYS_EXIT_EXTENDED`).
+pub fn exit(code: i32) -> ! {
+    semihosting::process::exit(code)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    defmt::error!("panic: {}", defmt::Display2Format(info));
+    exit(EXIT_PANIC)
+}
+
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    defmt::error!("HardFault at pc = {=u32:#010x}, lr = {=u32:#010x}", frame.pc(), frame.lr());
+    exit(EXIT_HARD_FAULT)
+}
+
+defmt::timestamp!("{=u32}", counter::ticks());

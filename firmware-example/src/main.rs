@@ -1,0 +1,156 @@
+//! The firmware example: runs the shared scenario on the simulated I²C sensor, lights the LED
+//! for anomalous readings, prints a summary and the hash of every number produced, checks the
+//! hash against the one the host computes, reports its footprint, and exits 0.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use flowscore::rng::Streams;
+use flowscore::sample::{EulerMaruyama, LaneSampler};
+use flowscore::sde::{SAMPLING_EPS_VP, Vp};
+use flowscore_firmware_example::board::FpgaLed;
+use flowscore_firmware_example::{EXIT_OK, counter, exit, stack};
+use flowscore_scenario::sensor::SimulatedSensor;
+use flowscore_scenario::{EXPECTED_HASH, Models, Report, SAMPLE_SEED, SENSOR_SEED};
+
+/// Logs each anomaly as the scenario finds it.
+struct DefmtReport;
+
+impl Report for DefmtReport {
+    fn anomaly(&mut self, index: u32, reading: [f32; 2], flow_lp: f32, mixture_lp: f32) {
+        defmt::warn!(
+            "anomaly: reading {=u32} at ({=f32}, {=f32}), log-likelihood: flow {=f32}, mixture {=f32}; LED on",
+            index,
+            reading[0],
+            reading[1],
+            flow_lp,
+            mixture_lp
+        );
+    }
+}
+
+/// Samples timed for the per-sample instruction counts.
+const TIMED_SAMPLES: u32 = 256;
+/// Euler–Maruyama steps timed for the per-step instruction count.
+const TIMED_STEPS: u32 = 1000;
+
+/// Instructions per SysTick tick ×1000 (from [`counter::calibrate`]).
+static mut MILLI_PER_TICK: u32 = 40_000;
+
+fn instructions(ticks: u32) -> u64 {
+    // SAFETY: written once in `main` before any reader; single-threaded.
+    let milli = unsafe { MILLI_PER_TICK };
+    ticks as u64 * milli as u64 / 1000
+}
+
+/// Instruction counts of the footprint report (not part of the hashed scenario).
+fn measure(models: &Models) {
+    // (a) planar K = 10, D = 2: sample and log-prob in one pass, one stream reused.
+    let mut rng = Streams::<f32>::new(SAMPLE_SEED, 0);
+    let start = counter::ticks();
+    for _ in 0..TIMED_SAMPLES {
+        black_box(models.flow.sample_and_log_prob::<f32, _, 2>(&mut rng));
+    }
+    let planar = instructions(counter::ticks().wrapping_sub(start)) / TIMED_SAMPLES as u64;
+    // The same with a fresh per-sample stream (the reproducible-batch path).
+    let start = counter::ticks();
+    for i in 0..TIMED_SAMPLES {
+        let mut rng = Streams::<f32>::new(SAMPLE_SEED, black_box(i as u64));
+        black_box(models.flow.sample_and_log_prob::<f32, _, 2>(&mut rng));
+    }
+    let planar_stream = instructions(counter::ticks().wrapping_sub(start)) / TIMED_SAMPLES as u64;
+    defmt::info!(
+        "instructions: planar K=10 D=2 sample_and_log_prob {=u64} per sample ({=u64} with a fresh stream per sample)",
+        planar,
+        planar_stream
+    );
+
+    // (b) one reverse-SDE Euler–Maruyama step on the 8-component mixture (VP, exact score).
+    let score = &models.score;
+    let em = EulerMaruyama::new(Vp::default(), TIMED_STEPS, SAMPLING_EPS_VP).expect("valid");
+    let mut x = [0.0f32; 2];
+    let start = counter::ticks();
+    em.run(score, black_box(&mut x), &mut rng);
+    let em_step = instructions(counter::ticks().wrapping_sub(start)) / TIMED_STEPS as u64;
+    black_box(x);
+    defmt::info!("instructions: Euler-Maruyama step, 8-component mixture {=u64} per step", em_step);
+
+    // (c) a full probability-flow log-likelihood of one point (a point on the ring, one between
+    // two components, and the ring's centre), exact divergence by duals.
+    for (i, point) in [[2.0f32, 0.0], [1.0, 1.5], [0.0, 0.0]].into_iter().enumerate() {
+        let start = counter::ticks();
+        let (lp, nfe) = models.mixture_log_prob(black_box(point), i as u64).expect("solves");
+        let n = instructions(counter::ticks().wrapping_sub(start));
+        defmt::info!(
+            "instructions: probability-flow log-likelihood of ({=f32}, {=f32}) {=u64} ({=u32} NFE, {=u64} per NFE), log p = {=f32}",
+            point[0],
+            point[1],
+            n,
+            nfe,
+            n / u64::from(nfe.max(1)),
+            lp
+        );
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
+    counter::start(peripherals.SYST);
+    let milli_per_tick = counter::calibrate();
+    // SAFETY: the only write, before any reader; single-threaded.
+    unsafe { MILLI_PER_TICK = milli_per_tick };
+
+    let models = Models::new().expect("the models are valid");
+    let construction_stack = stack::high_water_mark();
+    stack::paint();
+
+    let mut led = FpgaLed::new(0).expect("LED 0 exists");
+    let started = counter::ticks();
+    let summary = flowscore_scenario::run(
+        &models,
+        SimulatedSensor::new(SENSOR_SEED),
+        &mut led,
+        &mut DefmtReport,
+    )
+    .expect("the scenario's models and sensor work");
+    let ticks = counter::ticks().wrapping_sub(started);
+    let run_stack = stack::high_water_mark();
+
+    defmt::info!(
+        "sensor: {=u32} readings ({=u32} probability-flow NFE), {=u32} flagged, {=u32} of {=u32} injected anomalies found",
+        summary.readings,
+        summary.nfe,
+        summary.flagged,
+        summary.true_positives,
+        summary.injected
+    );
+    defmt::info!(
+        "samples: Euler-Maruyama mean ({=f32}, {=f32}), mean radius {=f32}; annealed Langevin mean radius {=f32}; planar flow mean log-prob {=f32}",
+        summary.em_mean[0],
+        summary.em_mean[1],
+        summary.em_radius,
+        summary.langevin_radius,
+        summary.flow_mean_log_prob
+    );
+    defmt::info!(
+        "scenario: {=u32} numbers, {=u64} instructions",
+        summary.values,
+        instructions(ticks)
+    );
+    defmt::info!("hash: {=u64:#018x}", summary.hash);
+
+    measure(&models);
+    defmt::info!(
+        "stack: peak {=u32} bytes building the models, {=u32} bytes running the scenario and the timings ({=u32} instructions per 1000 SysTick ticks)",
+        construction_stack,
+        stack::high_water_mark().max(run_stack),
+        milli_per_tick
+    );
+    assert_eq!(summary.hash, EXPECTED_HASH, "the hash differs from the host's");
+    defmt::info!("hash matches the host's: ok");
+    exit(EXIT_OK)
+}
