@@ -10,7 +10,7 @@ use flowscore::sde::{LIKELIHOOD_EPS, SubVp, Ve, Vp};
 
 use crate::engine::dopri5::{DEFAULT_MAX_STEPS, DEFAULT_TOL, OdeOptions};
 use crate::engine::sde_kind::AnySde;
-use crate::run::{self, LoglikJob, Method, SampleJob, SamplerKind};
+use crate::run::{LoglikJob, Method, SampleJob, SamplerKind};
 use crate::spec::Spec;
 use crate::table::{self, Table};
 
@@ -240,7 +240,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 seed,
             };
             let start = Instant::now();
-            let res = run::sample(&spec, &job)?;
+            let res = crate::core_run::sample(&spec, &job)?;
             let cols: Vec<String> = (0..res.table.cols).map(|i| format!("x{i}")).collect();
             table::write(&out, &res.table, &cols, false)?;
             println!(
@@ -266,7 +266,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 seed,
             };
             let start = Instant::now();
-            let res = run::loglik(&spec, &table_in, &job)?;
+            let res = crate::core_run::loglik(&spec, &table_in, &job)?;
             let n = res.log_p.len();
             let t = Table { rows: n, cols: 1, data: res.log_p.clone() };
             table::write(&out, &t, &["log_p".to_string()], true)?;

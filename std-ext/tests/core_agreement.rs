@@ -55,7 +55,12 @@ fn mixture_evaluation_matches_the_core() {
             let a = mix.eval_marginal(&x, alpha, sigma);
             let b = core_mix.perturbed_eval(&x, alpha, sigma);
             let tol = 1e-6 * (1.0 + a.log_density.abs());
-            assert!((a.log_density - b.log_density).abs() < tol, "log p at {x:?}: {} vs {}", a.log_density, b.log_density);
+            assert!(
+                (a.log_density - b.log_density).abs() < tol,
+                "log p at {x:?}: {} vs {}",
+                a.log_density,
+                b.log_density
+            );
             assert!((a.divergence - b.divergence).abs() < 1e-6 * (1.0 + a.divergence.abs()));
             for i in 0..2 {
                 assert!((a.score[i] - b.score[i]).abs() < 1e-6 * (1.0 + a.score[i].abs()));
