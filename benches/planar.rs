@@ -86,6 +86,23 @@ fn planar(c: &mut Criterion) {
             black_box(&lps);
         })
     });
+    // The same floor on scalar f32, for context.
+    group.bench_function("transcendental_floor/f32", |b| {
+        b.iter(|| {
+            for (&x, out) in inputs.iter().zip(lps.iter_mut()) {
+                let mut a = x;
+                let mut acc = 0.0f32;
+                for k in 0..K {
+                    let t = Real::tanh(a + bias[k]);
+                    let ct = t * coef[k];
+                    acc += Real::ln_1p(ct);
+                    a += ct;
+                }
+                *out = acc;
+            }
+            black_box(&lps);
+        })
+    });
     group.finish();
 }
 

@@ -31,6 +31,16 @@ impl Report for DefmtReport {
     }
 }
 
+/// The hash the run must reproduce: the host's (a wrong one with `planted-failure`).
+#[cfg(not(feature = "planted-failure"))]
+const EXPECTED: u64 = EXPECTED_HASH;
+#[cfg(feature = "planted-failure")]
+const EXPECTED: u64 = EXPECTED_HASH ^ 1;
+
+/// An address with nothing behind it in the mps2-an386 memory map.
+#[cfg(feature = "planted-fault")]
+const UNMAPPED: usize = 0x6000_0000;
+
 /// Samples timed for the per-sample instruction counts.
 const TIMED_SAMPLES: u32 = 256;
 /// Euler–Maruyama steps timed for the per-step instruction count.
@@ -98,6 +108,12 @@ fn measure(models: &Models) {
 #[entry]
 fn main() -> ! {
     stack::paint();
+    #[cfg(feature = "planted-fault")]
+    {
+        // SAFETY: none: this read of an unmapped address is meant to fault.
+        let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u32) };
+        black_box(v);
+    }
     let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
     counter::start(peripherals.SYST);
     let milli_per_tick = counter::calibrate();
@@ -150,7 +166,7 @@ fn main() -> ! {
         stack::high_water_mark().max(run_stack),
         milli_per_tick
     );
-    assert_eq!(summary.hash, EXPECTED_HASH, "the hash differs from the host's");
+    assert_eq!(summary.hash, EXPECTED, "the hash differs from the host's");
     defmt::info!("hash matches the host's: ok");
     exit(EXIT_OK)
 }
