@@ -118,9 +118,9 @@ fn log_det_error<const D: usize, B: Bijector<D>>(layer: &B, seed: u64, n: usize)
     err
 }
 
-/// Round trip of every layer, D = 2 and 5. Observed max abs errors (f64 / f32): affine 0 / 1.2e-7,
-/// planar 4.4e-16 / 4.8e-7, radial 8.9e-16 / 9.5e-7; log-dets of forward and inverse cancel to
-/// ≤ 4.4e-16 (f64).
+/// Round trip of every layer, D = 2 and 5, 20 random layers each. Observed max abs errors
+/// (f64 / f32): affine 8.9e-16 / 4.8e-7, planar 5.8e-15 / 4.8e-6, radial 8.9e-16 / 7.2e-7;
+/// log-dets of forward and inverse cancel to ≤ 2.2e-14 (f64).
 #[test]
 fn inverse_of_forward_is_identity_for_every_layer() {
     fn check<const D: usize>(seed: u64) {
@@ -151,7 +151,8 @@ fn inverse_of_forward_is_identity_for_every_layer() {
 }
 
 /// A random 10-layer planar chain in 2-D and 5-D, and a tuple (affine, planar, radial).
-/// Observed max abs errors: 10-layer planar f64 1.8e-15, f32 3.8e-6; tuple f64 1e-15, f32 1e-6.
+/// Observed max abs errors: 10-layer planar D = 2 f64 3.1e-14, f32 3.1e-5; D = 5 f64 2.2e-15,
+/// f32 1.3e-6; tuple f64 2.9e-15, f32 2.2e-6.
 #[test]
 fn inverse_of_forward_is_identity_for_chains() {
     let chain2: [Planar<2>; 10] = planar_chain(7, 1.5);
@@ -171,7 +172,8 @@ fn inverse_of_forward_is_identity_for_chains() {
 }
 
 /// log|det J| against a central finite-difference Jacobian (h = 1e-5, f64) for every layer and
-/// for chains, D = 2 and 5. Observed max differences ≤ 3e-10 (FD truncation error is O(h²)).
+/// for chains, D = 2 and 5. Observed max differences: layers 3.3e-11 (D = 2), 1.1e-11 (D = 5);
+/// 10-layer chains 1.1e-11 and 1.7e-11 (the stencil's truncation and rounding error).
 #[test]
 fn log_det_matches_finite_difference_jacobian() {
     fn check<const D: usize>(seed: u64) {
@@ -188,14 +190,14 @@ fn log_det_matches_finite_difference_jacobian() {
                 ("tuple", log_det_error(&(a, pl, r), seed + 4, 50)),
             ] {
                 worst = worst.max(e);
-                assert!(e <= 1e-7, "{name} D={D}: {e:e}");
+                assert!(e <= 1e-9, "{name} D={D}: {e:e}");
             }
         }
         println!("layers D={D}: {worst:.2e}");
         let chain: [Planar<D>; 10] = planar_chain(seed + 5, 1.5);
         let e = log_det_error(&chain, seed + 6, 200);
         println!("planar x10 D={D}: {e:.2e}");
-        assert!(e <= 1e-7, "planar chain D={D}: {e:e}");
+        assert!(e <= 1e-9, "planar chain D={D}: {e:e}");
     }
     check::<2>(21);
     check::<5>(22);
@@ -210,7 +212,7 @@ fn planar_flow() -> Flow<StandardNormal, [Planar<2>; 10]> {
 /// ∫ p(x) dx = 1 for the random 10-layer planar flow, midpoint rule in f64 on a square that holds
 /// all but ≈ 1e-11 of the mass: every layer moves a point by at most ‖û‖, so x stays within
 /// S = Σ‖ûₖ‖ of z, and |zᵢ| ≤ 7 holds with probability 1 − 2.6e-12 per coordinate.
-/// Observed |∫ − 1| = 3e-7 (grid step 0.02).
+/// Observed |∫ − 1| = 2.1e-13 (grid step 0.04, 794² points; peak density 0.350).
 #[test]
 fn planar_flow_density_integrates_to_one() {
     let flow = planar_flow();
@@ -222,7 +224,7 @@ fn planar_flow_density_integrates_to_one() {
     // The layers are non-trivial: together they can move a point by more than a base std.
     assert!(shift > 3.0, "shift {shift}");
     let half = 7.0 + shift;
-    let h = 0.02;
+    let h = 0.04;
     let n = (2.0 * half / h).ceil() as usize;
     let mut total = 0.0f64;
     let mut peak = 0.0f64;
@@ -238,14 +240,17 @@ fn planar_flow_density_integrates_to_one() {
         }
         total += row * h * h;
     }
-    println!("grid {n}x{n}, half-width {half:.2}, peak density {peak:.3}, integral {total:.10}");
+    println!(
+        "grid {n}x{n}, half-width {half:.2}, peak {peak:.3}, |integral - 1| {:.2e}",
+        (total - 1.0).abs()
+    );
     // The density is far from the base's (whose peak is 1/2π ≈ 0.159).
     assert!((peak - 1.0 / core::f64::consts::TAU).abs() > 0.02, "peak {peak}");
     assert!((total - 1.0).abs() < 1e-3, "integral {total}");
 }
 
 /// log_prob(x) by the inverse pass equals the log-prob of `sample_and_log_prob` (forward pass).
-/// Observed max differences over 10⁴ samples: f64 4e-14, f32 2.7e-5 (relative to |log p| ≲ 20).
+/// Observed max differences over 10⁴ samples: f64 1.6e-14, f32 1.1e-5.
 #[test]
 fn log_prob_of_sample_matches_forward_log_prob() {
     let flow = planar_flow();
@@ -369,9 +374,11 @@ fn planar_inverse_handles_extreme_inputs() {
     let (x, _) = chain.forward(far);
     let (back, _) = chain.inverse(x).unwrap();
     assert!((back[0] - far[0]).abs() < 1e-8 && (back[1] - far[1]).abs() < 1e-8);
-    // Nearly non-invertible layer (wᵀû close to −1): still converges.
+    // Nearly non-invertible layer: wᵀu = −16, wᵀû = −1 + softplus(−16) = −1 + 1.1e-7. The
+    // solve still converges; the round-trip error reflects the map's conditioning.
+    // Observed: f64 1.7e-10, f32 3.5e-3.
     let hard = Planar::<2>::new([-8.0, 0.0], [2.0, 0.0], 0.3).unwrap();
-    assert!(hard.w_dot_u_hat() < -0.99);
+    assert!(hard.w_dot_u_hat() < -0.9999);
     let (e64, e32, _) = round_trip(&hard, 51, 2000);
     println!("near-singular planar: f64 {e64:.2e}, f32 {e32:.2e}");
     assert!(e64 < 1e-9, "{e64:e}");
@@ -402,7 +409,7 @@ fn constructors_reject_bad_parameters() {
     let shift = Planar::<2>::new([1.0, 2.0], [0.0, 0.0], 0.5).unwrap();
     assert_eq!(shift.u_hat(), [1.0, 2.0]);
     let (x, ld) = shift.forward([0.0f64, 0.0]);
-    assert!((x[0] - 0.5f64.tanh()).abs() < 1e-7 && ld == 0.0);
+    assert!((x[0] - 0.5f64.tanh()).abs() < 1e-15 && ld == 0.0);
 }
 
 /// The affine layer of the notes: x = 2z + 1 on a U[0, 1] base has density 1/2 on [1, 3].
@@ -411,7 +418,7 @@ fn affine_on_uniform_matches_the_notes() {
     let flow =
         Flow::new(UniformBox::new([0.0f32], [1.0]).unwrap(), Affine::new([2.0], [1.0]).unwrap());
     for x in [1.0f64, 1.5, 2.9] {
-        assert!((flow.log_prob([x]).unwrap() - 0.5f64.ln()).abs() < 1e-7);
+        assert!((flow.log_prob([x]).unwrap() - 0.5f64.ln()).abs() < 1e-14);
     }
     assert_eq!(flow.log_prob([3.5f64]).unwrap(), f64::NEG_INFINITY);
 }

@@ -4,7 +4,10 @@
 //! [`ActNorm::init_from_data`] is Glow's data-dependent initialisation: given a batch of the
 //! points the layer receives on its data side, it picks μ and ℓ so that the inverse (the density
 //! direction) maps the batch to mean 0 and variance 1 in every coordinate.
-//! Cost: one multiply and one add per coordinate; exp(±ℓ) and Σℓ are prepared at construction.
+//! The factors a = exp(−ℓ) are rounded to `f32` once at construction; the inverse divides by
+//! the same a, and the log-det Σ ln aᵢ (= −Σℓ up to that rounding) is computed from the stored
+//! factors in `f64`, so forward, inverse and log-det describe exactly one map.
+//! Cost: one multiply (inverse: one division) and one add per coordinate.
 
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
@@ -24,8 +27,7 @@ pub struct ActNorm<const D: usize> {
     shift: [f32; D],
     log_scale: [f32; D],
     scale: [f32; D],
-    inv_scale: [f32; D],
-    log_det: f32,
+    log_det: f64,
 }
 
 impl<const D: usize> ActNorm<D> {
@@ -41,9 +43,8 @@ impl<const D: usize> ActNorm<D> {
             });
         }
         let scale = log_scale.map(|l| Real::exp(-l));
-        let inv_scale = log_scale.map(Real::exp);
-        let log_det = -log_scale.iter().sum::<f32>();
-        Ok(Self { shift, log_scale, scale, inv_scale, log_det })
+        let log_det = scale.iter().map(|&a| libm::log(a as f64)).sum();
+        Ok(Self { shift, log_scale, scale, log_det })
     }
 
     /// Glow's data-dependent initialisation from a batch of data-side points `xs`: with the
@@ -105,15 +106,15 @@ impl<const D: usize> Bijector<D> for ActNorm<D> {
         for ((xi, &m), &a) in x.iter_mut().zip(self.shift.iter()).zip(self.scale.iter()) {
             *xi = (*xi - R::from_f32(m)) * R::from_f32(a);
         }
-        (x, R::from_f32(self.log_det))
+        (x, R::from_f64(self.log_det))
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         let mut z = x;
-        for ((zi, &m), &a) in z.iter_mut().zip(self.shift.iter()).zip(self.inv_scale.iter()) {
-            *zi = *zi * R::from_f32(a) + R::from_f32(m);
+        for ((zi, &m), &a) in z.iter_mut().zip(self.shift.iter()).zip(self.scale.iter()) {
+            *zi = *zi / R::from_f32(a) + R::from_f32(m);
         }
-        Ok((z, -R::from_f32(self.log_det)))
+        Ok((z, R::from_f64(-self.log_det)))
     }
 }

@@ -11,8 +11,11 @@ use crate::real::Real;
 /// `f64`, kept to ≈ 1e-15 as a sum of two `f32`s). Forward and inverse cost O(D) (one multiply or divide per
 /// coordinate); the inverse is exact division, z = (x − b) / a.
 ///
-/// Measured (tests): inverse∘forward max abs error 0 in f64 and ≤ 1.2e-7 in f32 on |z| ≤ 3; the
-/// log-determinant matches a central finite-difference Jacobian to ≤ 1e-9 (f64, D = 2 and 5).
+/// Measured (`tests/flows.rs`, 20 random layers × 200 points in [−3, 3]ᴰ, D = 2 and 5):
+/// inverse∘forward max abs error 8.9e-16 in f64 and 4.8e-7 in f32 (asserted ≤ 1e-13 and 1e-5);
+/// forward and inverse log-determinants cancel exactly; the log-determinant matches a
+/// five-point finite-difference Jacobian in f64 (asserted ≤ 1e-9 with every other layer, max
+/// observed 3.3e-11).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Affine<const D: usize> {
     scale: [f32; D],

@@ -163,6 +163,27 @@ impl<const D: usize, const O: usize, C: Network<D, O>> Bijector<D> for AdditiveC
 ///
 /// `O = 2T` for `T` transformed coordinates: outputs `0..T` are the raw log-scales ŝ, `T..2T`
 /// the shifts, in increasing coordinate order.
+///
+/// ```
+/// use flowscore::flow::Bijector;
+/// use flowscore::flow::coupling::{AffineCoupling, BinaryMask};
+/// use flowscore::nn::{Activation, Mlp2};
+/// // 2-D: one kept coordinate conditions (ŝ, t) of the other, a 2 → 16 → 16 → 2 network.
+/// let net = Mlp2::<2, 16, 2>::init(Activation::Tanh, 1);
+/// let layer = AffineCoupling::<2, 2, _>::new(BinaryMask::alternating(0)?, net)?;
+/// let (x, log_det) = layer.forward([0.5f32, -1.0]);
+/// let (z, inv_log_det) = layer.inverse(x)?;
+/// assert!((z[1] + 1.0).abs() < 1e-6 && (log_det + inv_log_det).abs() < 1e-6);
+/// # Ok::<(), flowscore::Error>(())
+/// ```
+///
+/// A conditioner whose width cannot be (log-scale, shift) pairs does not compile:
+/// ```compile_fail
+/// use flowscore::flow::coupling::{AffineCoupling, BinaryMask};
+/// use flowscore::nn::{Activation, Mlp2};
+/// let net = Mlp2::<2, 16, 3>::init(Activation::Tanh, 1);
+/// let layer = AffineCoupling::<2, 3, _>::new(BinaryMask::alternating(0).unwrap(), net);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AffineCoupling<const D: usize, const O: usize, C> {
     mask: BinaryMask<D>,
@@ -233,32 +254,33 @@ impl<const D: usize, const O: usize, C: Network<D, O>> Bijector<D> for AffineCou
     }
 }
 
-/// NICE's final diagonal scaling x = z ⊙ exp(s), log|det| = Σ sᵢ, with `f32` log-scales s.
+/// NICE's final diagonal scaling x = z ⊙ a, a = exp(s), log|det| = Σ ln aᵢ, with `f32`
+/// log-scales s.
 ///
-/// exp(±s) and Σ s are prepared at construction. Cost: D multiplies per sample.
+/// The factors a = exp(s) are rounded to `f32` once at construction; the inverse divides by the
+/// same a (so inverse ∘ forward is exact up to one rounding each way), and the log-det Σ ln aᵢ
+/// is computed from those stored factors in `f64`. Cost: D multiplies (D divisions inverse).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DiagonalScaling<const D: usize> {
     log_scale: [f32; D],
     scale: [f32; D],
-    inv_scale: [f32; D],
-    log_det: f32,
+    log_det: f64,
 }
 
 impl<const D: usize> DiagonalScaling<D> {
-    /// The layer from its log-scales. A non-finite entry, or one whose exp(±s) overflows `f32`
-    /// (|s| > 88), gives an error.
+    /// The layer from its log-scales. A non-finite entry gives [`Error::NonFinite`]; one whose
+    /// exp(s) is not a positive normal `f32` (|s| > 87) gives [`Error::InvalidParameter`].
     pub fn new(log_scale: [f32; D]) -> Result<Self, Error> {
         all_finite("log_scale", &log_scale)?;
         let scale = log_scale.map(Real::exp);
-        let inv_scale = log_scale.map(|s| Real::exp(-s));
-        if !scale.iter().chain(inv_scale.iter()).all(|v| v.is_finite() && *v > 0.0) {
+        if !scale.iter().all(|v| v.is_normal() && *v > 0.0) {
             return Err(Error::InvalidParameter {
                 name: "log_scale",
-                reason: "exp(±s) must be a positive finite f32",
+                reason: "exp(s) must be a positive normal f32 (|s| <= 87)",
             });
         }
-        let log_det = log_scale.iter().sum();
-        Ok(Self { log_scale, scale, inv_scale, log_det })
+        let log_det = scale.iter().map(|&a| libm::log(a as f64)).sum();
+        Ok(Self { log_scale, scale, log_det })
     }
 
     /// The log-scales.
@@ -274,15 +296,15 @@ impl<const D: usize> Bijector<D> for DiagonalScaling<D> {
         for (xi, &a) in x.iter_mut().zip(self.scale.iter()) {
             *xi *= R::from_f32(a);
         }
-        (x, R::from_f32(self.log_det))
+        (x, R::from_f64(self.log_det))
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         let mut z = x;
-        for (zi, &a) in z.iter_mut().zip(self.inv_scale.iter()) {
-            *zi *= R::from_f32(a);
+        for (zi, &a) in z.iter_mut().zip(self.scale.iter()) {
+            *zi /= R::from_f32(a);
         }
-        Ok((z, -R::from_f32(self.log_det)))
+        Ok((z, R::from_f64(-self.log_det)))
     }
 }

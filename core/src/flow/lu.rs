@@ -24,7 +24,7 @@ pub struct LuLinear<const D: usize> {
     lower: [[f32; D]; D],
     upper: [[f32; D]; D],
     diag: [f32; D],
-    log_det: f32,
+    log_det: f64,
 }
 
 impl<const D: usize> LuLinear<D> {
@@ -71,7 +71,7 @@ impl<const D: usize> LuLinear<D> {
                 reason: "a zero on the LU diagonal makes W singular",
             });
         }
-        let log_det = diag.iter().map(|&s| libm::log(libm::fabs(s as f64))).sum::<f64>() as f32;
+        let log_det = diag.iter().map(|&s| libm::log(libm::fabs(s as f64))).sum::<f64>();
         Ok(Self { perm, lower, upper, diag, log_det })
     }
 
@@ -193,7 +193,7 @@ impl<const D: usize> Bijector<D> for LuLinear<D> {
             }
             y[i] = acc;
         }
-        (self.perm.forward(y).0, R::from_f32(self.log_det))
+        (self.perm.forward(y).0, R::from_f64(self.log_det))
     }
 
     #[inline]
@@ -215,6 +215,6 @@ impl<const D: usize> Bijector<D> for LuLinear<D> {
             }
             w[i] = acc / R::from_f32(self.diag[i]);
         }
-        Ok((w, -R::from_f32(self.log_det)))
+        Ok((w, -R::from_f64(self.log_det)))
     }
 }

@@ -42,9 +42,14 @@ const PLANAR_STEP_ULPS: f64 = 2.0;
 ///   not converged after the bound gives [`Error::NotConverged`]`("planar inverse")`. Then
 ///   z = y − û·tanh(a + b). Cost O(D) plus O(iterations) tanh evaluations.
 ///
-/// Measured (tests, random layers, |z| ≤ 3): inverse∘forward max abs error ≈ 4e-16 in f64 and
-/// ≈ 5e-7 in f32 for one layer; the log-determinant matches a central finite-difference
-/// Jacobian in f64 to ≤ 1e-8 (D = 2 and 5).
+/// Measured (`tests/flows.rs`, random layers with ‖u‖, ‖w‖, |b| ≲ 1.5, points in [−3, 3]ᴰ):
+/// inverse∘forward max abs error 5.8e-15 in f64 and 4.8e-6 in f32 for one layer (asserted
+/// ≤ 1e-13 and 1e-5), 3.1e-14 and 3.1e-5 for a 10-layer chain in 2-D (asserted ≤ 1e-12 and
+/// 5e-5); forward and inverse log-determinants cancel to 2.2e-14 (f64); the log-determinant
+/// matches a five-point finite-difference Jacobian in f64 to 3.3e-11 for single layers and
+/// 1.7e-11 for 10-layer chains, D = 2 and 5 (asserted ≤ 1e-9). A near-singular layer
+/// (wᵀû = −1 + 1.1e-7) still inverts, to 1.7e-10 in f64 and 3.5e-3 in f32: the map's
+/// conditioning, not the solver.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Planar<const D: usize> {
     u: [f32; D],

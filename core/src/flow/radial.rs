@@ -19,9 +19,11 @@ use crate::real::Real;
 ///   r² + B·r − ρα = 0, taken as 2ρα/(B + √(B² + 4ρα)) when B > 0 and (√(B² + 4ρα) − B)/2
 ///   otherwise (no cancellation either way); then z = z₀ + (y − z₀)/(1 + β/(α + r)). Cost O(D).
 ///
-/// Measured (tests, random layers, |z| ≤ 3): inverse∘forward max abs error ≈ 9e-16 in f64 and
-/// ≈ 1e-6 in f32; the log-determinant matches a central finite-difference Jacobian in f64 to
-/// ≤ 1e-8 (D = 2 and 5).
+/// Measured (`tests/flows.rs`, 20 random layers × 200 points in [−3, 3]ᴰ, D = 2 and 5):
+/// inverse∘forward max abs error 8.9e-16 in f64 and 7.2e-7 in f32 (asserted ≤ 1e-13 and 1e-5);
+/// forward and inverse log-determinants cancel to 1.8e-15; the log-determinant matches a
+/// five-point finite-difference Jacobian in f64 (asserted ≤ 1e-9, max observed over all
+/// layers 3.3e-11).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Radial<const D: usize> {
     z0: [f32; D],

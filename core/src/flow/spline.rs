@@ -109,7 +109,7 @@ impl<R: Real, const K: usize> Knots<R, K> {
         let s = h / w;
         let xi = clamp01((xc - b.x0) / w);
         let (y, ld) = rq_eval(&b, h, s, xi);
-        (R::select(inside, y, x), R::select(inside, ld, R::zero()))
+        (R::select(inside, y, x), tail_log_det(x, inside, ld))
     }
 
     /// x = g⁻¹(y) and log (g⁻¹)'(y).
@@ -132,8 +132,15 @@ impl<R: Real, const K: usize> Knots<R, K> {
         let xi = clamp01(R::select(den.lt(R::zero()), R::from_f64(2.0) * qc / den, R::zero()));
         let x = b.x0 + xi * w;
         let (_, ld) = rq_eval(&b, h, s, xi);
-        (R::select(inside, x, y), R::select(inside, -ld, R::zero()))
+        (R::select(inside, x, y), tail_log_det(y, inside, -ld))
     }
+}
+
+/// The log-det `ld` inside [−B, B], 0 on the identity tails (also ±∞), NaN for a NaN input.
+#[inline(always)]
+fn tail_log_det<R: Real>(v: R, inside: <R::Lane as crate::lane::Lane>::Mask, ld: R) -> R {
+    let is_nan = !v.ge(v);
+    R::select(is_nan, v, R::select(inside, ld, R::zero()))
 }
 
 /// ξ clamped to [0, 1] (NaN stays NaN).
@@ -307,6 +314,15 @@ impl<const D: usize, const K: usize> Bijector<D> for SplineElementwise<D, K> {
 /// `O = T·(3K − 1)` for `T` transformed coordinates: for the j-th transformed coordinate (in
 /// increasing order) outputs `j(3K−1) ..` hold K raw widths, K raw heights and K − 1 raw
 /// interior derivatives.
+///
+/// A conditioner width that is not a multiple of 3K − 1 does not compile (here K = 8 needs 23):
+/// ```compile_fail
+/// use flowscore::flow::coupling::BinaryMask;
+/// use flowscore::flow::spline::SplineCoupling;
+/// use flowscore::nn::{Activation, Mlp1};
+/// let net = Mlp1::<2, 16, 22>::init(Activation::Tanh, 1);
+/// let layer = SplineCoupling::<2, 8, 22, _>::new(BinaryMask::alternating(0).unwrap(), 3.0, net);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SplineCoupling<const D: usize, const K: usize, const O: usize, C> {
     mask: BinaryMask<D>,

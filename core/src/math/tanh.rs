@@ -33,9 +33,11 @@ const Q_F64: [f64; 4] = [
 
 /// Hyperbolic tangent, lane-wise.
 ///
-/// Accuracy: `f32` lanes ≤ 2 ulp (measured max XX ulp over XX points); `f64` lanes ≤ 2 ulp
-/// against `libm::tanh` (measured max XX ulp over XX points). Odd (`tanh(−0) = −0`),
-/// saturates to exactly ±1 for large `|x|` and at ±∞, NaN stays NaN.
+/// Accuracy: `f32` lanes ≤ 2 ulp (measured max 1.27 ulp over 2.2·10⁶ points);
+/// `f64` lanes ≤ 2 ulp of the exact value (measured max 0.74 ulp over 128 mpmath points) and
+/// ≤ 2 ulp from `libm::tanh` (measured max 2 over 3.0·10⁵ points, at `x = −0.22257…` where this
+/// kernel is correctly rounded and `libm::tanh` is 2 ulp off). Odd (`tanh(−0) = −0`), saturates
+/// to exactly ±1 for large `|x|` and at ±∞, NaN stays NaN.
 #[inline]
 pub fn tanh<L: Lane>(x: L) -> L {
     let a = x.abs();

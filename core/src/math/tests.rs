@@ -3,8 +3,10 @@
 //! `f32` lanes: > 10⁶ points per function (a stride over all 2³² bit patterns, a stride over the
 //! bit patterns of the function's main domain, uniform random points, and a list of edge
 //! cases), each checked against the `f64` functions of the `libm` crate, with the error measured
-//! in ulps of the `f32` result. `f64` lanes: 2·10⁵ points against `libm`'s `f64` functions (which
-//! are within about 1 ulp themselves), measured as the distance in representable `f64` values.
+//! in ulps of the `f32` result. `f64` lanes: 3·10⁵ points against `libm`'s `f64` functions (which
+//! are within about 1 ulp themselves), measured as the distance in representable `f64` values,
+//! and 128 points per function against exact values (mpmath, 300 bits; `reference_f64.rs`),
+//! measured in fractional ulps.
 //! Lane identity: `f32x4`, `f32x8` (and `f64x4`) give bit for bit the scalar results, NaN lanes
 //! included.
 
@@ -466,5 +468,60 @@ fn nan_lane_leaves_other_lanes_alone() {
             assert_eq!(s.to_array()[i].to_bits(), s1.to_bits());
             assert_eq!(c.to_array()[i].to_bits(), c1.to_bits());
         }
+    }
+}
+
+/// Error of `got` in ulps of the exact value `hi + lo` (subnormal results in units of `2^−1074`).
+fn ulps_exact64(got: f64, hi: f64, lo: f64) -> f64 {
+    if got.is_nan() || got.is_infinite() {
+        return if got == hi { 0.0 } else { f64::INFINITY };
+    }
+    let e = (((hi.to_bits() >> 52) & 0x7ff) as i32 - 1023).clamp(-1022, 1023);
+    ((got - hi) - lo).abs() / pow2_f64(e - 52)
+}
+
+/// 2^k for `−1074 ≤ k ≤ 1023`, from bits (`powi` loses the subnormal powers).
+fn pow2_f64(k: i32) -> f64 {
+    if k >= -1022 {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (k + 1074))
+    }
+}
+
+/// A function, its exact-value table, the kernel and the ulp budget.
+type ExactCase = (&'static str, &'static [[u64; 3]], fn(f64) -> f64, f64);
+
+#[test]
+fn f64_lanes_against_exact_values() {
+    use super::reference_f64 as r;
+    // The same budgets as for f32 lanes, now in fractional ulps of the exact (300-bit) value.
+    let cases: [ExactCase; 9] = [
+        ("exp", &r::EXP, exp, 1.0),
+        ("expm1", &r::EXPM1, expm1, 2.0),
+        ("ln", &r::LN, ln, 1.0),
+        ("ln_1p", &r::LN_1P, ln_1p, 2.0),
+        ("tanh", &r::TANH, tanh, 2.0),
+        ("softplus", &r::SOFTPLUS, softplus, 2.0),
+        ("sigmoid", &r::SIGMOID, sigmoid, 2.0),
+        ("sin", &r::SIN, |x| sin_cos(x).0, 2.0),
+        ("cos", &r::COS, |x| sin_cos(x).1, 2.0),
+    ];
+    for (name, table, f, budget) in cases {
+        let mut worst = (0.0f64, 0.0f64);
+        for row in table {
+            let x = f64::from_bits(row[0]);
+            let err = ulps_exact64(f(x), f64::from_bits(row[1]), f64::from_bits(row[2]));
+            if err > worst.0 {
+                worst = (err, x);
+            }
+        }
+        std::println!(
+            "{name} f64 vs exact: max {:.3} ulp at x = {:e} over {} points",
+            worst.0,
+            worst.1,
+            table.len()
+        );
+        assert!(worst.0 <= budget, "{name}: {} ulp at x = {:e}", worst.0, worst.1);
     }
 }

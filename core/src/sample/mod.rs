@@ -22,7 +22,7 @@ pub use annealed::AnnealedLangevin;
 pub use euler_maruyama::EulerMaruyama;
 pub use langevin::Langevin;
 pub use mala::{Mala, MalaStats};
-pub use pc::PredictorCorrector;
+pub use pc::{CorrectorStep, PredictorCorrector};
 
 /// A sampler that runs one chain per lane.
 ///

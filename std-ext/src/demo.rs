@@ -1,0 +1,747 @@
+//! `flowscore demo`: the main job on built-in defaults. It computes the notes' figures for real
+//! on the ncsn two-mode mixture (0.8/0.2 at ±(5, 5), identity covariances) and a 10-layer planar
+//! flow, prints a summary table and writes it to `DIR/summary.md` with the PNG figures.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use flowscore::rng::Streams;
+use flowscore::sde::LIKELIHOOD_EPS;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use plotters::prelude::*;
+use rayon::prelude::*;
+
+use crate::engine::dopri5::OdeOptions;
+use crate::engine::mixture::Mixture;
+use crate::engine::planar;
+use crate::engine::samplers::{self, Divergence, LangevinOptions, ReverseOptions};
+use crate::engine::sde_kind::AnySde;
+use crate::plot::{self, FONT, plot_err};
+use crate::run::annealing_for;
+use crate::spec::Spec;
+
+/// Samples per sampler (and exact reference samples).
+pub const SAMPLES: usize = 2000;
+/// Data points scored by the probability-flow likelihood (as MATH.md §6's reference figures).
+pub const LOGLIK_POINTS: usize = 50;
+/// Plain Langevin / MALA: ncsn's toy settings, 1000 steps of ε = 0.1 from uniform on [−8, 8]².
+pub const LANGEVIN_STEPS: u32 = 1000;
+/// Plain Langevin / MALA step size (ncsn's toy runner).
+pub const LANGEVIN_STEP: f64 = 0.1;
+/// Reverse-SDE steps N (score_sde's default).
+pub const REVERSE_STEPS: u32 = 1000;
+/// Predictor–corrector signal-to-noise ratio (score_sde's default).
+pub const PC_SNR: f64 = 0.16;
+/// Trajectories drawn per SDE in the probability-flow figure.
+pub const TRAJECTORIES: usize = 40;
+/// Samples pushed through the planar flow per panel.
+pub const FLOW_SAMPLES: usize = 3000;
+
+/// One sampler's row of the summary.
+#[derive(Clone, Debug)]
+pub struct SamplerRow {
+    /// Sampler name.
+    pub sampler: String,
+    /// SDE label, if the sampler uses one.
+    pub sde: Option<&'static str>,
+    /// Fraction of samples in each mode.
+    pub weights: Vec<f64>,
+    /// max_k |fraction_k − π_k|.
+    pub mode_error: f64,
+    /// Energy distance to exact samples.
+    pub energy: f64,
+    /// Wall time in milliseconds.
+    pub millis: f64,
+}
+
+/// One likelihood row of the summary.
+#[derive(Clone, Debug)]
+pub struct LoglikRow {
+    /// SDE label.
+    pub sde: &'static str,
+    /// `ode` or `ode-hutchinson`.
+    pub method: &'static str,
+    /// max |log p_ode − log p_exact| over the points.
+    pub max_error: f64,
+    /// mean |log p_ode − log p_exact|.
+    pub mean_error: f64,
+    /// Mean NFE per point.
+    pub mean_nfe: f64,
+}
+
+/// What the demo computed.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The target's weights.
+    pub target_weights: Vec<f64>,
+    /// Energy distance between two independent exact sample sets (the noise floor).
+    pub exact_energy: f64,
+    /// Sampler rows.
+    pub samplers: Vec<SamplerRow>,
+    /// Likelihood rows.
+    pub loglik: Vec<LoglikRow>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// The summary in Markdown.
+    pub markdown: String,
+}
+
+/// A 2-D point set.
+type Points = Vec<[f64; 2]>;
+/// A probability-flow path: accepted (t, x) states.
+type Path2 = Vec<(f64, [f64; 2])>;
+/// Reverse-SDE samples per SDE: (SDE, Euler–Maruyama, predictor–corrector).
+type ReverseSets = Vec<(AnySde, Points, Points)>;
+/// Probability-flow paths per SDE with the mean NFE.
+type TrajectorySets = Vec<(AnySde, Vec<Path2>, f64)>;
+
+fn sub_seed(seed: u64, tag: u64) -> u64 {
+    seed ^ tag.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn bar(len: usize, msg: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let pb = ProgressBar::with_draw_target(Some(len as u64), target);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:34} [{bar:30}] {pos}/{len} {elapsed_precise}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Energy distance 2E‖X−Y‖ − E‖X−X'‖ − E‖Y−Y'‖ between the two empirical distributions
+/// (V-statistic, so it is ≥ 0 and 0 only for equal sets); per-row sums in a fixed order, so
+/// the value does not depend on the thread count.
+pub fn energy_distance<const D: usize>(a: &[[f64; D]], b: &[[f64; D]]) -> f64 {
+    let dist = |p: &[f64; D], q: &[f64; D]| -> f64 {
+        (0..D).map(|i| (p[i] - q[i]).powi(2)).sum::<f64>().sqrt()
+    };
+    let mean_cross = |x: &[[f64; D]], y: &[[f64; D]]| -> f64 {
+        let rows: Vec<f64> =
+            x.par_iter().map(|p| y.iter().map(|q| dist(p, q)).sum::<f64>()).collect();
+        rows.iter().sum::<f64>() / (x.len() * y.len()).max(1) as f64
+    };
+    2.0 * mean_cross(a, b) - mean_cross(a, a) - mean_cross(b, b)
+}
+
+/// Fraction of samples per mode and the largest deviation from the weights.
+pub fn mode_weights<const D: usize>(mix: &Mixture<D>, xs: &[[f64; D]]) -> (Vec<f64>, f64) {
+    let mut counts = vec![0usize; mix.len()];
+    for x in xs {
+        counts[mix.mode_of(x)] += 1;
+    }
+    let fr: Vec<f64> = counts.iter().map(|&c| c as f64 / xs.len().max(1) as f64).collect();
+    let err = fr.iter().zip(mix.weights()).map(|(f, w)| (f - w).abs()).fold(0.0, f64::max);
+    (fr, err)
+}
+
+/// Runs the demo, writing into `out` (created if missing).
+pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let spec = Spec::ncsn_mixture();
+    let mix = Mixture::<2>::from_spec(&spec)?;
+    let mut files = Vec::new();
+    let mut rows = Vec::new();
+
+    // Exact samples: the reference, and an independent set for the energy-distance noise floor.
+    let exact = draw(SAMPLES, "exact samples", |i| {
+        Ok(mix.sample_exact(&mut Streams::<f64>::new(sub_seed(seed, 1), i)))
+    })?;
+    let exact2 = draw(SAMPLES, "exact samples (2nd set)", |i| {
+        Ok(mix.sample_exact(&mut Streams::<f64>::new(sub_seed(seed, 2), i)))
+    })?;
+    let exact_energy = energy_distance(&exact, &exact2);
+
+    let mut record = |name: &str, sde: Option<&'static str>, xs: &[[f64; 2]], ms: f64| {
+        let (weights, mode_error) = mode_weights(&mix, xs);
+        rows.push(SamplerRow {
+            sampler: name.to_string(),
+            sde,
+            weights,
+            mode_error,
+            energy: energy_distance(xs, &exact),
+            millis: ms,
+        });
+    };
+
+    // Langevin family.
+    let lopt = LangevinOptions { steps: LANGEVIN_STEPS, step_size: LANGEVIN_STEP };
+    let t = Instant::now();
+    let langevin = draw(SAMPLES, "plain Langevin", |i| {
+        Ok(samplers::langevin(&mix, &lopt, &mut Streams::new(sub_seed(seed, 3), i)))
+    })?;
+    record("Langevin", None, &langevin, ms(t));
+    let t = Instant::now();
+    let mala = draw(SAMPLES, "MALA", |i| {
+        Ok(samplers::mala(&mix, &lopt, &mut Streams::new(sub_seed(seed, 4), i)).0)
+    })?;
+    record("MALA", None, &mala, ms(t));
+    let aopt = LangevinOptions {
+        steps: crate::cli::DEFAULT_ANNEALED_STEPS,
+        step_size: crate::cli::DEFAULT_ANNEALED_STEP,
+    };
+    let anneal = annealing_for(&mix);
+    let t = Instant::now();
+    let annealed = draw(SAMPLES, "annealed Langevin", |i| {
+        Ok(samplers::annealed_langevin(
+            &mix,
+            &aopt,
+            &anneal,
+            &mut Streams::new(sub_seed(seed, 5), i),
+        ))
+    })?;
+    record("annealed Langevin", None, &annealed, ms(t));
+
+    // Reverse SDE (EM and PC) and probability-flow ODE under each SDE.
+    let ropt = ReverseOptions { steps: REVERSE_STEPS, snr: PC_SNR };
+    let oopt = OdeOptions::default();
+    let mut reverse: ReverseSets = Vec::new();
+    let mut trajectories: TrajectorySets = Vec::new();
+    for (s_i, sde) in AnySde::all().into_iter().enumerate() {
+        let tag = 10 + 3 * s_i as u64;
+        let t = Instant::now();
+        let em = draw(SAMPLES, &format!("Euler-Maruyama ({})", sde.label()), |i| {
+            Ok(samplers::reverse_sde(
+                &mix,
+                &sde,
+                &ropt,
+                false,
+                &mut Streams::new(sub_seed(seed, tag), i),
+            ))
+        })?;
+        record("Euler-Maruyama", Some(sde.label()), &em, ms(t));
+        let t = Instant::now();
+        let pc = draw(SAMPLES, &format!("predictor-corrector ({})", sde.label()), |i| {
+            Ok(samplers::reverse_sde(
+                &mix,
+                &sde,
+                &ropt,
+                true,
+                &mut Streams::new(sub_seed(seed, tag + 1), i),
+            ))
+        })?;
+        record("predictor-corrector", Some(sde.label()), &pc, ms(t));
+        let t = Instant::now();
+        let pb = bar(SAMPLES, &format!("probability-flow ODE ({})", sde.label()));
+        let res: Vec<anyhow::Result<([f64; 2], Path2, u32)>> = (0..SAMPLES as u64)
+            .into_par_iter()
+            .map(|i| {
+                let r = samplers::ode_sample(
+                    &mix,
+                    &sde,
+                    &oopt,
+                    &mut Streams::new(sub_seed(seed, tag + 2), i),
+                );
+                pb.inc(1);
+                r
+            })
+            .collect();
+        pb.finish_and_clear();
+        let mut xs = Vec::with_capacity(SAMPLES);
+        let mut paths = Vec::new();
+        let mut nfe = 0.0;
+        for r in res {
+            let (x, path, n) = r?;
+            xs.push(x);
+            nfe += n as f64;
+            if paths.len() < TRAJECTORIES {
+                paths.push(path);
+            }
+        }
+        record("probability-flow ODE", Some(sde.label()), &xs, ms(t));
+        reverse.push((sde, em, pc));
+        trajectories.push((sde, paths, nfe / SAMPLES as f64));
+    }
+
+    // Probability-flow likelihood vs the closed form at ε, on points drawn from the data.
+    let points = &exact[..LOGLIK_POINTS];
+    let mut loglik = Vec::new();
+    let eps = LIKELIHOOD_EPS as f64;
+    for sde in AnySde::all() {
+        for (method, div) in
+            [("ode", Divergence::Exact), ("ode-hutchinson", Divergence::Hutchinson(1))]
+        {
+            let pb = bar(points.len(), &format!("log-likelihood {method} ({})", sde.label()));
+            let res: Vec<anyhow::Result<(f64, u32)>> = points
+                .par_iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let mut rng = Streams::new(sub_seed(seed, 40), i as u64);
+                    let r = samplers::ode_loglik(&mix, &sde, x, eps, div, &oopt, &mut rng);
+                    pb.inc(1);
+                    r
+                })
+                .collect();
+            pb.finish_and_clear();
+            let (mut max_e, mut sum_e, mut nfe) = (0.0f64, 0.0, 0.0);
+            for (r, x) in res.into_iter().zip(points) {
+                let (l, n) = r?;
+                let e = (l - mix.eval(&sde, x, eps).log_density).abs();
+                max_e = max_e.max(e);
+                sum_e += e;
+                nfe += n as f64;
+            }
+            let n = points.len() as f64;
+            loglik.push(LoglikRow {
+                sde: sde.label(),
+                method,
+                max_error: max_e,
+                mean_error: sum_e / n,
+                mean_nfe: nfe / n,
+            });
+        }
+    }
+
+    // Figures.
+    let pb = bar(5, "figures");
+    files.push(density_figure(out, &mix)?);
+    pb.inc(1);
+    files.push(langevin_figure(out, &exact, &langevin, &annealed, &rows)?);
+    pb.inc(1);
+    files.push(reverse_figure(out, &reverse, &rows)?);
+    pb.inc(1);
+    files.push(trajectory_figure(out, &trajectories)?);
+    pb.inc(1);
+    files.push(planar_figure(out, seed)?);
+    pb.finish_and_clear();
+
+    let markdown = summary_markdown(&spec.weights, exact_energy, &rows, &loglik, seed);
+    let summary = out.join("summary.md");
+    crate::table::atomic_write(&summary, |w| {
+        use std::io::Write;
+        w.write_all(markdown.as_bytes())?;
+        Ok(())
+    })?;
+    files.push(summary);
+    println!("{markdown}");
+    println!(
+        "wrote {}",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(Report {
+        target_weights: spec.weights,
+        exact_energy,
+        samplers: rows,
+        loglik,
+        files,
+        markdown,
+    })
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Draws `n` samples in parallel (sample i from `f(i)`), with a progress bar.
+fn draw<T: Send>(
+    n: usize,
+    msg: &str,
+    f: impl Fn(u64) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let pb = bar(n, msg);
+    let out: Vec<anyhow::Result<T>> = (0..n as u64)
+        .into_par_iter()
+        .map(|i| {
+            let r = f(i);
+            pb.inc(1);
+            r
+        })
+        .collect();
+    pb.finish_and_clear();
+    out.into_iter().collect()
+}
+
+fn summary_markdown(
+    weights: &[f64],
+    exact_energy: f64,
+    rows: &[SamplerRow],
+    loglik: &[LoglikRow],
+    seed: u64,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# flowscore demo summary\n");
+    let _ = writeln!(
+        s,
+        "Target: the ncsn mixture {:.1}·N((5, 5), I) + {:.1}·N((−5, −5), I); {SAMPLES} samples per \
+         sampler; seed {seed}.\n",
+        weights[0], weights[1]
+    );
+    let _ = writeln!(
+        s,
+        "Mode-weight error = max over modes of |fraction of samples in the mode − weight|. Energy \
+         distance to {SAMPLES} exact samples; two independent exact sets give {exact_energy:.4} \
+         (the noise floor).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| sampler | SDE | weight of mode (5, 5) | mode-weight error | energy distance | time (ms) |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {:.3} | {:.4} | {:.0} |",
+            r.sampler,
+            r.sde.unwrap_or("—"),
+            r.weights.first().copied().unwrap_or(0.0),
+            r.mode_error,
+            r.energy,
+            r.millis
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nProbability-flow log-likelihood log p_ε(x), ε = 1e-5, vs the closed form at the same ε, \
+         on {LOGLIK_POINTS} points drawn from the data (Dormand–Prince 5(4), rtol = atol = 1e-5; \
+         Hutchinson: one Rademacher probe).\n"
+    );
+    let _ = writeln!(s, "| SDE | method | max error (nats) | mean error (nats) | mean NFE |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    for r in loglik {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2e} | {:.2e} | {:.1} |",
+            r.sde, r.method, r.max_error, r.mean_error, r.mean_nfe
+        );
+    }
+    s
+}
+
+const RANGE: (f64, f64) = (-9.0, 9.0);
+
+fn density_figure(out: &Path, mix: &Mixture<2>) -> anyhow::Result<PathBuf> {
+    let path = out.join("density_score.png");
+    plot::figure(&path, (820, 860), "Gaussian mixture: log-density and score field", |area| {
+        let mut chart = plot::panel(
+            area,
+            "0.8 N((5,5), I) + 0.2 N((-5,-5), I); arrows: s(x) = grad log p(x)",
+            RANGE,
+            RANGE,
+        )?;
+        let cells = 120;
+        let h = (RANGE.1 - RANGE.0) / cells as f64;
+        let mut grid = Vec::with_capacity(cells * cells);
+        let mut top = f64::NEG_INFINITY;
+        for i in 0..cells {
+            for j in 0..cells {
+                let x = [RANGE.0 + (i as f64 + 0.5) * h, RANGE.0 + (j as f64 + 0.5) * h];
+                let l = mix.eval_marginal(&x, 1.0, 0.0).log_density;
+                top = top.max(l);
+                grid.push((x, l));
+            }
+        }
+        // Filled contours: 12 bands of log p, one nat each below the maximum.
+        let bands = 12.0;
+        chart
+            .draw_series(grid.iter().map(|(x, l)| {
+                let v = ((l - top + bands) / bands).max(0.0);
+                let v = (v * bands).floor() / bands;
+                Rectangle::new(
+                    [(x[0] - h / 2.0, x[1] - h / 2.0), (x[0] + h / 2.0, x[1] + h / 2.0)],
+                    plot::colormap(v).filled(),
+                )
+            }))
+            .map_err(plot_err)?
+            .label("log p(x), bands of 1 nat (top 12)")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 10, y + 5)], plot::colormap(0.8).filled())
+            });
+        let arrows = 19;
+        let ha = (RANGE.1 - RANGE.0) / arrows as f64;
+        let mut segs = Vec::new();
+        for i in 0..arrows {
+            for j in 0..arrows {
+                let x = [RANGE.0 + (i as f64 + 0.5) * ha, RANGE.0 + (j as f64 + 0.5) * ha];
+                let s = mix.eval_marginal(&x, 1.0, 0.0).score;
+                let n = (s[0] * s[0] + s[1] * s[1]).sqrt();
+                if n > 0.0 {
+                    // Direction of the score; length grows with |s| up to 0.8 cell.
+                    let len = 0.8 * ha * (n / (n + 2.0));
+                    let d = [s[0] / n * len, s[1] / n * len];
+                    let tip = (x[0] + d[0], x[1] + d[1]);
+                    let back = [-d[0] * 0.35, -d[1] * 0.35];
+                    let (c, sn) = (0.94f64, 0.34f64);
+                    let w1 =
+                        (tip.0 + c * back[0] - sn * back[1], tip.1 + sn * back[0] + c * back[1]);
+                    let w2 =
+                        (tip.0 + c * back[0] + sn * back[1], tip.1 - sn * back[0] + c * back[1]);
+                    segs.push(vec![(x[0], x[1]), tip]);
+                    segs.push(vec![w1, tip, w2]);
+                }
+            }
+        }
+        chart
+            .draw_series(segs.into_iter().map(|p| PathElement::new(p, WHITE.stroke_width(2))))
+            .map_err(plot_err)?
+            .label("score s(x)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+        plot::legend(&mut chart)
+    })?;
+    Ok(path)
+}
+
+fn row_of<'a>(rows: &'a [SamplerRow], name: &str, sde: Option<&str>) -> Option<&'a SamplerRow> {
+    rows.iter().find(|r| r.sampler == name && r.sde == sde)
+}
+
+fn weights_text(r: Option<&SamplerRow>) -> String {
+    r.map(|r| {
+        format!("weights {:.2}/{:.2}", r.weights[0], r.weights.get(1).copied().unwrap_or(0.0))
+    })
+    .unwrap_or_default()
+}
+
+fn langevin_figure(
+    out: &Path,
+    exact: &[[f64; 2]],
+    langevin: &[[f64; 2]],
+    annealed: &[[f64; 2]],
+    rows: &[SamplerRow],
+) -> anyhow::Result<PathBuf> {
+    let path = out.join("langevin_vs_annealed.png");
+    plot::figure(
+        &path,
+        (1500, 560),
+        "Plain vs annealed Langevin (target weights 0.80/0.20)",
+        |area| {
+            let panels = area.split_evenly((1, 3));
+            let sets: [(&str, &[[f64; 2]], RGBColor, String); 3] = [
+                ("exact samples", exact, RGBColor(40, 40, 40), "weights 0.80/0.20".into()),
+                (
+                    "plain Langevin",
+                    langevin,
+                    RGBColor(214, 39, 40),
+                    weights_text(row_of(rows, "Langevin", None)),
+                ),
+                (
+                    "annealed Langevin",
+                    annealed,
+                    RGBColor(31, 119, 180),
+                    weights_text(row_of(rows, "annealed Langevin", None)),
+                ),
+            ];
+            for (p, (name, xs, color, wt)) in panels.iter().zip(sets) {
+                let mut chart = plot::panel(p, &format!("{name}: {wt}"), RANGE, RANGE)?;
+                plot::scatter(&mut chart, xs, color, name)?;
+                plot::legend(&mut chart)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(path)
+}
+
+fn reverse_figure(
+    out: &Path,
+    reverse: &ReverseSets,
+    rows: &[SamplerRow],
+) -> anyhow::Result<PathBuf> {
+    let path = out.join("reverse_sde.png");
+    plot::figure(
+        &path,
+        (1500, 1020),
+        "Reverse-SDE samples: Euler-Maruyama (top) and predictor-corrector (bottom)",
+        |area| {
+            let panels = area.split_evenly((2, 3));
+            for (c, (sde, em, pc)) in reverse.iter().enumerate() {
+                for (r, (name, xs, color)) in [
+                    ("Euler-Maruyama", em, RGBColor(31, 119, 180)),
+                    ("predictor-corrector", pc, RGBColor(44, 160, 44)),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let row = row_of(rows, name, Some(sde.label()));
+                    let cap = format!(
+                        "{} {name}: {}, energy dist. {:.3}",
+                        sde.label(),
+                        weights_text(row),
+                        row.map_or(f64::NAN, |r| r.energy)
+                    );
+                    let mut chart = plot::panel(&panels[r * 3 + c], &cap, RANGE, RANGE)?;
+                    plot::scatter(
+                        &mut chart,
+                        xs,
+                        color,
+                        &format!("{name} ({}), N = {}", sde.label(), xs.len()),
+                    )?;
+                    plot::legend(&mut chart)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(path)
+}
+
+fn trajectory_figure(out: &Path, trajectories: &TrajectorySets) -> anyhow::Result<PathBuf> {
+    let path = out.join("ode_trajectories.png");
+    plot::figure(
+        &path,
+        (1500, 560),
+        "Probability-flow ODE trajectories from noise (t = 1) to data (t = eps)",
+        |area| {
+            let panels = area.split_evenly((1, 3));
+            for (p, (sde, paths, nfe)) in panels.iter().zip(trajectories) {
+                let r = if matches!(sde, AnySde::Ve(_)) { 100.0 } else { 9.0 };
+                let inside = |x: &[f64; 2]| x[0].abs() <= r && x[1].abs() <= r;
+                let mut chart = plot::panel(
+                    p,
+                    &format!("{} (mean NFE {nfe:.0})", sde.label()),
+                    (-r, r),
+                    (-r, r),
+                )?;
+                chart
+                    .draw_series(paths.iter().map(|path| {
+                        PathElement::new(
+                            path.iter().map(|(_, x)| (x[0], x[1])).collect::<Vec<_>>(),
+                            RGBColor(120, 120, 120).mix(0.7),
+                        )
+                    }))
+                    .map_err(plot_err)?
+                    .label("trajectory")
+                    .legend(|(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 14, y)], RGBColor(120, 120, 120))
+                    });
+                let starts: Vec<[f64; 2]> = paths
+                    .iter()
+                    .filter_map(|p| p.first().map(|s| s.1))
+                    .filter(|x| inside(x))
+                    .collect();
+                let ends: Vec<[f64; 2]> =
+                    paths.iter().filter_map(|p| p.last().map(|s| s.1)).collect();
+                chart
+                    .draw_series(
+                        starts
+                            .iter()
+                            .map(|x| Circle::new((x[0], x[1]), 3, RGBColor(214, 39, 40).filled())),
+                    )
+                    .map_err(plot_err)?
+                    .label("start: prior draw at t = 1")
+                    .legend(|(x, y)| Circle::new((x, y), 4, RGBColor(214, 39, 40).filled()));
+                chart
+                    .draw_series(
+                        ends.iter()
+                            .map(|x| Circle::new((x[0], x[1]), 3, RGBColor(31, 119, 180).filled())),
+                    )
+                    .map_err(plot_err)?
+                    .label("end: sample at t = eps")
+                    .legend(|(x, y)| Circle::new((x, y), 4, RGBColor(31, 119, 180).filled()));
+                plot::legend(&mut chart)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(path)
+}
+
+fn planar_figure(out: &Path, seed: u64) -> anyhow::Result<PathBuf> {
+    let flow = planar::demo_flow();
+    // Push N(0, I) samples through the layers, keeping every layer's points and log-density.
+    let mut layers: Vec<Vec<([f64; 2], f64)>> = Vec::with_capacity(flow.len() + 1);
+    let base: Vec<([f64; 2], f64)> = (0..FLOW_SAMPLES as u64)
+        .map(|i| {
+            let mut rng = Streams::<f64>::new(sub_seed(seed, 50), i);
+            let z: [f64; 2] = flowscore::rng::LaneSource::normal_array(&mut rng);
+            let lp = -(z[0] * z[0] + z[1] * z[1]) / 2.0 - core::f64::consts::TAU.ln();
+            (z, lp)
+        })
+        .collect();
+    layers.push(base);
+    for layer in &flow {
+        let prev = layers.last().cloned().unwrap_or_default();
+        layers.push(
+            prev.iter()
+                .map(|(z, lp)| {
+                    let (x, ld) = layer.forward(z);
+                    (x, lp - ld)
+                })
+                .collect(),
+        );
+    }
+    let r = layers
+        .iter()
+        .flatten()
+        .map(|(x, _)| x[0].abs().max(x[1].abs()))
+        .fold(3.0f64, |a, b| if b.is_finite() { a.max(b) } else { a })
+        .min(12.0);
+    let path = out.join("planar_flow.png");
+    plot::figure(
+        &path,
+        (1600, 1260),
+        "10 planar transformations of N(0, I), layer by layer (colour: log-density)",
+        |area| {
+            let panels = area.split_evenly((3, 4));
+            let all: Vec<f64> = layers.iter().flatten().map(|(_, l)| *l).collect();
+            let lo = all
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .fold(f64::INFINITY, f64::min)
+                .max(-12.0);
+            let hi =
+                all.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+            for (k, pts) in layers.iter().enumerate() {
+                let Some(p) = panels.get(k) else { break };
+                let cap = if k == 0 {
+                    "K = 0: base N(0, I)".to_string()
+                } else {
+                    format!("after K = {k} layer{}", if k == 1 { "" } else { "s" })
+                };
+                let mut chart = plot::panel(p, &cap, (-r, r), (-r, r))?;
+                chart
+                    .draw_series(pts.iter().map(|(x, l)| {
+                        Circle::new(
+                            (x[0], x[1]),
+                            2,
+                            plot::colormap((l - lo) / (hi - lo).max(1e-9)).filled(),
+                        )
+                    }))
+                    .map_err(plot_err)?
+                    .label("z_K (colour: log p)")
+                    .legend(|(x, y)| Circle::new((x, y), 4, plot::colormap(0.7).filled()));
+                plot::legend(&mut chart)?;
+            }
+            if let Some(p) = panels.get(layers.len()) {
+                // Colour key for log p.
+                let mut chart = ChartBuilder::on(p)
+                    .caption("colour key: log p", (FONT, 18))
+                    .margin(30)
+                    .y_label_area_size(50)
+                    .build_cartesian_2d(0.0..1.0, lo..hi)
+                    .map_err(plot_err)?;
+                chart
+                    .configure_mesh()
+                    .disable_mesh()
+                    .disable_x_axis()
+                    .y_desc("log p")
+                    .label_style((FONT, 13))
+                    .draw()
+                    .map_err(plot_err)?;
+                let steps = 64;
+                chart
+                    .draw_series((0..steps).map(|i| {
+                        let a = lo + (hi - lo) * i as f64 / steps as f64;
+                        let b = lo + (hi - lo) * (i + 1) as f64 / steps as f64;
+                        Rectangle::new(
+                            [(0.3, a), (0.7, b)],
+                            plot::colormap((i as f64 + 0.5) / steps as f64).filled(),
+                        )
+                    }))
+                    .map_err(plot_err)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(path)
+}

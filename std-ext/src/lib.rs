@@ -1,0 +1,22 @@
+//! # flowscore-std
+//!
+//! flowscore on `std`: the `flowscore` command line (`demo`, `sample`, `loglik`), NPY/CSV
+//! tables with atomic writes, SPEC.json Gaussian-mixture targets, and PNG figures.
+//!
+//! Runtime dimensions D = 1…8 are dispatched to const-generic model code ([`dispatch_dim!`]).
+//!
+//! ## Errors
+//! Every fallible function returns an error value; nothing here panics on user input. The
+//! command line turns any error into one line `error: …` on stderr and exit status 2, after
+//! having written nothing.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod core_run;
+pub mod demo;
+pub mod engine;
+pub mod plot;
+pub mod run;
+pub mod spec;
+pub mod table;
