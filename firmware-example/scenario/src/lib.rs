@@ -45,8 +45,8 @@ pub const READINGS: u32 = sensor::SIGNAL_PERIOD;
 /// empty centre of the ring scores high under the flow: the mixture catches that one).
 pub const FLOW_THRESHOLD: f32 = -20.0;
 /// A reading whose mixture log-likelihood (probability-flow ODE) falls below this is an anomaly
-/// (nats). Normal readings
-/// score above −3 (the jitter is within 1.2 σ of a mean); the ring's centre scores about −24.
+/// (nats). Normal readings score above −3 (the jitter is within 1.2 σ of a mean); the ring's
+/// centre scores −21.6 (the injected reading near it −18.1).
 pub const MIXTURE_THRESHOLD: f32 = -9.0;
 
 /// What the scenario reports as it goes (the firmware logs it; the host test records it).
