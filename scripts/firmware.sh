@@ -52,6 +52,10 @@ expect_status() {
     echo "   '$*' exits with $got, as it must"
 }
 
+echo "== firmware: unit tests of the example's scenario (hash, simulated sensor) on the host"
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd firmware-example && cargo test -p flowscore-scenario --target "$host")
+
 echo "== firmware: the example in QEMU"
 log=$(run_firmware 2>&1) || { echo "$log"; echo "firmware: the example failed" >&2; exit 1; }
 echo "$log"

@@ -23,7 +23,7 @@ use flowscore::math;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::LaneSampler;
 use flowscore::score::ExactScoreModel;
-use flowscore_firmware_example::{EXIT_OK, EXIT_PANIC, exit};
+use flowscore_firmware_example::{EXIT_OK, EXIT_PANIC, check, exit, some};
 use flowscore_scenario::Models;
 use flowscore_scenario::models::{COMPONENT_VARIANCE, PLANAR_LAYERS};
 
@@ -366,9 +366,9 @@ fn math_ulp(_: &Models) -> Outcome {
 
 #[entry]
 fn main() -> ! {
-    let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
+    let peripherals = some(cortex_m::Peripherals::take(), "peripherals are taken once");
     flowscore_firmware_example::counter::start(peripherals.SYST);
-    let models = Models::new().expect("the example's models are valid");
+    let models = check(Models::new(), "the example's models are valid");
     let tests: &[Test] = &[
         ("math: f32 ULP sweeps vs libm f64", math_ulp),
         ("flow: planar inverse of forward", planar_inverse_of_forward),
