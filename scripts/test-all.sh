@@ -8,3 +8,6 @@ rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-n
 
 echo "== host tests (workspace)"
 cargo test --workspace
+
+echo "== firmware in QEMU and the core's tests on target"
+bash scripts/firmware.sh

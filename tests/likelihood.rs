@@ -3,6 +3,8 @@
 //! The oracle is the exact perturbed density p_ε of a Gaussian (and of Gaussian mixtures):
 //! under any of the SDEs, p_t = N(α_t μ, α_t² Σ + σ_t² I) (MATH.md §2).
 
+#![allow(clippy::needless_range_loop, clippy::type_complexity)] // index loops mirror the matrix formulas
+
 use flowscore::Real;
 use flowscore::likelihood::{
     ClosedFormDivergence, ExactDivergence, ExactPrior, Hutchinson, LogLik, PfConfig, Probe,
@@ -86,9 +88,18 @@ fn accuracy<M: ExactScoreModel<D>, S: Sde, const D: usize>(
     (max_err, nfe as f64 / xs.len() as f64)
 }
 
+/// scipy RK45's step control in our solver: I-controller α = 1/5, no prediction.
+fn scipy_like(cfg: &PfConfig) -> PfConfig {
+    let mut c = *cfg;
+    c.opts.alpha = 0.2;
+    c.opts.beta = 0.0;
+    c.opts.predictive = false;
+    c
+}
+
 /// 2-D standard Gaussian, 50 points from the data, ε = 1e-5, rtol = atol = 1e-5: every point
 /// within 2e-3 nats, and mean NFE at most scipy RK45's on the same problem (VE 110, VP 43,
-/// sub-VP 54). Measured: see the printed figures (`--nocapture`).
+/// sub-VP 54), and at most that of scipy's step control run by this solver on the same points.
 #[test]
 fn standard_gaussian_matches_exact_and_scipy_nfe() {
     let cfg = PfConfig::new(1e-5, 1e-5);
@@ -99,14 +110,18 @@ fn standard_gaussian_matches_exact_and_scipy_nfe() {
     let m_vp = DiagGauss { sde: vp, mu: [0.0; 2], var: [1.0; 2] };
     let m_sub = DiagGauss { sde: sub, mu: [0.0; 2], var: [1.0; 2] };
     let xs = m_ve.sample(50, 7);
-    for (name, (err, nfe), scipy) in [
-        ("VE", accuracy(&m_ve, &ve, &xs, &cfg), 110.0),
-        ("VP", accuracy(&m_vp, &vp, &xs, &cfg), 43.0),
-        ("sub-VP", accuracy(&m_sub, &sub, &xs, &cfg), 54.0),
+    let sc = scipy_like(&cfg);
+    for (name, (err, nfe), (_, same), scipy) in [
+        ("VE", accuracy(&m_ve, &ve, &xs, &cfg), accuracy(&m_ve, &ve, &xs, &sc), 110.0),
+        ("VP", accuracy(&m_vp, &vp, &xs, &cfg), accuracy(&m_vp, &vp, &xs, &sc), 43.0),
+        ("sub-VP", accuracy(&m_sub, &sub, &xs, &cfg), accuracy(&m_sub, &sub, &xs, &sc), 54.0),
     ] {
-        println!("standard Gaussian {name}: max err {err:.3e}, mean NFE {nfe:.1} (scipy {scipy})");
+        println!(
+            "standard Gaussian {name}: max err {err:.3e}, mean NFE {nfe:.1} (scipy {scipy}; scipy's controller on these points {same:.1})"
+        );
         assert!(err <= 2e-3, "{name}: {err}");
         assert!(nfe <= scipy, "{name}: mean NFE {nfe} > scipy {scipy}");
+        assert!(nfe <= same, "{name}: mean NFE {nfe} > scipy-like {same}");
     }
 }
 
@@ -356,4 +371,384 @@ fn diverging_flow_fails_per_point_within_bounded_nfe() {
             assert!(r.unwrap().nfe <= 2 + 6 * 500);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gaussian mixtures (flowscore::score::GaussianMixture under each SDE).
+
+use flowscore::dist::Distribution;
+use flowscore::score::GaussianMixture;
+
+/// A random mixture in ℝᴰ with K components, seeded: weights ∝ 0.5 + U(0, 1), means 3·N(0, I),
+/// covariances A Aᵀ/D + 0.1 I with A standard normal (anisotropic, rotated).
+fn random_mixture<const D: usize, const K: usize>(seed: u64) -> GaussianMixture<D, K>
+where
+    nalgebra::Const<D>: nalgebra::DimSub<nalgebra::U1>,
+    nalgebra::DefaultAllocator:
+        nalgebra::allocator::Allocator<nalgebra::DimDiff<nalgebra::Const<D>, nalgebra::U1>>,
+{
+    let mut rng = Streams::<f64>::new(seed, 0);
+    let raw: [f64; K] = core::array::from_fn(|_| 0.5 + rng.uniform());
+    let total: f64 = raw.iter().sum();
+    let mut weights = raw.map(|w| (w / total) as f32);
+    let rest: f32 = weights[..K - 1].iter().sum();
+    weights[K - 1] = 1.0 - rest;
+    let mut means = [[0.0f32; D]; K];
+    let mut covs = [[[0.0f32; D]; D]; K];
+    for k in 0..K {
+        let a: [[f64; D]; D] = core::array::from_fn(|_| rng.normal_array());
+        for i in 0..D {
+            means[k][i] = (3.0 * rng.normal()) as f32;
+            for j in 0..=i {
+                let v: f64 = (0..D).map(|l| a[i][l] * a[j][l]).sum::<f64>() / D as f64;
+                let v = (v + if i == j { 0.1 } else { 0.0 }) as f32;
+                covs[k][i][j] = v;
+                covs[k][j][i] = v;
+            }
+        }
+    }
+    GaussianMixture::new(weights, means, covs).unwrap()
+}
+
+/// `n` exact draws from the data distribution p₀ (point i from `Streams::new(seed, i)`).
+fn data<const D: usize, const K: usize>(
+    m: &GaussianMixture<D, K>,
+    n: usize,
+    seed: u64,
+) -> Vec<[f64; D]> {
+    (0..n).map(|i| m.sample::<f64, _>(&mut Streams::new(seed, i as u64))).collect()
+}
+
+/// Max error and mean NFE for one mixture under the three SDEs at one tolerance.
+fn mixture_errors<const D: usize, const K: usize>(
+    m: GaussianMixture<D, K>,
+    n: usize,
+    tol: f64,
+) -> [(f64, f64); 3] {
+    let xs = data(&m, n, 17);
+    let cfg = PfConfig::new(1e-5, tol);
+    let (ve, vp, sub) = (Ve::default(), Vp::default(), SubVp::default());
+    [
+        accuracy(&m.under(ve), &ve, &xs, &cfg),
+        accuracy(&m.under(vp), &vp, &xs, &cfg),
+        accuracy(&m.under(sub), &sub, &xs, &cfg),
+    ]
+}
+
+/// A Gaussian mixture with parameters in `f64` and exactly orthonormal (to 1e-16) rotated
+/// eigenbases: the reference for the 1e-8 check. (The library's `GaussianMixture` stores its
+/// parameters as `f32`, DESIGN.md; its rounded eigenbasis is orthonormal only to ~1e-7, which
+/// makes its log-density and its score disagree at the 1e-6-nat level in 4–8 dimensions — see
+/// `library_mixtures_match_exact_log_density`.)
+#[derive(Clone, Copy, Debug)]
+struct F64Mixture<S, const D: usize, const K: usize> {
+    sde: S,
+    log_w: [f64; K],
+    mu: [[f64; D]; K],
+    /// q[k][j] = j-th unit eigenvector of Σₖ.
+    q: [[[f64; D]; D]; K],
+    lam: [[f64; D]; K],
+}
+
+impl<S: Sde, const D: usize, const K: usize> F64Mixture<S, D, K> {
+    /// Random weights ∝ 0.5 + U(0,1), means 3·N(0, I), eigenvalues 0.05·e^{4U(0,1)} (ratios up
+    /// to e⁴ ≈ 55), eigenbasis a product of D² random Givens rotations.
+    fn random(sde: S, seed: u64) -> Self {
+        let mut rng = Streams::<f64>::new(seed, 0);
+        let raw: [f64; K] = core::array::from_fn(|_| 0.5 + rng.uniform());
+        let total: f64 = raw.iter().sum();
+        let log_w = raw.map(|w| (w / total).ln());
+        let mu = core::array::from_fn(|_| core::array::from_fn(|_| 3.0 * rng.normal()));
+        let lam =
+            core::array::from_fn(|_| core::array::from_fn(|_| 0.05 * (4.0 * rng.uniform()).exp()));
+        let q = core::array::from_fn(|_| {
+            let mut q: [[f64; D]; D] =
+                core::array::from_fn(|j| core::array::from_fn(|i| if i == j { 1.0 } else { 0.0 }));
+            for _ in 0..D * D {
+                let a = (rng.uniform() * D as f64) as usize % D;
+                let b = (a + 1 + (rng.uniform() * (D - 1).max(1) as f64) as usize) % D;
+                if a == b {
+                    continue;
+                }
+                let th = core::f64::consts::TAU * rng.uniform();
+                let (c, s) = (th.cos(), th.sin());
+                for col in q.iter_mut() {
+                    let (u, v) = (col[a], col[b]);
+                    col[a] = c * u - s * v;
+                    col[b] = s * u + c * v;
+                }
+            }
+            q
+        });
+        Self { sde, log_w, mu, q, lam }
+    }
+    /// Per-component logits and scores at (x, t).
+    fn parts<R: Real>(&self, x: &[R; D], t: R) -> ([R; K], [[R; D]; K]) {
+        let (a, s) = self.sde.marginal(t);
+        let mut logits = [R::zero(); K];
+        let mut scores = [[R::zero(); D]; K];
+        for k in 0..K {
+            let y: [R; D] = core::array::from_fn(|i| x[i] - a * R::from_f64(self.mu[k][i]));
+            let mut lg = R::from_f64(self.log_w[k] - 0.5 * D as f64 * core::f64::consts::TAU.ln());
+            let mut w = [R::zero(); D];
+            for j in 0..D {
+                let mut z = R::zero();
+                for i in 0..D {
+                    z += R::from_f64(self.q[k][j][i]) * y[i];
+                }
+                let d = a * a * R::from_f64(self.lam[k][j]) + s * s;
+                lg -= R::from_f64(0.5) * (d.ln() + z * z / d);
+                w[j] = z / d;
+            }
+            logits[k] = lg;
+            scores[k] = core::array::from_fn(|i| {
+                let mut acc = R::zero();
+                for j in 0..D {
+                    acc -= R::from_f64(self.q[k][j][i]) * w[j];
+                }
+                acc
+            });
+        }
+        (logits, scores)
+    }
+    fn sample(&self, n: usize, seed: u64) -> Vec<[f64; D]> {
+        let w: Vec<f64> = self.log_w.iter().map(|l| l.exp()).collect();
+        (0..n)
+            .map(|i| {
+                let mut rng = Streams::<f64>::new(seed, i as u64);
+                let u = rng.uniform();
+                let mut k = 0;
+                let mut cum = w[0];
+                while u >= cum && k + 1 < K {
+                    k += 1;
+                    cum += w[k];
+                }
+                let e: [f64; D] = rng.normal_array();
+                core::array::from_fn(|i| {
+                    self.mu[k][i]
+                        + (0..D)
+                            .map(|j| self.q[k][j][i] * self.lam[k][j].sqrt() * e[j])
+                            .sum::<f64>()
+                })
+            })
+            .collect()
+    }
+}
+
+fn max_of<R: Real, const K: usize>(v: &[R; K]) -> R {
+    v.iter().skip(1).fold(v[0], |m, x| m.max(*x))
+}
+
+impl<S: Sde, const D: usize, const K: usize> ScoreModel<D> for F64Mixture<S, D, K> {
+    fn score<R: Real>(&self, x: &[R; D], t: R) -> [R; D] {
+        let (logits, scores) = self.parts(x, t);
+        let m = max_of(&logits);
+        let e = logits.map(|l| (l - m).exp());
+        let z = e.iter().fold(R::zero(), |a, b| a + *b);
+        core::array::from_fn(|i| {
+            let mut acc = R::zero();
+            for k in 0..K {
+                acc += e[k] * scores[k][i];
+            }
+            acc / z
+        })
+    }
+}
+
+impl<S: Sde, const D: usize, const K: usize> ExactScoreModel<D> for F64Mixture<S, D, K> {
+    fn log_density<R: Real>(&self, x: &[R; D], t: R) -> R {
+        let (logits, _) = self.parts(x, t);
+        let m = max_of(&logits);
+        m + logits.iter().fold(R::zero(), |a, l| a + (*l - m).exp()).ln()
+    }
+    fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R {
+        use flowscore::dual::{Dual, divergence};
+        divergence(|xd: &[Dual<R, D>; D]| self.score(xd, Dual::constant(t)), x).1
+    }
+}
+
+fn f64_mixture_errors<const D: usize, const K: usize>(seed: u64, tol: f64) -> [(f64, f64); 3] {
+    let cfg = PfConfig::new(1e-5, tol);
+    let (ve, vp, sub) = (Ve::default(), Vp::default(), SubVp::default());
+    let xs = F64Mixture::<_, D, K>::random(ve, seed).sample(50, 17);
+    [
+        accuracy(&F64Mixture::<_, D, K>::random(ve, seed), &ve, &xs, &cfg),
+        accuracy(&F64Mixture::<_, D, K>::random(vp, seed), &vp, &xs, &cfg),
+        accuracy(&F64Mixture::<_, D, K>::random(sub, seed), &sub, &xs, &cfg),
+    ]
+}
+
+/// Random anisotropic (rotated) mixtures in 2, 4 and 8 dimensions under VE, VP and sub-VP,
+/// exact divergence (duals) and exact prior, f64, 50 points from the data, ε = 1e-5:
+/// - rtol = atol = 1e-5: |ODE log p_ε − exact log p_ε| ≤ 2e-3 nats for every point
+///   (measured max over the nine cases: 8.7e-4, 8-D VP; mean NFE 86–111);
+/// - rtol = atol = 1e-8: ≤ 1e-6 nats (measured max: 1.5e-7, 2-D VE; mean NFE 246–374).
+#[test]
+fn mixtures_2_4_8_dims_match_exact_log_density() {
+    let cases: [(&str, [(f64, f64); 3], [(f64, f64); 3]); 3] = [
+        ("2-D K=4", f64_mixture_errors::<2, 4>(31, 1e-5), f64_mixture_errors::<2, 4>(31, 1e-8)),
+        ("4-D K=3", f64_mixture_errors::<4, 3>(32, 1e-5), f64_mixture_errors::<4, 3>(32, 1e-8)),
+        ("8-D K=3", f64_mixture_errors::<8, 3>(33, 1e-5), f64_mixture_errors::<8, 3>(33, 1e-8)),
+    ];
+    for (name, lo, hi) in cases {
+        for (k, sde) in ["VE", "VP", "sub-VP"].iter().enumerate() {
+            println!(
+                "{name} {sde}: tol 1e-5 max err {:.2e} (NFE {:.0}); tol 1e-8 max err {:.2e} (NFE {:.0})",
+                lo[k].0, lo[k].1, hi[k].0, hi[k].1
+            );
+            assert!(lo[k].0 <= 2e-3, "{name} {sde} 1e-5: {}", lo[k].0);
+            assert!(hi[k].0 <= 1e-6, "{name} {sde} 1e-8: {}", hi[k].0);
+        }
+    }
+}
+
+/// The library's `GaussianMixture` (f32 parameters), random anisotropic mixtures in 2, 4 and 8
+/// dimensions: at rtol = atol = 1e-5 every point is within 2e-3 nats of its exact log p_ε
+/// (measured max 5.1e-4). At 1e-8 the agreement stops at 3.8e-7 (2-D) to 2.0e-6 nats (8-D);
+/// for the 4-D VE case it stays at 1.2e-6–1.3e-6 from tol 1e-7 down to 1e-11 while the NFE
+/// grows fivefold: the limit is the f32-rounded eigenbasis of the model, not the solver.
+#[test]
+fn library_mixtures_match_exact_log_density() {
+    let cases: [(&str, [(f64, f64); 3], [(f64, f64); 3]); 3] = [
+        (
+            "2-D K=4",
+            mixture_errors(random_mixture::<2, 4>(21), 50, 1e-5),
+            mixture_errors(random_mixture::<2, 4>(21), 50, 1e-8),
+        ),
+        (
+            "4-D K=3",
+            mixture_errors(random_mixture::<4, 3>(22), 50, 1e-5),
+            mixture_errors(random_mixture::<4, 3>(22), 50, 1e-8),
+        ),
+        (
+            "8-D K=3",
+            mixture_errors(random_mixture::<8, 3>(23), 50, 1e-5),
+            mixture_errors(random_mixture::<8, 3>(23), 50, 1e-8),
+        ),
+    ];
+    for (name, lo, hi) in cases {
+        for (k, sde) in ["VE", "VP", "sub-VP"].iter().enumerate() {
+            println!(
+                "library {name} {sde}: tol 1e-5 max err {:.2e} (NFE {:.0}); tol 1e-8 max err {:.2e} (NFE {:.0})",
+                lo[k].0, lo[k].1, hi[k].0, hi[k].1
+            );
+            assert!(lo[k].0 <= 2e-3, "{name} {sde} 1e-5: {}", lo[k].0);
+        }
+    }
+}
+
+/// The ncsn two-mode mixture: 0.8·N((5, 5), I) + 0.2·N((−5, −5), I).
+fn ncsn() -> GaussianMixture<2, 2> {
+    let id = [[1.0, 0.0], [0.0, 1.0]];
+    GaussianMixture::new([0.8, 0.2], [[5.0, 5.0], [-5.0, -5.0]], [id, id]).unwrap()
+}
+
+/// The ncsn mixture, 50 points from the data, ε = 1e-5, rtol = atol = 1e-5: mean NFE at most
+/// scipy RK45's (VE 112, VP 74, sub-VP 76) and at most that of scipy's step control run by
+/// this solver on the same points; every point within 2e-3 nats.
+#[test]
+fn ncsn_mixture_nfe_at_most_scipy() {
+    let m = ncsn();
+    let xs = data(&m, 50, 5);
+    let cfg = PfConfig::new(1e-5, 1e-5);
+    let (ve, vp, sub) = (Ve::default(), Vp::default(), SubVp::default());
+    let sc = scipy_like(&cfg);
+    for (name, (err, nfe), (_, same), scipy) in [
+        (
+            "VE",
+            accuracy(&m.under(ve), &ve, &xs, &cfg),
+            accuracy(&m.under(ve), &ve, &xs, &sc),
+            112.0,
+        ),
+        ("VP", accuracy(&m.under(vp), &vp, &xs, &cfg), accuracy(&m.under(vp), &vp, &xs, &sc), 74.0),
+        (
+            "sub-VP",
+            accuracy(&m.under(sub), &sub, &xs, &cfg),
+            accuracy(&m.under(sub), &sub, &xs, &sc),
+            76.0,
+        ),
+    ] {
+        println!(
+            "ncsn {name}: max err {err:.3e}, mean NFE {nfe:.1} (scipy {scipy}; scipy's controller on these points {same:.1})"
+        );
+        assert!(err <= 2e-3, "{name}: {err}");
+        assert!(nfe <= scipy, "{name}: mean NFE {nfe} > scipy {scipy}");
+        assert!(nfe <= same, "{name}: mean NFE {nfe} > scipy-like {same}");
+    }
+}
+
+/// The exact divergence by duals (D tangents through the mixture's score code) equals the
+/// mixture's closed-form divergence to 1e-5 relative, in f64 and in f32, at random points
+/// and times under each SDE (measured worst: 1.4e-14 in f64, 6.8e-6 in f32).
+#[test]
+fn dual_divergence_equals_closed_form_mixture_divergence() {
+    use flowscore::dual::{Dual, divergence};
+    fn check<S: Sde + Copy, const D: usize, const K: usize>(
+        m: GaussianMixture<D, K>,
+        sde: S,
+    ) -> (f64, f64) {
+        let model = m.under(sde);
+        let (mut w64, mut w32) = (0.0f64, 0.0f64);
+        for i in 0..200u64 {
+            let mut rng = Streams::<f64>::new(77, i);
+            let t = 1e-4 + 0.9999 * rng.uniform();
+            let x = model.sample_at(t, &mut rng);
+            let (_, d) =
+                divergence(|xd: &[Dual<f64, D>; D]| model.score(xd, Dual::constant(t)), &x);
+            let want = model.divergence(&x, t);
+            w64 = w64.max((d - want).abs() / want.abs().max(1e-300));
+            let (x32, t32) = (x.map(|v| v as f32), t as f32);
+            let (_, d32) =
+                divergence(|xd: &[Dual<f32, D>; D]| model.score(xd, Dual::constant(t32)), &x32);
+            let want32 = model.divergence(&x32, t32);
+            w32 = w32.max(((d32 - want32) / want32).abs() as f64);
+        }
+        (w64, w32)
+    }
+    let mut worst = (0.0f64, 0.0f64);
+    for (a, b) in [
+        check(random_mixture::<2, 4>(21), Ve::default()),
+        check(random_mixture::<4, 3>(22), Vp::default()),
+        check(random_mixture::<8, 3>(23), SubVp::default()),
+        check(ncsn(), Vp::default()),
+    ] {
+        worst = (worst.0.max(a), worst.1.max(b));
+    }
+    println!(
+        "dual vs closed-form divergence: worst relative f64 {:.2e}, f32 {:.2e}",
+        worst.0, worst.1
+    );
+    assert!(worst.0 <= 1e-5 && worst.1 <= 1e-5, "{worst:?}");
+}
+
+/// What f32 reaches: the same 2-D mixture likelihoods in f32 (f32x8 lanes) against the exact
+/// f64 log p_ε, at rtol = atol = 1e-5: within 2e-3 nats (measured max 5.2e-4, sub-VP; the f64
+/// solve of the same points reaches 5.0e-4, so f32 adds little at this tolerance).
+#[test]
+fn f32_likelihood_accuracy() {
+    let m = random_mixture::<2, 4>(21);
+    let xs = data(&m, 50, 17);
+    let xs32: Vec<[f32; 2]> = xs.iter().map(|x| x.map(|v| v as f32)).collect();
+    let cfg = PfConfig::new(1e-5, 1e-5);
+    for (name, err) in [
+        ("VE", f32_err(&m.under(Ve::default()), &Ve::default(), &xs32, &cfg)),
+        ("VP", f32_err(&m.under(Vp::default()), &Vp::default(), &xs32, &cfg)),
+        ("sub-VP", f32_err(&m.under(SubVp::default()), &SubVp::default(), &xs32, &cfg)),
+    ] {
+        println!("f32 {name}: max err {err:.3e}");
+        assert!(err <= 2e-3, "{name}: {err}");
+    }
+}
+
+fn f32_err<M: ExactScoreModel<2>, S: Sde>(m: &M, sde: &S, xs: &[[f32; 2]], cfg: &PfConfig) -> f64 {
+    let mut out = vec![Err(flowscore::Error::NonFiniteState); xs.len()];
+    pf_log_likelihood_batch(m, sde, &ExactDivergence, &ExactPrior(m), xs, 0, cfg, &mut out)
+        .unwrap();
+    xs.iter()
+        .zip(&out)
+        .map(|(x, r)| {
+            let exact: f64 = m.log_density(&x.map(|v| v as f64), cfg.eps);
+            (r.unwrap().log_p - exact).abs()
+        })
+        .fold(0.0, f64::max)
 }

@@ -21,9 +21,39 @@ pub fn exit(code: i32) -> ! {
     semihosting::process::exit(code)
 }
 
+/// Logs `what` and ends the run with [`EXIT_PANIC`].
+pub fn fail(what: &'static str) -> ! {
+    defmt::error!("failed: {=str}", what);
+    exit(EXIT_PANIC)
+}
+
+/// The value of `r`, or [`fail`] with `what` (without formatting the error: keeping
+/// `core::fmt` out of the image saves several KiB of flash).
+pub fn check<T, E>(r: Result<T, E>, what: &'static str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(_) => fail(what),
+    }
+}
+
+/// The value of `o`, or [`fail`] with `what`.
+pub fn some<T>(o: Option<T>, what: &'static str) -> T {
+    match o {
+        Some(v) => v,
+        None => fail(what),
+    }
+}
+
+/// Logs the panic's location (and its message when it is a plain string: formatting arbitrary
+/// messages would pull `core::fmt` into the image) and exits with [`EXIT_PANIC`].
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panic: {}", defmt::Display2Format(info));
+    if let Some(message) = info.message().as_str() {
+        defmt::error!("panic: {=str}", message);
+    }
+    if let Some(location) = info.location() {
+        defmt::error!("panic at {=str}:{=u32}", location.file(), location.line());
+    }
     exit(EXIT_PANIC)
 }
 

@@ -11,7 +11,7 @@ use flowscore::rng::Streams;
 use flowscore::sample::{EulerMaruyama, LaneSampler};
 use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 use flowscore_firmware_example::board::FpgaLed;
-use flowscore_firmware_example::{EXIT_OK, counter, exit, stack};
+use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, Report, SAMPLE_SEED, SENSOR_SEED};
 
@@ -30,6 +30,16 @@ impl Report for DefmtReport {
         );
     }
 }
+
+/// The hash the run must reproduce: the host's (a wrong one with `planted-failure`).
+#[cfg(not(feature = "planted-failure"))]
+const EXPECTED: u64 = EXPECTED_HASH;
+#[cfg(feature = "planted-failure")]
+const EXPECTED: u64 = EXPECTED_HASH ^ 1;
+
+/// An address with nothing behind it in the mps2-an386 memory map.
+#[cfg(feature = "planted-fault")]
+const UNMAPPED: usize = 0x6000_0000;
 
 /// Samples timed for the per-sample instruction counts.
 const TIMED_SAMPLES: u32 = 256;
@@ -69,7 +79,7 @@ fn measure(models: &Models) {
 
     // (b) one reverse-SDE Euler–Maruyama step on the 8-component mixture (VP, exact score).
     let score = &models.score;
-    let em = EulerMaruyama::new(Vp::default(), TIMED_STEPS, SAMPLING_EPS_VP).expect("valid");
+    let em = check(EulerMaruyama::new(Vp::default(), TIMED_STEPS, SAMPLING_EPS_VP), "EM settings");
     let mut x = [0.0f32; 2];
     let start = counter::ticks();
     em.run(score, black_box(&mut x), &mut rng);
@@ -81,7 +91,8 @@ fn measure(models: &Models) {
     // two components, and the ring's centre), exact divergence by duals.
     for (i, point) in [[2.0f32, 0.0], [1.0, 1.5], [0.0, 0.0]].into_iter().enumerate() {
         let start = counter::ticks();
-        let (lp, nfe) = models.mixture_log_prob(black_box(point), i as u64).expect("solves");
+        let (lp, nfe) =
+            check(models.mixture_log_prob(black_box(point), i as u64), "likelihood solve");
         let n = instructions(counter::ticks().wrapping_sub(start));
         defmt::info!(
             "instructions: probability-flow log-likelihood of ({=f32}, {=f32}) {=u64} ({=u32} NFE, {=u64} per NFE), log p = {=f32}",
@@ -98,25 +109,33 @@ fn measure(models: &Models) {
 #[entry]
 fn main() -> ! {
     stack::paint();
-    let peripherals = cortex_m::Peripherals::take().expect("peripherals are taken once");
+    #[cfg(feature = "planted-fault")]
+    {
+        // SAFETY: none: this read of an unmapped address is meant to fault.
+        let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u32) };
+        black_box(v);
+    }
+    let peripherals = some(cortex_m::Peripherals::take(), "peripherals are taken once");
     counter::start(peripherals.SYST);
     let milli_per_tick = counter::calibrate();
     // SAFETY: the only write, before any reader; single-threaded.
     unsafe { MILLI_PER_TICK = milli_per_tick };
 
-    let models = Models::new().expect("the models are valid");
+    let models = check(Models::new(), "the models are valid");
     let construction_stack = stack::high_water_mark();
     stack::paint();
 
-    let mut led = FpgaLed::new(0).expect("LED 0 exists");
+    let mut led = some(FpgaLed::new(0), "LED 0 exists");
     let started = counter::ticks();
-    let summary = flowscore_scenario::run(
-        &models,
-        SimulatedSensor::new(SENSOR_SEED),
-        &mut led,
-        &mut DefmtReport,
-    )
-    .expect("the scenario's models and sensor work");
+    let summary = check(
+        flowscore_scenario::run(
+            &models,
+            SimulatedSensor::new(SENSOR_SEED),
+            &mut led,
+            &mut DefmtReport,
+        ),
+        "the scenario's models and sensor work",
+    );
     let ticks = counter::ticks().wrapping_sub(started);
     let run_stack = stack::high_water_mark();
 
@@ -150,7 +169,10 @@ fn main() -> ! {
         stack::high_water_mark().max(run_stack),
         milli_per_tick
     );
-    assert_eq!(summary.hash, EXPECTED_HASH, "the hash differs from the host's");
+    if summary.hash != EXPECTED {
+        defmt::error!("expected hash {=u64:#018x}", EXPECTED);
+        fail("the hash differs from the host's");
+    }
     defmt::info!("hash matches the host's: ok");
     exit(EXIT_OK)
 }

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod core_run;
 pub mod demo;
 pub mod engine;
 pub mod plot;

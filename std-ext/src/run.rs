@@ -1,6 +1,6 @@
-//! The work behind `sample` and `loglik`: the runtime dimension D is dispatched to the
-//! const-generic model code here, and this is the one place that calls into the model code
-//! (today the f64 stand-ins in [`crate::engine`]).
+//! The jobs of `sample` and `loglik` (their settings and outputs, run on the core by
+//! [`crate::core_run`]), and the same jobs on the f64 reference engine ([`crate::engine`]),
+//! with the runtime dimension D dispatched by [`dispatch_dim!`].
 //!
 //! Parallel over samples with rayon; sample i always draws from the stream (seed, i), so the
 //! output does not depend on the number of threads.
@@ -135,7 +135,7 @@ fn sample_d<const D: usize>(spec: &Spec, job: &SampleJob) -> anyhow::Result<Samp
 }
 
 /// Annealed-Langevin noise levels for a mixture: σ₁ = the largest distance between two means
-/// (at least 1; NCSN's "technique 1"), down to σ_L = 0.01 in L = 10 levels.
+/// (at least 1; NCSN's "technique 1"), down to σ_L = 0.01 in L = 20 levels.
 pub fn annealing_for<const D: usize>(mix: &Mixture<D>) -> AnnealOptions {
     let means = mix.means();
     let mut dmax: f64 = 1.0;

@@ -28,7 +28,7 @@ pub struct LuLinear<const D: usize> {
 }
 
 impl<const D: usize> LuLinear<D> {
-    /// The layer from its factors: `perm` (P: x_i = (L·(U + diag s)·z)_{perm[i]}), the strictly
+    /// The layer from its factors: `perm` (P: x_i = (L·(U + diag s)·z)_{perm\[i\]}), the strictly
     /// lower part of `lower` (its unit diagonal implied), the strictly upper part of `upper`, and
     /// the diagonal `diag` = s.
     ///

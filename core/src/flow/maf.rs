@@ -5,7 +5,7 @@
 //! Density direction (inverse) in one pass: zᵢ = (xᵢ − μᵢ)·exp(−αᵢ) with one MADE evaluation.
 //! Sampling direction (forward) in D passes: coordinate i is final after pass i.
 //! The log-scale uses the same smooth bound as the affine coupling
-//! ([`bounded_log_scale`](crate::flow::coupling::bounded_log_scale)).
+//! ([`bounded_log_scale`]).
 //! Cost per sample: inverse one MADE evaluation + D exp; forward D MADE evaluations + D exp.
 //!
 //! MADE degrees (natural order): input i has degree i + 1; hidden unit k of either hidden

@@ -14,7 +14,7 @@ pub struct Permutation<const D: usize> {
 }
 
 impl<const D: usize> Permutation<D> {
-    /// The permutation given by `perm` (x_i = z_{perm[i]}). An entry ≥ D or a repeated entry
+    /// The permutation given by `perm` (x_i = z_{perm\[i\]}). An entry ≥ D or a repeated entry
     /// gives [`Error::InvalidParameter`].
     pub fn new(perm: [usize; D]) -> Result<Self, Error> {
         let mut seen = [false; D];
@@ -50,7 +50,7 @@ impl<const D: usize> Permutation<D> {
         Self { perm }
     }
 
-    /// π as an array: x_i = z_{π[i]}.
+    /// π as an array: x_i = z_{π\[i\]}.
     pub fn indices(&self) -> &[usize; D] {
         &self.perm
     }

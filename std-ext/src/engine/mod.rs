@@ -1,6 +1,8 @@
-//! TEMPORARY ADAPTER: f64 stand-ins for the core's mixture score, samplers, ODE solver and
-//! planar flow, with the interfaces the command line needs. Each file says which core module
-//! replaces it; the dispatch in `crate::run` is the one place that calls into here.
+//! TEMPORARY ADAPTER: an f64 reference engine (mixture score, samplers, Dormand–Prince,
+//! planar layers) written before the core's landed. `sample` and `loglik` now run on the core
+//! ([`crate::core_run`]); the demo still runs here because it also draws the solver's
+//! intermediate states (the probability-flow trajectories), which the core's ODE sampler does
+//! not return. `tests/core_agreement.rs` checks this engine against the core.
 
 // Small fixed-size linear algebra reads best with explicit indices.
 #![allow(clippy::needless_range_loop)]

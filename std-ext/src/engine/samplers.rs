@@ -28,8 +28,10 @@ pub struct AnnealOptions {
     pub levels: u32,
 }
 
-/// Default number of annealed-Langevin noise levels L (NCSN).
-pub const ANNEAL_LEVELS: u32 = 10;
+/// Default number of annealed-Langevin noise levels L: twice NCSN's 10. With σ₁ = 14 (the ncsn
+/// mixture's mode distance) ten levels change σ by 0.45× per level, too coarse at the level
+/// where the modes separate: measured weights 0.76–0.78 instead of 0.80 (20 levels: 0.79–0.80).
+pub const ANNEAL_LEVELS: u32 = 20;
 /// Default smallest annealed-Langevin noise level σ_L (NCSN).
 pub const ANNEAL_SIGMA_MIN: f64 = 0.01;
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
+# checks that the host computes the hash the firmware printed, and that planted failures make
+# the runs exit non-zero (1 for a failed check, 2 for a HardFault).
+# Installs what is missing when it can: the Rust targets (rustup), qemu-system-arm (apt-get, as
+# root), defmt-print (cargo install); otherwise stops and names what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== firmware: tools"
+rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
+missing=()
+if ! command -v qemu-system-arm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq qemu-system-arm
+    else
+        missing+=("qemu-system-arm (Debian/Ubuntu: sudo apt-get install qemu-system-arm)")
+    fi
+fi
+if ! command -v defmt-print >/dev/null; then
+    cargo install --locked defmt-print || missing+=("defmt-print (cargo install --locked defmt-print)")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    printf 'firmware: missing tools, please install:\n' >&2
+    printf '  - %s\n' "${missing[@]}" >&2
+    exit 1
+fi
+if ! qemu-system-arm -machine help | grep -q '^mps2-an386'; then
+    echo "firmware: this qemu-system-arm has no mps2-an386 machine (QEMU >= 6.0 needed)" >&2
+    exit 1
+fi
+
+# Runs `cargo run --release "$@"` in firmware-example and prints its output; returns its status.
+run_firmware() {
+    (cd firmware-example && cargo run --release --quiet "$@")
+}
+
+# Runs a planted failure and checks it exits with the expected non-zero status.
+expect_status() {
+    local want=$1
+    shift
+    local got=0
+    (cd firmware-example && CARGO_TARGET_DIR=target/planted cargo run --release --quiet "$@") \
+        >/tmp/flowscore-planted.$$ 2>&1 || got=$?
+    if [ "$got" != "$want" ]; then
+        cat /tmp/flowscore-planted.$$ >&2
+        rm -f /tmp/flowscore-planted.$$
+        echo "firmware: '$*' exited with $got, expected $want" >&2
+        exit 1
+    fi
+    rm -f /tmp/flowscore-planted.$$
+    echo "   '$*' exits with $got, as it must"
+}
+
+echo "== firmware: unit tests of the example's scenario (hash, simulated sensor) on the host"
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd firmware-example && cargo test -p flowscore-scenario --target "$host")
+
+echo "== firmware: the example in QEMU"
+log=$(run_firmware 2>&1) || { echo "$log"; echo "firmware: the example failed" >&2; exit 1; }
+echo "$log"
+hash=$(echo "$log" | sed -n 's/.*INFO  hash: \(0x[0-9a-f]*\).*/\1/p' | head -n 1)
+if [ -z "$hash" ]; then
+    echo "firmware: no hash in the firmware's output" >&2
+    exit 1
+fi
+
+echo "== firmware: the host computes the same hash ($hash)"
+FIRMWARE_HASH="$hash" cargo test --test firmware_hash
+
+echo "== firmware: the core's tests on target"
+run_firmware --bin tests
+
+echo "== firmware: planted failures must fail"
+expect_status 1 --features planted-failure
+expect_status 1 --features planted-failure --bin tests
+expect_status 2 --features planted-fault
+
+echo "firmware: all passed"

@@ -1,0 +1,352 @@
+//! The `sample` and `loglik` work on the core crate: the runtime dimension D ∈ 1..=8 and the
+//! number of components K are dispatched to `flowscore::score::GaussianMixture<D, K>` with K
+//! rounded up to 1, 2, 4, 8 or 16 by zero-weight components (a zero weight contributes exactly
+//! nothing: its log-weight is −∞). This is the one place the command line calls the core's
+//! samplers and likelihoods.
+//!
+//! Parallel over samples with rayon; sample (or row) i always uses the stream (seed, i), as the
+//! core's batch APIs do, so the output does not depend on the number of threads.
+
+use anyhow::anyhow;
+use flowscore::likelihood::{
+    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, Probe, exact_log_density,
+    pf_log_likelihood, pf_sample,
+};
+use flowscore::ode::Dopri5Options;
+use flowscore::rng::{LaneSource, Streams};
+use flowscore::sample::{
+    AnnealedLangevin, EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector,
+};
+use flowscore::score::GaussianMixture;
+use rayon::prelude::*;
+
+use crate::engine::sde_kind::AnySde;
+use crate::run::{LoglikJob, LoglikOutput, Method, SampleJob, SampleOutput, SamplerKind};
+use crate::spec::Spec;
+use crate::table::Table;
+
+/// Corrector moves per predictor step (score_sde's default).
+const CORRECTOR_STEPS: u32 = 1;
+
+/// K rounded up to the next supported capacity.
+fn k_bucket(k: usize) -> usize {
+    [1, 2, 4, 8, 16].into_iter().find(|&b| b >= k).unwrap_or(0)
+}
+
+/// The spec's weights padded to K with zeros.
+fn pad_weights<const K: usize>(spec: &Spec) -> [f32; K] {
+    core::array::from_fn(|i| spec.weights.get(i).map_or(0.0, |w| *w as f32))
+}
+
+/// The spec's means padded to K with zeros.
+fn pad_means<const D: usize, const K: usize>(spec: &Spec) -> [[f32; D]; K] {
+    core::array::from_fn(|i| {
+        core::array::from_fn(|j| {
+            spec.means.get(i).and_then(|m| m.get(j)).map_or(0.0, |v| *v as f32)
+        })
+    })
+}
+
+/// The spec's covariances padded to K with identities.
+fn pad_covariances<const D: usize, const K: usize>(spec: &Spec) -> [[[f32; D]; D]; K] {
+    core::array::from_fn(|i| {
+        core::array::from_fn(|r| {
+            core::array::from_fn(|c| match spec.covariances.get(i) {
+                Some(m) => m.get(r).and_then(|row| row.get(c)).map_or(0.0, |v| *v as f32),
+                None => f32::from(u8::from(r == c)),
+            })
+        })
+    })
+}
+
+/// The spec as a `GaussianMixture<D, K>` (literal D and K, so the core's bounds on D are met
+/// concretely), padded with zero-weight components.
+macro_rules! mixture {
+    ($d:literal, $k:literal, $spec:expr) => {
+        GaussianMixture::<$d, $k>::new(
+            pad_weights::<$k>($spec),
+            pad_means::<$d, $k>($spec),
+            pad_covariances::<$d, $k>($spec),
+        )
+        .map_err(|e| anyhow!("invalid mixture: {e}"))
+    };
+}
+
+macro_rules! dispatch_mixture {
+    ($spec:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
+        match ($spec.dim, k_bucket($spec.weights.len())) {
+            (1, 1) => $f::<1, 1>(mixture!(1, 1, $spec)?, $($arg),*),
+            (1, 2) => $f::<1, 2>(mixture!(1, 2, $spec)?, $($arg),*),
+            (1, 4) => $f::<1, 4>(mixture!(1, 4, $spec)?, $($arg),*),
+            (1, 8) => $f::<1, 8>(mixture!(1, 8, $spec)?, $($arg),*),
+            (1, 16) => $f::<1, 16>(mixture!(1, 16, $spec)?, $($arg),*),
+            (2, 1) => $f::<2, 1>(mixture!(2, 1, $spec)?, $($arg),*),
+            (2, 2) => $f::<2, 2>(mixture!(2, 2, $spec)?, $($arg),*),
+            (2, 4) => $f::<2, 4>(mixture!(2, 4, $spec)?, $($arg),*),
+            (2, 8) => $f::<2, 8>(mixture!(2, 8, $spec)?, $($arg),*),
+            (2, 16) => $f::<2, 16>(mixture!(2, 16, $spec)?, $($arg),*),
+            (3, 1) => $f::<3, 1>(mixture!(3, 1, $spec)?, $($arg),*),
+            (3, 2) => $f::<3, 2>(mixture!(3, 2, $spec)?, $($arg),*),
+            (3, 4) => $f::<3, 4>(mixture!(3, 4, $spec)?, $($arg),*),
+            (3, 8) => $f::<3, 8>(mixture!(3, 8, $spec)?, $($arg),*),
+            (3, 16) => $f::<3, 16>(mixture!(3, 16, $spec)?, $($arg),*),
+            (4, 1) => $f::<4, 1>(mixture!(4, 1, $spec)?, $($arg),*),
+            (4, 2) => $f::<4, 2>(mixture!(4, 2, $spec)?, $($arg),*),
+            (4, 4) => $f::<4, 4>(mixture!(4, 4, $spec)?, $($arg),*),
+            (4, 8) => $f::<4, 8>(mixture!(4, 8, $spec)?, $($arg),*),
+            (4, 16) => $f::<4, 16>(mixture!(4, 16, $spec)?, $($arg),*),
+            (5, 1) => $f::<5, 1>(mixture!(5, 1, $spec)?, $($arg),*),
+            (5, 2) => $f::<5, 2>(mixture!(5, 2, $spec)?, $($arg),*),
+            (5, 4) => $f::<5, 4>(mixture!(5, 4, $spec)?, $($arg),*),
+            (5, 8) => $f::<5, 8>(mixture!(5, 8, $spec)?, $($arg),*),
+            (5, 16) => $f::<5, 16>(mixture!(5, 16, $spec)?, $($arg),*),
+            (6, 1) => $f::<6, 1>(mixture!(6, 1, $spec)?, $($arg),*),
+            (6, 2) => $f::<6, 2>(mixture!(6, 2, $spec)?, $($arg),*),
+            (6, 4) => $f::<6, 4>(mixture!(6, 4, $spec)?, $($arg),*),
+            (6, 8) => $f::<6, 8>(mixture!(6, 8, $spec)?, $($arg),*),
+            (6, 16) => $f::<6, 16>(mixture!(6, 16, $spec)?, $($arg),*),
+            (7, 1) => $f::<7, 1>(mixture!(7, 1, $spec)?, $($arg),*),
+            (7, 2) => $f::<7, 2>(mixture!(7, 2, $spec)?, $($arg),*),
+            (7, 4) => $f::<7, 4>(mixture!(7, 4, $spec)?, $($arg),*),
+            (7, 8) => $f::<7, 8>(mixture!(7, 8, $spec)?, $($arg),*),
+            (7, 16) => $f::<7, 16>(mixture!(7, 16, $spec)?, $($arg),*),
+            (8, 1) => $f::<8, 1>(mixture!(8, 1, $spec)?, $($arg),*),
+            (8, 2) => $f::<8, 2>(mixture!(8, 2, $spec)?, $($arg),*),
+            (8, 4) => $f::<8, 4>(mixture!(8, 4, $spec)?, $($arg),*),
+            (8, 8) => $f::<8, 8>(mixture!(8, 8, $spec)?, $($arg),*),
+            (8, 16) => $f::<8, 16>(mixture!(8, 16, $spec)?, $($arg),*),
+            (d, k) => Err(anyhow!(
+                "D = {d} with K = {k} components is not supported (D must be 1..={}, K 1..={})",
+                crate::spec::MAX_DIM,
+                crate::spec::MAX_COMPONENTS
+            )),
+        }
+    };
+}
+
+/// Runs `sample` on a validated spec with the core's samplers.
+pub fn sample(spec: &Spec, job: &SampleJob) -> anyhow::Result<SampleOutput> {
+    let bx = start_box(spec);
+    dispatch_mixture!(spec, sample_dk(job, &bx))
+}
+
+/// Runs `loglik` on validated data with the core's likelihoods.
+pub fn loglik(spec: &Spec, data: &Table, job: &LoglikJob) -> anyhow::Result<LoglikOutput> {
+    if data.cols != spec.dim {
+        return Err(anyhow!(
+            "data has {} columns but the spec has dimension D = {}",
+            data.cols,
+            spec.dim
+        ));
+    }
+    dispatch_mixture!(spec, loglik_dk(data, job))
+}
+
+/// The box Langevin chains start from, uniform: the means' bounding box widened by three
+/// standard deviations of the widest component (for the ncsn mixture: [−8, 8]²).
+pub fn start_box(spec: &Spec) -> (Vec<f64>, Vec<f64>) {
+    let mut lmax: f64 = 0.0;
+    for c in &spec.covariances {
+        let m = nalgebra::DMatrix::from_fn(spec.dim, spec.dim, |r, s| c[r][s]);
+        lmax = lmax.max(m.symmetric_eigenvalues().max());
+    }
+    let pad = 3.0 * lmax.sqrt();
+    let lo =
+        (0..spec.dim).map(|i| spec.means.iter().map(|m| m[i]).fold(f64::INFINITY, f64::min) - pad);
+    let hi = (0..spec.dim)
+        .map(|i| spec.means.iter().map(|m| m[i]).fold(f64::NEG_INFINITY, f64::max) + pad);
+    (lo.collect(), hi.collect())
+}
+
+fn sample_dk<const D: usize, const K: usize>(
+    mix: GaussianMixture<D, K>,
+    job: &SampleJob,
+    bx: &(Vec<f64>, Vec<f64>),
+) -> anyhow::Result<SampleOutput> {
+    let sde = job.sde;
+    let model = mix.under(sde);
+    let eps = sde.sampling_eps();
+    let steps = job.steps;
+    let step = job.step_size as f32;
+    // Langevin chains start uniform in the box, from the sample's own stream (the samplers
+    // then continue on a second stream of the same index, seed + 1).
+    let start = |i: u64| -> [f64; D] {
+        let mut rng = Streams::<f64>::new(job.seed.wrapping_add(1), i);
+        core::array::from_fn(|j| bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform())
+    };
+    let n = job.n as u64;
+    let run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
+        (0..n).into_par_iter().map(f).collect::<Vec<_>>()
+    };
+    let rows: Vec<anyhow::Result<([f64; D], f64)>> = match job.sampler {
+        SamplerKind::Langevin => {
+            let s = Langevin::new(step, steps)?;
+            run_all(&|i| {
+                let mut x = start(i);
+                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::Mala => {
+            let s = Mala::new(step, steps)?;
+            run_all(&|i| {
+                let mut x = start(i);
+                let acc = s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, acc / steps as f64))
+            })
+        }
+        SamplerKind::AnnealedLangevin => {
+            let noisy = mix.noisy();
+            let s = AnnealedLangevin::new(
+                sigma_max_of(&mix) as f32,
+                crate::engine::samplers::ANNEAL_SIGMA_MIN as f32,
+                crate::engine::samplers::ANNEAL_LEVELS,
+                steps,
+                step,
+            )?;
+            run_all(&|i| {
+                let mut x = start(i);
+                s.run(&noisy, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::EulerMaruyama => {
+            let s = EulerMaruyama::new(sde, steps, eps as f32)?;
+            run_all(&|i| {
+                let mut x = [0.0; D];
+                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::Pc => {
+            let s =
+                PredictorCorrector::new(sde, steps, eps as f32, job.snr as f32, CORRECTOR_STEPS)?;
+            run_all(&|i| {
+                let mut x = [0.0; D];
+                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::Ode => {
+            let solver = OdeSolver::Adaptive(Dopri5Options::default());
+            run_all(&|i| {
+                let sol = pf_sample::<f64, D, _, _>(&model, &sde, &solver, eps, job.seed, i)?;
+                sol.status.lane(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
+                Ok((sol.y, sol.nfe))
+            })
+        }
+    };
+    let mut data = Vec::with_capacity(job.n * D);
+    let mut stat = 0.0;
+    for r in rows {
+        let (x, s) = r?;
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(anyhow!("a sample became non-finite (step size too large?)"));
+        }
+        data.extend_from_slice(&x);
+        stat += s;
+    }
+    let mean = stat / job.n.max(1) as f64;
+    let note = match job.sampler {
+        SamplerKind::Mala => Some(format!("MALA acceptance rate {mean:.3}")),
+        SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
+        _ => None,
+    };
+    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note })
+}
+
+/// NCSN's technique 1: σ₁ = the largest distance between two means (at least 1).
+fn sigma_max_of<const D: usize, const K: usize>(mix: &GaussianMixture<D, K>) -> f64 {
+    let mut dmax: f64 = 1.0;
+    let w = mix.weights();
+    let m = mix.means();
+    for a in 0..K {
+        for b in 0..K {
+            if w[a] > 0.0 && w[b] > 0.0 {
+                let d: f64 =
+                    (0..D).map(|i| (m[a][i] as f64 - m[b][i] as f64).powi(2)).sum::<f64>().sqrt();
+                dmax = dmax.max(d);
+            }
+        }
+    }
+    dmax
+}
+
+fn loglik_dk<const D: usize, const K: usize>(
+    mix: GaussianMixture<D, K>,
+    data: &Table,
+    job: &LoglikJob,
+) -> anyhow::Result<LoglikOutput> {
+    let sde: AnySde = job.sde;
+    let model = mix.under(sde);
+    let cfg = PfConfig {
+        eps: job.eps,
+        opts: Dopri5Options {
+            max_steps: job.ode.max_steps,
+            ..Dopri5Options::with_tol(job.ode.rtol, job.ode.atol)
+        },
+    };
+    let rows: Vec<anyhow::Result<(f64, u32)>> = (0..data.rows)
+        .into_par_iter()
+        .map(|i| {
+            let x: [f64; D] = core::array::from_fn(|j| data.row(i)[j]);
+            let idx = i as u64;
+            let r = match job.method {
+                Method::Exact => Ok((exact_log_density(&model, &x, job.eps), 0)),
+                Method::Ode => pf_log_likelihood(
+                    &model,
+                    &sde,
+                    &ExactDivergence,
+                    &ExactPrior(&model),
+                    &x,
+                    idx,
+                    &cfg,
+                )
+                .and_then(|l| l.lane(0))
+                .map(|l| (l.log_p, l.nfe)),
+                Method::OdeHutchinson => {
+                    // M probes: the mean of M single-probe solves, probe set m from the streams
+                    // of seed + m (an unbiased estimate whose variance falls as 1/M).
+                    let mut acc = 0.0;
+                    let mut nfe = 0;
+                    let mut res = Ok(());
+                    for m in 0..job.probes.max(1) {
+                        let div = Hutchinson::<1>::new(
+                            Probe::Rademacher,
+                            job.seed.wrapping_add(m as u64),
+                        );
+                        match pf_log_likelihood(
+                            &model,
+                            &sde,
+                            &div,
+                            &ExactPrior(&model),
+                            &x,
+                            idx,
+                            &cfg,
+                        )
+                        .and_then(|l| l.lane(0))
+                        {
+                            Ok(l) => {
+                                acc += l.log_p;
+                                nfe += l.nfe;
+                            }
+                            Err(e) => {
+                                res = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    res.map(|()| (acc / job.probes.max(1) as f64, nfe))
+                }
+            };
+            r.map_err(|e| anyhow!("row {i}: {e}"))
+        })
+        .collect();
+    let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
+    for r in rows {
+        let (l, n) = r?;
+        out.log_p.push(l);
+        out.nfe.push(n);
+    }
+    Ok(out)
+}
