@@ -133,16 +133,18 @@ pub fn expm1<L: Lane>(x: L) -> L {
 
     // n ≤ −2: e^x − 1 = (1 + u)·2^n − 1, the result lies in (−1, −0.64].
     let neg = scale2(one + u, n) - one;
-    // 2 ≤ n ≤ p: (1 − 2^−n) is exact and absorbs the −1 before scaling.
+    // 2 ≤ n ≤ p: (1 − 2^−n) is exact and absorbs the −1 before scaling. (2^−n is capped at
+    // 2^−(2p+4), far below the last bit of 1 + u, to stay in pow2i's normal range.)
     let two_m = L::pow2i(-(n.min(L::from_f64(2.0 * mant + 4.0))));
     let mid = one - two_m + u;
     // n > p: 2^−n only touches the last bits of u.
     let big = (u - two_m) + one;
     let pos = scale2(L::select(n.le(L::from_f64(mant)), mid, big), n);
     // n = ±1: exact recombinations (fdlibm) that avoid cancelling against 1.
-    let quarter = L::from_f64(-0.25);
+    // For r < −1/4, r + 1/2 is exact (Sterbenz), so the only rounding left is the last one.
+    let minus_quarter = L::from_f64(-0.25);
     let two = L::from_f64(2.0);
-    let p1 = L::select(r.lt(quarter), two * ((r + half) + e), one + two * u);
+    let p1 = L::select(r.lt(minus_quarter), two * ((r + half) + e), one + two * u);
     let m1 = half * u - half;
 
     let mut res = L::select(n.ge(two), pos, neg);

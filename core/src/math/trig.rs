@@ -104,7 +104,7 @@ pub fn sin_cos<L: Lane>(x: L) -> (L, L) {
     let s = L::select(sin_neg, -s, s);
     let c = L::select(cos_neg, -c, c);
 
-    // sin(±0) = ±0 and sin of a subnormal is itself (r·z underflows, keep the sign exactly).
+    // sin(±0) = ±0: the reduction turns −0 into +0.
     let s = L::select(x.eq(L::default()), x, s);
     let out = x.abs().gt(k(MAX_ARG_F32, MAX_ARG_F64));
     let nan = L::from_f64(f64::NAN);
