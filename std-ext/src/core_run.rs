@@ -252,7 +252,7 @@ fn sample_dk<const D: usize, const K: usize>(
         SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
         _ => None,
     };
-    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note })
+    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note, mean_stat: mean })
 }
 
 /// NCSN's technique 1: σ₁ = the largest distance between two means (at least 1).

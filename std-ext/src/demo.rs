@@ -1,6 +1,7 @@
 //! `flowscore demo`: the main job on built-in defaults. It computes the notes' figures for real
 //! on the ncsn two-mode mixture (0.8/0.2 at ±(5, 5), identity covariances) and a 10-layer planar
-//! flow, prints a summary table and writes it to `DIR/summary.md` with the PNG figures.
+//! flow, prints a summary table and writes it to `DIR/summary.md` with the PNG figures. The
+//! samplers and likelihoods in the table run on the core ([`crate::core_run`]).
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -17,11 +18,12 @@ use rayon::prelude::*;
 use crate::engine::dopri5::OdeOptions;
 use crate::engine::mixture::Mixture;
 use crate::engine::planar;
-use crate::engine::samplers::{self, Divergence, LangevinOptions, ReverseOptions};
+use crate::engine::samplers;
 use crate::engine::sde_kind::AnySde;
 use crate::plot::{self, FONT, plot_err};
-use crate::run::annealing_for;
+use crate::run::{LoglikJob, Method, SampleJob, SamplerKind};
 use crate::spec::Spec;
+use crate::table::Table;
 
 /// Samples per sampler (and exact reference samples).
 pub const SAMPLES: usize = 2000;
@@ -174,130 +176,115 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
         });
     };
 
-    // Langevin family.
-    let lopt = LangevinOptions { steps: LANGEVIN_STEPS, step_size: LANGEVIN_STEP };
+    // Langevin family, on the core's samplers.
     let t = Instant::now();
-    let langevin = draw(SAMPLES, "plain Langevin", |i| {
-        Ok(samplers::langevin(&mix, &lopt, &mut Streams::new(sub_seed(seed, 3), i)))
-    })?;
+    let langevin = core_draw(
+        &spec,
+        SamplerKind::Langevin,
+        None,
+        LANGEVIN_STEPS,
+        LANGEVIN_STEP,
+        sub_seed(seed, 3),
+    )?
+    .0;
     record("Langevin", None, &langevin, ms(t));
     let t = Instant::now();
-    let mala = draw(SAMPLES, "MALA", |i| {
-        Ok(samplers::mala(&mix, &lopt, &mut Streams::new(sub_seed(seed, 4), i)).0)
-    })?;
+    let mala = core_draw(
+        &spec,
+        SamplerKind::Mala,
+        None,
+        LANGEVIN_STEPS,
+        LANGEVIN_STEP,
+        sub_seed(seed, 4),
+    )?
+    .0;
     record("MALA", None, &mala, ms(t));
-    let aopt = LangevinOptions {
-        steps: crate::cli::DEFAULT_ANNEALED_STEPS,
-        step_size: crate::cli::DEFAULT_ANNEALED_STEP,
-    };
-    let anneal = annealing_for(&mix);
     let t = Instant::now();
-    let annealed = draw(SAMPLES, "annealed Langevin", |i| {
-        Ok(samplers::annealed_langevin(
-            &mix,
-            &aopt,
-            &anneal,
-            &mut Streams::new(sub_seed(seed, 5), i),
-        ))
-    })?;
+    let annealed = core_draw(
+        &spec,
+        SamplerKind::AnnealedLangevin,
+        None,
+        crate::cli::DEFAULT_ANNEALED_STEPS,
+        crate::cli::DEFAULT_ANNEALED_STEP,
+        sub_seed(seed, 5),
+    )?
+    .0;
     record("annealed Langevin", None, &annealed, ms(t));
 
-    // Reverse SDE (EM and PC) and probability-flow ODE under each SDE.
-    let ropt = ReverseOptions { steps: REVERSE_STEPS, snr: PC_SNR };
+    // Reverse SDE (EM and PC) and probability-flow ODE under each SDE, on the core; the
+    // trajectories drawn in the figure come from the reference engine, which keeps the
+    // solver's intermediate states.
     let oopt = OdeOptions::default();
     let mut reverse: ReverseSets = Vec::new();
     let mut trajectories: TrajectorySets = Vec::new();
     for (s_i, sde) in AnySde::all().into_iter().enumerate() {
         let tag = 10 + 3 * s_i as u64;
         let t = Instant::now();
-        let em = draw(SAMPLES, &format!("Euler-Maruyama ({})", sde.label()), |i| {
-            Ok(samplers::reverse_sde(
-                &mix,
-                &sde,
-                &ropt,
-                false,
-                &mut Streams::new(sub_seed(seed, tag), i),
-            ))
-        })?;
+        let em = core_draw(
+            &spec,
+            SamplerKind::EulerMaruyama,
+            Some(sde),
+            REVERSE_STEPS,
+            0.0,
+            sub_seed(seed, tag),
+        )?
+        .0;
         record("Euler-Maruyama", Some(sde.label()), &em, ms(t));
         let t = Instant::now();
-        let pc = draw(SAMPLES, &format!("predictor-corrector ({})", sde.label()), |i| {
-            Ok(samplers::reverse_sde(
-                &mix,
-                &sde,
-                &ropt,
-                true,
-                &mut Streams::new(sub_seed(seed, tag + 1), i),
-            ))
-        })?;
+        let pc = core_draw(
+            &spec,
+            SamplerKind::Pc,
+            Some(sde),
+            REVERSE_STEPS,
+            0.0,
+            sub_seed(seed, tag + 1),
+        )?
+        .0;
         record("predictor-corrector", Some(sde.label()), &pc, ms(t));
         let t = Instant::now();
-        let pb = bar(SAMPLES, &format!("probability-flow ODE ({})", sde.label()));
-        let res: Vec<anyhow::Result<([f64; 2], Path2, u32)>> = (0..SAMPLES as u64)
-            .into_par_iter()
-            .map(|i| {
-                let r = samplers::ode_sample(
-                    &mix,
-                    &sde,
-                    &oopt,
-                    &mut Streams::new(sub_seed(seed, tag + 2), i),
-                );
-                pb.inc(1);
-                r
-            })
-            .collect();
-        pb.finish_and_clear();
-        let mut xs = Vec::with_capacity(SAMPLES);
-        let mut paths = Vec::new();
-        let mut nfe = 0.0;
-        for r in res {
-            let (x, path, n) = r?;
-            xs.push(x);
-            nfe += n as f64;
-            if paths.len() < TRAJECTORIES {
-                paths.push(path);
-            }
-        }
+        let (xs, nfe) =
+            core_draw(&spec, SamplerKind::Ode, Some(sde), 1, 0.0, sub_seed(seed, tag + 2))?;
         record("probability-flow ODE", Some(sde.label()), &xs, ms(t));
+        let mut paths = Vec::with_capacity(TRAJECTORIES);
+        for i in 0..TRAJECTORIES as u64 {
+            let mut rng = Streams::new(sub_seed(seed, tag + 2), i);
+            paths.push(samplers::ode_sample(&mix, &sde, &oopt, &mut rng)?.1);
+        }
         reverse.push((sde, em, pc));
-        trajectories.push((sde, paths, nfe / SAMPLES as f64));
+        trajectories.push((sde, paths, nfe));
     }
 
-    // Probability-flow likelihood vs the closed form at ε, on points drawn from the data.
-    let points = &exact[..LOGLIK_POINTS];
+    // Probability-flow likelihood (core) vs the closed form at ε, on points drawn from the data.
+    let points = Table {
+        rows: LOGLIK_POINTS,
+        cols: 2,
+        data: exact[..LOGLIK_POINTS].iter().flatten().copied().collect(),
+    };
     let mut loglik = Vec::new();
     let eps = LIKELIHOOD_EPS as f64;
     for sde in AnySde::all() {
-        for (method, div) in
-            [("ode", Divergence::Exact), ("ode-hutchinson", Divergence::Hutchinson(1))]
-        {
-            let pb = bar(points.len(), &format!("log-likelihood {method} ({})", sde.label()));
-            let res: Vec<anyhow::Result<(f64, u32)>> = points
-                .par_iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    let mut rng = Streams::new(sub_seed(seed, 40), i as u64);
-                    let r = samplers::ode_loglik(&mix, &sde, x, eps, div, &oopt, &mut rng);
-                    pb.inc(1);
-                    r
-                })
-                .collect();
+        let job = |method| LoglikJob {
+            method,
+            sde,
+            eps,
+            ode: OdeOptions::default(),
+            probes: 1,
+            seed: sub_seed(seed, 40),
+        };
+        let exact_lp = crate::core_run::loglik(&spec, &points, &job(Method::Exact))?.log_p;
+        for (name, method) in [("ode", Method::Ode), ("ode-hutchinson", Method::OdeHutchinson)] {
+            let pb = bar(1, &format!("log-likelihood {name} ({})", sde.label()));
+            let res = crate::core_run::loglik(&spec, &points, &job(method))?;
             pb.finish_and_clear();
-            let (mut max_e, mut sum_e, mut nfe) = (0.0f64, 0.0, 0.0);
-            for (r, x) in res.into_iter().zip(points) {
-                let (l, n) = r?;
-                let e = (l - mix.eval(&sde, x, eps).log_density).abs();
-                max_e = max_e.max(e);
-                sum_e += e;
-                nfe += n as f64;
-            }
-            let n = points.len() as f64;
+            let errs: Vec<f64> =
+                res.log_p.iter().zip(&exact_lp).map(|(a, b)| (a - b).abs()).collect();
+            let n = errs.len() as f64;
             loglik.push(LoglikRow {
                 sde: sde.label(),
-                method,
-                max_error: max_e,
-                mean_error: sum_e / n,
-                mean_nfe: nfe / n,
+                method: name,
+                max_error: errs.iter().copied().fold(0.0, f64::max),
+                mean_error: errs.iter().sum::<f64>() / n,
+                mean_nfe: res.nfe.iter().map(|&v| v as f64).sum::<f64>() / n,
             });
         }
     }
@@ -340,6 +327,38 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
+}
+
+/// `SAMPLES` draws from the core's sampler `sampler` (with a progress line), and the mean
+/// per-sample statistic (NFE for the ODE sampler).
+fn core_draw(
+    spec: &Spec,
+    sampler: SamplerKind,
+    sde: Option<AnySde>,
+    steps: u32,
+    step_size: f64,
+    seed: u64,
+) -> anyhow::Result<(Points, f64)> {
+    let pb = bar(
+        1,
+        &format!("{sampler:?}{}", sde.map(|s| format!(" ({})", s.label())).unwrap_or_default()),
+    );
+    let job = SampleJob {
+        sampler,
+        sde: sde.unwrap_or(AnySde::all()[1]),
+        n: SAMPLES,
+        steps,
+        step_size: if step_size > 0.0 { step_size } else { 1.0 },
+        snr: PC_SNR,
+        seed,
+    };
+    let out = crate::core_run::sample(spec, &job)?;
+    pb.inc(1);
+    pb.finish_and_clear();
+    Ok((
+        out.table.data.chunks(2).map(|c| [c[0], c.get(1).copied().unwrap_or(0.0)]).collect(),
+        out.mean_stat,
+    ))
 }
 
 /// Draws `n` samples in parallel (sample i from `f(i)`), with a progress bar.

@@ -79,6 +79,8 @@ pub struct SampleOutput {
     pub table: Table,
     /// Mean NFE (ODE sampler) or acceptance rate (MALA), if any.
     pub note: Option<String>,
+    /// The mean per-sample statistic behind `note` (0 when there is none).
+    pub mean_stat: f64,
 }
 
 /// Runs `sample` on a validated spec.
@@ -131,7 +133,7 @@ fn sample_d<const D: usize>(spec: &Spec, job: &SampleJob) -> anyhow::Result<Samp
         SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
         _ => None,
     };
-    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note })
+    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note, mean_stat: mean })
 }
 
 /// Annealed-Langevin noise levels for a mixture: σ₁ = the largest distance between two means
