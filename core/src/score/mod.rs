@@ -8,6 +8,7 @@
 use crate::real::Real;
 
 pub mod covariance;
+pub mod eigen;
 pub mod gaussian;
 pub mod mixture;
 
