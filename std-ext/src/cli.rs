@@ -8,9 +8,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use flowscore::sde::{LIKELIHOOD_EPS, SubVp, Ve, Vp};
 
-use crate::engine::dopri5::{DEFAULT_MAX_STEPS, DEFAULT_TOL, OdeOptions};
-use crate::engine::sde_kind::AnySde;
-use crate::run::{LoglikJob, Method, SampleJob, SamplerKind};
+use crate::run::{
+    DEFAULT_MAX_STEPS, DEFAULT_TOL, LoglikJob, Method, OdeOptions, SampleJob, SamplerKind,
+};
+use crate::sde_kind::AnySde;
 use crate::spec::Spec;
 use crate::table::{self, Table};
 

@@ -20,8 +20,11 @@ use flowscore::sample::{
 use flowscore::score::GaussianMixture;
 use rayon::prelude::*;
 
-use crate::engine::sde_kind::AnySde;
-use crate::run::{LoglikJob, LoglikOutput, Method, SampleJob, SampleOutput, SamplerKind};
+use crate::run::{
+    ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, LoglikJob, LoglikOutput, Method, SampleJob, SampleOutput,
+    SamplerKind,
+};
+use crate::sde_kind::AnySde;
 use crate::spec::Spec;
 use crate::table::Table;
 
@@ -199,8 +202,8 @@ fn sample_dk<const D: usize, const K: usize>(
             let noisy = mix.noisy();
             let s = AnnealedLangevin::new(
                 sigma_max_of(&mix) as f32,
-                crate::engine::samplers::ANNEAL_SIGMA_MIN as f32,
-                crate::engine::samplers::ANNEAL_LEVELS,
+                ANNEAL_SIGMA_MIN as f32,
+                ANNEAL_LEVELS,
                 steps,
                 step,
             )?;

@@ -1,7 +1,9 @@
 //! `flowscore demo`: the main job on built-in defaults. It computes the notes' figures for real
 //! on the ncsn two-mode mixture (0.8/0.2 at ±(5, 5), identity covariances) and a 10-layer planar
 //! flow, prints a summary table and writes it to `DIR/summary.md` with the PNG figures. The
-//! samplers and likelihoods in the table run on the core ([`crate::core_run`]).
+//! samplers and likelihoods in the table run on the core ([`crate::core_run`]); the exact
+//! reference samples, the density and score field, the probability-flow trajectories and the
+//! planar layers are the core's too.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -9,19 +11,20 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use flowscore::rng::Streams;
-use flowscore::sde::LIKELIHOOD_EPS;
+use flowscore::flow::Bijector;
+use flowscore::flow::planar::Planar;
+use flowscore::likelihood::ProbabilityFlow;
+use flowscore::likelihood::sampling::{OdeSolver, transport};
+use flowscore::rng::{LaneSource, Streams};
+use flowscore::score::GaussianMixture;
+use flowscore::sde::{LIKELIHOOD_EPS, Sde};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
-use crate::engine::dopri5::OdeOptions;
-use crate::engine::mixture::Mixture;
-use crate::engine::planar;
-use crate::engine::samplers;
-use crate::engine::sde_kind::AnySde;
 use crate::plot::{self, FONT, plot_err};
-use crate::run::{LoglikJob, Method, SampleJob, SamplerKind};
+use crate::run::{LoglikJob, Method, OdeOptions, SampleJob, SamplerKind};
+use crate::sde_kind::AnySde;
 use crate::spec::Spec;
 use crate::table::Table;
 
@@ -41,6 +44,14 @@ pub const PC_SNR: f64 = 0.16;
 pub const TRAJECTORIES: usize = 40;
 /// Samples pushed through the planar flow per panel.
 pub const FLOW_SAMPLES: usize = 3000;
+/// Time segments of a drawn probability-flow trajectory: geometric from T down to ε, so the
+/// last, fast-moving stretch near the data is resolved as finely as the start.
+pub const TRAJECTORY_SEGMENTS: usize = 40;
+/// Layers of the demo's planar flow.
+pub const PLANAR_LAYERS: usize = 10;
+
+/// The demo's target: the spec's two-component mixture in 2-D.
+type Mix = GaussianMixture<2, 2>;
 
 /// One sampler's row of the summary.
 #[derive(Clone, Debug)]
@@ -93,7 +104,7 @@ pub struct Report {
 
 /// A 2-D point set.
 type Points = Vec<[f64; 2]>;
-/// A probability-flow path: accepted (t, x) states.
+/// A probability-flow path: (t, x) at each segment end.
 type Path2 = Vec<(f64, [f64; 2])>;
 /// Reverse-SDE samples per SDE: (SDE, Euler–Maruyama, predictor–corrector).
 type ReverseSets = Vec<(AnySde, Points, Points)>;
@@ -136,14 +147,72 @@ pub fn energy_distance<const D: usize>(a: &[[f64; D]], b: &[[f64; D]]) -> f64 {
 }
 
 /// Fraction of samples per mode and the largest deviation from the weights.
-pub fn mode_weights<const D: usize>(mix: &Mixture<D>, xs: &[[f64; D]]) -> (Vec<f64>, f64) {
-    let mut counts = vec![0usize; mix.len()];
+/// A sample's mode is the component with the largest responsibility γₖ(x) at t = 0.
+pub fn mode_weights<const D: usize, const K: usize>(
+    mix: &GaussianMixture<D, K>,
+    xs: &[[f64; D]],
+) -> (Vec<f64>, f64) {
+    let mut counts = [0usize; K];
     for x in xs {
-        counts[mix.mode_of(x)] += 1;
+        let g = mix.responsibilities(x, 1.0, 0.0);
+        let mut best = 0;
+        for (k, gk) in g.iter().enumerate() {
+            if *gk > g[best] {
+                best = k;
+            }
+        }
+        counts[best] += 1;
     }
     let fr: Vec<f64> = counts.iter().map(|&c| c as f64 / xs.len().max(1) as f64).collect();
-    let err = fr.iter().zip(mix.weights()).map(|(f, w)| (f - w).abs()).fold(0.0, f64::max);
+    let err =
+        fr.iter().zip(mix.weights()).map(|(f, w)| (f - f64::from(*w)).abs()).fold(0.0, f64::max);
     (fr, err)
+}
+
+/// The spec's mixture as the core's `GaussianMixture<2, 2>` (the demo's spec has D = 2, K = 2).
+fn demo_mixture(spec: &Spec) -> anyhow::Result<Mix> {
+    anyhow::ensure!(
+        spec.dim == 2 && spec.weights.len() == 2,
+        "internal: the demo's spec must have D = 2 and K = 2"
+    );
+    let arr2 = |v: &[f64]| -> [f32; 2] { [v[0] as f32, v[1] as f32] };
+    GaussianMixture::new(
+        [spec.weights[0] as f32, spec.weights[1] as f32],
+        [arr2(&spec.means[0]), arr2(&spec.means[1])],
+        core::array::from_fn(|k| core::array::from_fn(|r| arr2(&spec.covariances[k][r]))),
+    )
+    .map_err(|e| anyhow::anyhow!("invalid mixture: {e}"))
+}
+
+/// One exact draw x ~ p₀ from the sample's own stream (seed, i).
+fn exact_sample(mix: &Mix, seed: u64, i: u64) -> [f64; 2] {
+    mix.sample_with_component::<f64, _>(&mut Streams::<f64>::new(seed, i)).0
+}
+
+/// Probability-flow trajectory of sample i: x_T = prior std × N(0, I) from the stream
+/// (seed, i), transported by the core's Dormand–Prince over [`TRAJECTORY_SEGMENTS`] geometric
+/// segments T = t₀ > t₁ > … > ε, recording the state at each segment end.
+fn trajectory(mix: Mix, sde: AnySde, seed: u64, i: u64) -> anyhow::Result<Path2> {
+    let model = mix.under(sde);
+    let field = ProbabilityFlow::new(&model, &sde);
+    let solver = OdeSolver::default();
+    let t_max = f64::from(sde.t_max());
+    let eps = sde.sampling_eps();
+    let s = f64::from(sde.prior_std());
+    let z: [f64; 2] = Streams::<f64>::new(seed, i).normal_array();
+    let mut x = z.map(|v| v * s);
+    let mut path = Vec::with_capacity(TRAJECTORY_SEGMENTS + 1);
+    path.push((t_max, x));
+    let mut t0 = t_max;
+    for k in 1..=TRAJECTORY_SEGMENTS {
+        let t1 = t_max * (eps / t_max).powf(k as f64 / TRAJECTORY_SEGMENTS as f64);
+        let sol = transport(&field, &solver, x, t0, t1)?;
+        sol.status.lane(0).map_err(|e| anyhow::anyhow!("trajectory {i}: {e}"))?;
+        x = sol.y;
+        path.push((t1, x));
+        t0 = t1;
+    }
+    Ok(path)
 }
 
 /// Runs the demo, writing into `out` (created if missing).
@@ -151,17 +220,14 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let spec = Spec::ncsn_mixture();
-    let mix = Mixture::<2>::from_spec(&spec)?;
+    let mix = demo_mixture(&spec)?;
     let mut files = Vec::new();
     let mut rows = Vec::new();
 
     // Exact samples: the reference, and an independent set for the energy-distance noise floor.
-    let exact = draw(SAMPLES, "exact samples", |i| {
-        Ok(mix.sample_exact(&mut Streams::<f64>::new(sub_seed(seed, 1), i)))
-    })?;
-    let exact2 = draw(SAMPLES, "exact samples (2nd set)", |i| {
-        Ok(mix.sample_exact(&mut Streams::<f64>::new(sub_seed(seed, 2), i)))
-    })?;
+    let exact = draw(SAMPLES, "exact samples", |i| Ok(exact_sample(&mix, sub_seed(seed, 1), i)))?;
+    let exact2 =
+        draw(SAMPLES, "exact samples (2nd set)", |i| Ok(exact_sample(&mix, sub_seed(seed, 2), i)))?;
     let exact_energy = energy_distance(&exact, &exact2);
 
     let mut record = |name: &str, sde: Option<&'static str>, xs: &[[f64; 2]], ms: f64| {
@@ -211,10 +277,9 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
     .0;
     record("annealed Langevin", None, &annealed, ms(t));
 
-    // Reverse SDE (EM and PC) and probability-flow ODE under each SDE, on the core; the
-    // trajectories drawn in the figure come from the reference engine, which keeps the
-    // solver's intermediate states.
-    let oopt = OdeOptions::default();
+    // Reverse SDE (EM and PC) and probability-flow ODE under each SDE, on the core. The
+    // figure's mean NFE is the single-solve sampler's (`pf_sample`, T → ε in one solve); the
+    // drawn trajectories are the same ODE solved segment by segment to record the path.
     let mut reverse: ReverseSets = Vec::new();
     let mut trajectories: TrajectorySets = Vec::new();
     for (s_i, sde) in AnySde::all().into_iter().enumerate() {
@@ -245,11 +310,10 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
         let (xs, nfe) =
             core_draw(&spec, SamplerKind::Ode, Some(sde), 1, 0.0, sub_seed(seed, tag + 2))?;
         record("probability-flow ODE", Some(sde.label()), &xs, ms(t));
-        let mut paths = Vec::with_capacity(TRAJECTORIES);
-        for i in 0..TRAJECTORIES as u64 {
-            let mut rng = Streams::new(sub_seed(seed, tag + 2), i);
-            paths.push(samplers::ode_sample(&mix, &sde, &oopt, &mut rng)?.1);
-        }
+        let paths: Vec<Path2> = (0..TRAJECTORIES as u64)
+            .into_par_iter()
+            .map(|i| trajectory(mix, sde, sub_seed(seed, tag + 2), i))
+            .collect::<anyhow::Result<_>>()?;
         reverse.push((sde, em, pc));
         trajectories.push((sde, paths, nfe));
     }
@@ -438,7 +502,7 @@ fn summary_markdown(
 
 const RANGE: (f64, f64) = (-9.0, 9.0);
 
-fn density_figure(out: &Path, mix: &Mixture<2>) -> anyhow::Result<PathBuf> {
+fn density_figure(out: &Path, mix: &Mix) -> anyhow::Result<PathBuf> {
     let path = out.join("density_score.png");
     plot::figure(&path, (820, 860), "Gaussian mixture: log-density and score field", |area| {
         let mut chart = plot::panel(
@@ -454,7 +518,7 @@ fn density_figure(out: &Path, mix: &Mixture<2>) -> anyhow::Result<PathBuf> {
         for i in 0..cells {
             for j in 0..cells {
                 let x = [RANGE.0 + (i as f64 + 0.5) * h, RANGE.0 + (j as f64 + 0.5) * h];
-                let l = mix.eval_marginal(&x, 1.0, 0.0).log_density;
+                let l = mix.perturbed_log_density(&x, 1.0, 0.0);
                 top = top.max(l);
                 grid.push((x, l));
             }
@@ -481,7 +545,7 @@ fn density_figure(out: &Path, mix: &Mixture<2>) -> anyhow::Result<PathBuf> {
         for i in 0..arrows {
             for j in 0..arrows {
                 let x = [RANGE.0 + (i as f64 + 0.5) * ha, RANGE.0 + (j as f64 + 0.5) * ha];
-                let s = mix.eval_marginal(&x, 1.0, 0.0).score;
+                let s = mix.perturbed_score(&x, 1.0, 0.0);
                 let n = (s[0] * s[0] + s[1] * s[1]).sqrt();
                 if n > 0.0 {
                     // Direction of the score; length grows with |s| up to 0.8 cell.
@@ -664,8 +728,23 @@ fn trajectory_figure(out: &Path, trajectories: &TrajectorySets) -> anyhow::Resul
     Ok(path)
 }
 
+/// The demo's planar flow in 2-D (Rezende & Mohamed 2015, MATH.md §1): hyperplanes at ten
+/// angles, pushing N(0, I) into a multi-lobed density.
+fn planar_flow() -> anyhow::Result<Vec<Planar<2>>> {
+    (0..PLANAR_LAYERS)
+        .map(|i| {
+            let ang = i as f64 * 0.7 * core::f64::consts::PI;
+            let (s, c) = ang.sin_cos();
+            let w = [(3.0 * c) as f32, (3.0 * s) as f32];
+            let u = [(2.0 * c - 0.6 * s) as f32, (2.0 * s + 0.6 * c) as f32];
+            let b = if i % 2 == 0 { 0.5 } else { -0.5 };
+            Planar::new(u, w, b).map_err(|e| anyhow::anyhow!("planar layer {i}: {e}"))
+        })
+        .collect()
+}
+
 fn planar_figure(out: &Path, seed: u64) -> anyhow::Result<PathBuf> {
-    let flow = planar::demo_flow();
+    let flow = planar_flow()?;
     // Push N(0, I) samples through the layers, keeping every layer's points and log-density.
     let mut layers: Vec<Vec<([f64; 2], f64)>> = Vec::with_capacity(flow.len() + 1);
     let base: Vec<([f64; 2], f64)> = (0..FLOW_SAMPLES as u64)
@@ -682,7 +761,7 @@ fn planar_figure(out: &Path, seed: u64) -> anyhow::Result<PathBuf> {
         layers.push(
             prev.iter()
                 .map(|(z, lp)| {
-                    let (x, ld) = layer.forward(z);
+                    let (x, ld) = layer.forward(*z);
                     (x, lp - ld)
                 })
                 .collect(),

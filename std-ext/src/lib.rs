@@ -15,8 +15,8 @@
 pub mod cli;
 pub mod core_run;
 pub mod demo;
-pub mod engine;
 pub mod plot;
 pub mod run;
+pub mod sde_kind;
 pub mod spec;
 pub mod table;
