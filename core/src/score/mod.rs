@@ -8,7 +8,6 @@
 use crate::real::Real;
 
 pub mod covariance;
-pub mod eigen;
 pub mod gaussian;
 pub mod mixture;
 
