@@ -435,14 +435,178 @@ fn mixture_errors<const D: usize, const K: usize>(
     ]
 }
 
-/// The library's `GaussianMixture` (f32 parameters; f64 lanes use its f64 eigen-decomposition):
-/// random anisotropic (rotated) mixtures in 2, 4 and 8 dimensions under VE, VP and sub-VP,
-/// exact divergence and exact prior, f64, 50 points from the data, ε = 1e-5:
+/// A Gaussian mixture with parameters in `f64` and exactly orthonormal (to 1e-16) rotated
+/// eigenbases: the reference for the 1e-8 check. (The library's `GaussianMixture` stores its
+/// parameters as `f32`, DESIGN.md; its rounded eigenbasis is orthonormal only to ~1e-7, which
+/// makes its log-density and its score disagree at the 1e-6-nat level in 4–8 dimensions — see
+/// `library_mixtures_match_exact_log_density`.)
+#[derive(Clone, Copy, Debug)]
+struct F64Mixture<S, const D: usize, const K: usize> {
+    sde: S,
+    log_w: [f64; K],
+    mu: [[f64; D]; K],
+    /// q[k][j] = j-th unit eigenvector of Σₖ.
+    q: [[[f64; D]; D]; K],
+    lam: [[f64; D]; K],
+}
+
+impl<S: Sde, const D: usize, const K: usize> F64Mixture<S, D, K> {
+    /// Random weights ∝ 0.5 + U(0,1), means 3·N(0, I), eigenvalues 0.05·e^{4U(0,1)} (ratios up
+    /// to e⁴ ≈ 55), eigenbasis a product of D² random Givens rotations.
+    fn random(sde: S, seed: u64) -> Self {
+        let mut rng = Streams::<f64>::new(seed, 0);
+        let raw: [f64; K] = core::array::from_fn(|_| 0.5 + rng.uniform());
+        let total: f64 = raw.iter().sum();
+        let log_w = raw.map(|w| (w / total).ln());
+        let mu = core::array::from_fn(|_| core::array::from_fn(|_| 3.0 * rng.normal()));
+        let lam =
+            core::array::from_fn(|_| core::array::from_fn(|_| 0.05 * (4.0 * rng.uniform()).exp()));
+        let q = core::array::from_fn(|_| {
+            let mut q: [[f64; D]; D] =
+                core::array::from_fn(|j| core::array::from_fn(|i| if i == j { 1.0 } else { 0.0 }));
+            for _ in 0..D * D {
+                let a = (rng.uniform() * D as f64) as usize % D;
+                let b = (a + 1 + (rng.uniform() * (D - 1).max(1) as f64) as usize) % D;
+                if a == b {
+                    continue;
+                }
+                let th = core::f64::consts::TAU * rng.uniform();
+                let (c, s) = (th.cos(), th.sin());
+                for col in q.iter_mut() {
+                    let (u, v) = (col[a], col[b]);
+                    col[a] = c * u - s * v;
+                    col[b] = s * u + c * v;
+                }
+            }
+            q
+        });
+        Self { sde, log_w, mu, q, lam }
+    }
+    /// Per-component logits and scores at (x, t).
+    fn parts<R: Real>(&self, x: &[R; D], t: R) -> ([R; K], [[R; D]; K]) {
+        let (a, s) = self.sde.marginal(t);
+        let mut logits = [R::zero(); K];
+        let mut scores = [[R::zero(); D]; K];
+        for k in 0..K {
+            let y: [R; D] = core::array::from_fn(|i| x[i] - a * R::from_f64(self.mu[k][i]));
+            let mut lg = R::from_f64(self.log_w[k] - 0.5 * D as f64 * core::f64::consts::TAU.ln());
+            let mut w = [R::zero(); D];
+            for j in 0..D {
+                let mut z = R::zero();
+                for i in 0..D {
+                    z += R::from_f64(self.q[k][j][i]) * y[i];
+                }
+                let d = a * a * R::from_f64(self.lam[k][j]) + s * s;
+                lg -= R::from_f64(0.5) * (d.ln() + z * z / d);
+                w[j] = z / d;
+            }
+            logits[k] = lg;
+            scores[k] = core::array::from_fn(|i| {
+                let mut acc = R::zero();
+                for j in 0..D {
+                    acc -= R::from_f64(self.q[k][j][i]) * w[j];
+                }
+                acc
+            });
+        }
+        (logits, scores)
+    }
+    fn sample(&self, n: usize, seed: u64) -> Vec<[f64; D]> {
+        let w: Vec<f64> = self.log_w.iter().map(|l| l.exp()).collect();
+        (0..n)
+            .map(|i| {
+                let mut rng = Streams::<f64>::new(seed, i as u64);
+                let u = rng.uniform();
+                let mut k = 0;
+                let mut cum = w[0];
+                while u >= cum && k + 1 < K {
+                    k += 1;
+                    cum += w[k];
+                }
+                let e: [f64; D] = rng.normal_array();
+                core::array::from_fn(|i| {
+                    self.mu[k][i]
+                        + (0..D)
+                            .map(|j| self.q[k][j][i] * self.lam[k][j].sqrt() * e[j])
+                            .sum::<f64>()
+                })
+            })
+            .collect()
+    }
+}
+
+fn max_of<R: Real, const K: usize>(v: &[R; K]) -> R {
+    v.iter().skip(1).fold(v[0], |m, x| m.max(*x))
+}
+
+impl<S: Sde, const D: usize, const K: usize> ScoreModel<D> for F64Mixture<S, D, K> {
+    fn score<R: Real>(&self, x: &[R; D], t: R) -> [R; D] {
+        let (logits, scores) = self.parts(x, t);
+        let m = max_of(&logits);
+        let e = logits.map(|l| (l - m).exp());
+        let z = e.iter().fold(R::zero(), |a, b| a + *b);
+        core::array::from_fn(|i| {
+            let mut acc = R::zero();
+            for k in 0..K {
+                acc += e[k] * scores[k][i];
+            }
+            acc / z
+        })
+    }
+}
+
+impl<S: Sde, const D: usize, const K: usize> ExactScoreModel<D> for F64Mixture<S, D, K> {
+    fn log_density<R: Real>(&self, x: &[R; D], t: R) -> R {
+        let (logits, _) = self.parts(x, t);
+        let m = max_of(&logits);
+        m + logits.iter().fold(R::zero(), |a, l| a + (*l - m).exp()).ln()
+    }
+    fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R {
+        use flowscore::dual::{Dual, divergence};
+        divergence(|xd: &[Dual<R, D>; D]| self.score(xd, Dual::constant(t)), x).1
+    }
+}
+
+fn f64_mixture_errors<const D: usize, const K: usize>(seed: u64, tol: f64) -> [(f64, f64); 3] {
+    let cfg = PfConfig::new(1e-5, tol);
+    let (ve, vp, sub) = (Ve::default(), Vp::default(), SubVp::default());
+    let xs = F64Mixture::<_, D, K>::random(ve, seed).sample(50, 17);
+    [
+        accuracy(&F64Mixture::<_, D, K>::random(ve, seed), &ve, &xs, &cfg),
+        accuracy(&F64Mixture::<_, D, K>::random(vp, seed), &vp, &xs, &cfg),
+        accuracy(&F64Mixture::<_, D, K>::random(sub, seed), &sub, &xs, &cfg),
+    ]
+}
+
+/// Random anisotropic (rotated) mixtures in 2, 4 and 8 dimensions under VE, VP and sub-VP,
+/// exact divergence (duals) and exact prior, f64, 50 points from the data, ε = 1e-5:
 /// - rtol = atol = 1e-5: |ODE log p_ε − exact log p_ε| ≤ 2e-3 nats for every point
-///   (measured max 5.1e-4, 4-D sub-VP; mean NFE 76–112);
-/// - rtol = atol = 1e-8: ≤ 1e-6 nats (measured max 1.0e-7, 4-D VP; mean NFE 225–368). f64 lanes
-///   need the f64 eigenbasis: with one orthonormal only to ≈ 1e-7 (an f32 rounding) the
-///   agreement stops at 1.2e-6–2e-6 nats in 4–8 dimensions whatever the tolerance.
+///   (measured max over the nine cases: 8.7e-4, 8-D VP; mean NFE 86–111);
+/// - rtol = atol = 1e-8: ≤ 1e-6 nats (measured max: 1.5e-7, 2-D VE; mean NFE 246–374).
+#[test]
+fn mixtures_2_4_8_dims_match_exact_log_density() {
+    let cases: [(&str, [(f64, f64); 3], [(f64, f64); 3]); 3] = [
+        ("2-D K=4", f64_mixture_errors::<2, 4>(31, 1e-5), f64_mixture_errors::<2, 4>(31, 1e-8)),
+        ("4-D K=3", f64_mixture_errors::<4, 3>(32, 1e-5), f64_mixture_errors::<4, 3>(32, 1e-8)),
+        ("8-D K=3", f64_mixture_errors::<8, 3>(33, 1e-5), f64_mixture_errors::<8, 3>(33, 1e-8)),
+    ];
+    for (name, lo, hi) in cases {
+        for (k, sde) in ["VE", "VP", "sub-VP"].iter().enumerate() {
+            println!(
+                "{name} {sde}: tol 1e-5 max err {:.2e} (NFE {:.0}); tol 1e-8 max err {:.2e} (NFE {:.0})",
+                lo[k].0, lo[k].1, hi[k].0, hi[k].1
+            );
+            assert!(lo[k].0 <= 2e-3, "{name} {sde} 1e-5: {}", lo[k].0);
+            assert!(hi[k].0 <= 1e-6, "{name} {sde} 1e-8: {}", hi[k].0);
+        }
+    }
+}
+
+/// The library's `GaussianMixture` (f32 parameters), random anisotropic mixtures in 2, 4 and 8
+/// dimensions: at rtol = atol = 1e-5 every point is within 2e-3 nats of its exact log p_ε
+/// (measured max 5.1e-4). At 1e-8 the agreement stops at 3.8e-7 (2-D) to 2.0e-6 nats (8-D);
+/// for the 4-D VE case it stays at 1.2e-6–1.3e-6 from tol 1e-7 down to 1e-11 while the NFE
+/// grows fivefold: the limit is the f32-rounded eigenbasis of the model, not the solver.
 #[test]
 fn library_mixtures_match_exact_log_density() {
     let cases: [(&str, [(f64, f64); 3], [(f64, f64); 3]); 3] = [
@@ -469,7 +633,6 @@ fn library_mixtures_match_exact_log_density() {
                 lo[k].0, lo[k].1, hi[k].0, hi[k].1
             );
             assert!(lo[k].0 <= 2e-3, "{name} {sde} 1e-5: {}", lo[k].0);
-            assert!(hi[k].0 <= 1e-6, "{name} {sde} 1e-8: {}", hi[k].0);
         }
     }
 }

@@ -131,10 +131,6 @@ impl<R: Real, const N: usize> Real for Dual<R, N> {
         Self::constant(R::from_f32(x))
     }
     #[inline(always)]
-    fn from_param(x32: f32, x64: f64) -> Self {
-        Self::constant(R::from_param(x32, x64))
-    }
-    #[inline(always)]
     fn from_lane(x: R::Lane) -> Self {
         Self::constant(R::from_lane(x))
     }
@@ -248,21 +244,6 @@ mod tests {
     use wide::{f32x8, f64x4};
 
     type D1 = Dual<f64, 1>;
-
-    /// A derived constant takes its f32 value on f32 lanes and its f64 value on f64 lanes, with
-    /// zero tangents.
-    #[test]
-    fn from_param_picks_the_lane_precision() {
-        let (x32, x64) = (0.1f32, 0.1f64);
-        assert_eq!(<f32 as Real>::from_param(x32, x64).to_bits(), x32.to_bits());
-        assert_eq!(<f64 as Real>::from_param(x32, x64).to_bits(), x64.to_bits());
-        assert_eq!(<f32x8 as Real>::from_param(x32, x64).to_array(), [x32; 8]);
-        assert_eq!(<f64x4 as Real>::from_param(x32, x64).to_array(), [x64; 4]);
-        let d = <Dual<f64, 2> as Real>::from_param(x32, x64);
-        assert_eq!((d.re, d.eps), (x64, [0.0; 2]));
-        let d = <Dual<f32, 2> as Real>::from_param(x32, x64);
-        assert_eq!((d.re, d.eps), (x32, [0.0; 2]));
-    }
 
     /// Each function's tangent against its analytic derivative, at several points.
     #[test]

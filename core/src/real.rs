@@ -7,7 +7,7 @@
 use core::fmt::Debug;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use crate::lane::{Lane, Mask, Scalar};
+use crate::lane::{Lane, Mask};
 use crate::math;
 
 /// A number that model code computes with: a float lane, or a dual number over one.
@@ -38,11 +38,6 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// A constant from an `f32` parameter (exact), zero tangent.
     fn from_f32(x: f32) -> Self;
-    /// A constant derived from parameters at construction and kept in both precisions: `x32`
-    /// (exact) on `f32` lanes, `x64` on `f64` lanes, zero tangent. `x32` should be `x64` rounded
-    /// to `f32`; on `f32` lanes no `f64` arithmetic happens at run time (the branch is on a
-    /// constant), which matters on targets without a double-precision FPU.
-    fn from_param(x32: f32, x64: f64) -> Self;
     /// A constant lane value, zero tangent.
     fn from_lane(x: Self::Lane) -> Self;
     /// The value lane (tangents dropped).
@@ -137,15 +132,6 @@ impl<L: Lane> Real for L {
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         <L as Lane>::from_f32(x)
-    }
-    #[inline(always)]
-    fn from_param(x32: f32, x64: f64) -> Self {
-        // f32 lanes (23 explicit mantissa bits) take the f32 value as is.
-        if <L::Scalar as Scalar>::MANTISSA_BITS == 23 {
-            <L as Lane>::from_f32(x32)
-        } else {
-            <L as Lane>::from_f64(x64)
-        }
     }
     #[inline(always)]
     fn from_lane(x: L) -> Self {

@@ -18,12 +18,8 @@
 //! - Lanes: every point is its own solve with its own steps ([`crate::ode`]), so a point's
 //!   log-likelihood is bit-identical whether it is computed alone as `f32`/`f64` or in a batch
 //!   of `f32x8`/`f64x4` ([`batch`]).
-//! - Accuracy (f64, exact divergence and prior, the library's
-//!   [`crate::score::GaussianMixture`] with random anisotropic mixtures in 2, 4 and 8
-//!   dimensions under VE, VP and sub-VP, 50 points from the data, ε = 1e-5;
-//!   `tests/likelihood.rs`): every point within 5.1e-4 nats of the exact log p_ε at
-//!   rtol = atol = 1e-5 (mean NFE 76–112) and within 1.0e-7 nats at rtol = atol = 1e-8 (mean NFE
-//!   225–368).
+//! - Accuracy (f64, exact divergence and prior, random anisotropic mixtures in 2–8 dimensions
+//!   under VE, VP and sub-VP; `tests/likelihood.rs`): see the figures stated there.
 
 pub mod batch;
 pub mod divergence;

@@ -1,11 +1,8 @@
 //! A validated symmetric positive-definite covariance, eigen-decomposed once (MATH.md §2).
 //!
-//! Σ = Q Λ Qᵀ is computed in `f64` by nalgebra's `SymmetricEigen` at construction. The matrix is a
-//! parameter and stays `f32` (DESIGN.md); the derived factors Q and Λ are kept in both precisions,
-//! the `f64` decomposition and its `f32` rounding, so that `f32` lanes use exact `f32` constants
-//! (no `f64` arithmetic per sample) and `f64` lanes get a basis orthonormal to ≈ 1e-16 rather
-//! than ≈ 1e-7 ([`crate::real::Real::from_param`]). Every closed-form model works in the
-//! eigenbasis, so nothing is factorised per sample or per step.
+//! Σ = Q Λ Qᵀ is computed in `f64` by nalgebra's `SymmetricEigen` at construction and stored as
+//! `f32` (parameters are `f32`, DESIGN.md). Every closed-form model works in the eigenbasis, so
+//! nothing is factorised per sample or per step.
 
 use nalgebra::allocator::Allocator;
 use nalgebra::{
@@ -35,9 +32,6 @@ pub struct Covariance<const D: usize> {
     basis: [[f32; D]; D],
     eigenvalues: [f32; D],
     log_det: f64,
-    basis64: [[f64; D]; D],
-    eigenvalues64: [f64; D],
-    log_det64: f64,
 }
 
 impl<const D: usize> Covariance<D> {
@@ -45,17 +39,7 @@ impl<const D: usize> Covariance<D> {
     pub fn identity() -> Self {
         let basis =
             core::array::from_fn(|i| core::array::from_fn(|j| if i == j { 1.0 } else { 0.0 }));
-        let basis64 =
-            core::array::from_fn(|i| core::array::from_fn(|j| if i == j { 1.0 } else { 0.0 }));
-        Self {
-            matrix: basis,
-            basis,
-            eigenvalues: [1.0; D],
-            log_det: 0.0,
-            basis64,
-            eigenvalues64: [1.0; D],
-            log_det64: 0.0,
-        }
+        Self { matrix: basis, basis, eigenvalues: [1.0; D], log_det: 0.0 }
     }
 
     /// Validate and decompose `matrix` (row-major): every entry finite
@@ -104,69 +88,41 @@ impl<const D: usize> Covariance<D> {
                 reason: "eigenvalues must lie in [1e-12, 1e12]",
             });
         }
-        let mut basis64 = [[0.0f64; D]; D];
-        let mut eigenvalues64 = [0.0f64; D];
-        let mut log_det64 = 0.0f64;
-        for (j, (b, l)) in basis64.iter_mut().zip(eigenvalues64.iter_mut()).enumerate() {
-            *l = eig.eigenvalues.get(j).copied().unwrap_or(1.0);
-            log_det64 += libm::log(*l);
+        let mut basis = [[0.0f32; D]; D];
+        let mut eigenvalues = [0.0f32; D];
+        let mut log_det = 0.0f64;
+        for (j, (b, l)) in basis.iter_mut().zip(eigenvalues.iter_mut()).enumerate() {
+            let lam = eig.eigenvalues.get(j).copied().unwrap_or(1.0);
+            *l = lam as f32;
+            log_det += libm::log(*l as f64);
             for (i, bi) in b.iter_mut().enumerate() {
-                *bi = eig.eigenvectors.get((i, j)).copied().unwrap_or(0.0);
+                *bi = eig.eigenvectors.get((i, j)).copied().unwrap_or(0.0) as f32;
             }
         }
-        let basis = basis64.map(|b| b.map(|v| v as f32));
-        let eigenvalues = eigenvalues64.map(|l| l as f32);
-        let log_det = eigenvalues.iter().map(|l| libm::log(*l as f64)).sum();
-        Ok(Self { matrix: sym, basis, eigenvalues, log_det, basis64, eigenvalues64, log_det64 })
+        Ok(Self { matrix: sym, basis, eigenvalues, log_det })
     }
 
     /// The (symmetrised) matrix Σ.
     pub fn matrix(&self) -> &[[f32; D]; D] {
         &self.matrix
     }
-    /// The unit eigenvectors rounded to `f32`: `basis()[j]` is the j-th column of Q.
+    /// The unit eigenvectors: `basis()[j]` is the j-th column of Q.
     pub fn basis(&self) -> &[[f32; D]; D] {
         &self.basis
     }
-    /// The eigenvalues λⱼ rounded to `f32`.
+    /// The eigenvalues λⱼ (as stored, `f32`).
     pub fn eigenvalues(&self) -> &[f32; D] {
         &self.eigenvalues
     }
-    /// log |Σ| = Σⱼ ln λⱼ of the `f32` eigenvalues.
+    /// log |Σ| = Σⱼ ln λⱼ of the stored eigenvalues.
     pub fn log_det(&self) -> f64 {
         self.log_det
     }
-    /// The unit eigenvectors of the `f64` decomposition: `basis_f64()[j]` is the j-th column of Q.
-    pub fn basis_f64(&self) -> &[[f64; D]; D] {
-        &self.basis64
-    }
-    /// The eigenvalues λⱼ of the `f64` decomposition.
-    pub fn eigenvalues_f64(&self) -> &[f64; D] {
-        &self.eigenvalues64
-    }
-    /// log |Σ| = Σⱼ ln λⱼ of the `f64` eigenvalues.
-    pub fn log_det_f64(&self) -> f64 {
-        self.log_det64
-    }
-    /// Σ⁻¹ = Q Λ⁻¹ Qᵀ from the `f32` factors, accumulated in `f64`.
+    /// Σ⁻¹ = Q Λ⁻¹ Qᵀ from the stored factors, accumulated in `f64`.
     pub fn precision(&self) -> [[f64; D]; D] {
         self.reconstruct(|l| 1.0 / l)
     }
-    /// Σ⁻¹ = Q Λ⁻¹ Qᵀ from the `f64` factors.
-    pub fn precision_f64(&self) -> [[f64; D]; D] {
-        reconstruct(&self.basis64, &self.eigenvalues64, |l| 1.0 / l)
-    }
-    /// A square-root factor A = Q Λ^{1/2} (so A Aᵀ = Σ) of the `f64` factors: row i, column j.
-    pub fn sqrt_factor_f64(&self) -> [[f64; D]; D] {
-        core::array::from_fn(|i| {
-            core::array::from_fn(|j| {
-                let q = self.basis64.get(j).and_then(|b| b.get(i)).copied().unwrap_or(0.0);
-                q * libm::sqrt(self.eigenvalues64.get(j).copied().unwrap_or(0.0))
-            })
-        })
-    }
-    /// A square-root factor A = Q Λ^{1/2} (so A Aᵀ = Σ) of the `f32` factors, rounded to `f32`:
-    /// row i, column j.
+    /// A square-root factor A = Q Λ^{1/2} (so A Aᵀ = Σ): row i, column j.
     pub fn sqrt_factor(&self) -> [[f32; D]; D] {
         let mut a = [[0.0f32; D]; D];
         for (i, row) in a.iter_mut().enumerate() {
@@ -179,31 +135,20 @@ impl<const D: usize> Covariance<D> {
         a
     }
 
-    /// Q f(Λ) Qᵀ of the `f32` factors, in `f64`.
+    /// Q f(Λ) Qᵀ in `f64`.
     fn reconstruct(&self, f: impl Fn(f64) -> f64) -> [[f64; D]; D] {
-        let basis = self.basis.map(|b| b.map(|v| v as f64));
-        let eigenvalues = self.eigenvalues.map(|l| l as f64);
-        reconstruct(&basis, &eigenvalues, f)
-    }
-}
-
-/// Q f(Λ) Qᵀ in `f64` (`basis[j]` is the j-th column of Q).
-fn reconstruct<const D: usize>(
-    basis: &[[f64; D]; D],
-    eigenvalues: &[f64; D],
-    f: impl Fn(f64) -> f64,
-) -> [[f64; D]; D] {
-    let mut out = [[0.0f64; D]; D];
-    for (b, l) in basis.iter().zip(eigenvalues.iter()) {
-        let fl = f(*l);
-        for (i, row) in out.iter_mut().enumerate() {
-            let bi = b.get(i).copied().unwrap_or(0.0);
-            for (o, bj) in row.iter_mut().zip(b.iter()) {
-                *o += bi * fl * *bj;
+        let mut out = [[0.0f64; D]; D];
+        for (b, l) in self.basis.iter().zip(self.eigenvalues.iter()) {
+            let fl = f(*l as f64);
+            for (i, row) in out.iter_mut().enumerate() {
+                let bi = b.get(i).copied().unwrap_or(0.0) as f64;
+                for (o, bj) in row.iter_mut().zip(b.iter()) {
+                    *o += bi * fl * *bj as f64;
+                }
             }
         }
+        out
     }
-    out
 }
 
 #[cfg(test)]
@@ -233,26 +178,6 @@ mod tests {
             - m[0][1] as f64 * (m[1][0] as f64 * m[2][2] as f64 - m[1][2] as f64 * m[2][0] as f64)
             + m[0][2] as f64 * (m[1][0] as f64 * m[2][1] as f64 - m[1][1] as f64 * m[2][0] as f64);
         assert!((c.log_det() - det.ln()).abs() < 1e-6);
-        // The f64 factors: Q orthonormal and Q Λ Qᵀ = Σ to f64 round-off (≈ 1e-16 relative).
-        let back64 = reconstruct(c.basis_f64(), c.eigenvalues_f64(), |l| l);
-        let prec64 = c.precision_f64();
-        for i in 0..3 {
-            for j in 0..3 {
-                assert!((back64[i][j] - m[i][j] as f64).abs() < 1e-14);
-                let qq: f64 = (0..3).map(|k| c.basis_f64()[i][k] * c.basis_f64()[j][k]).sum();
-                assert!((qq - if i == j { 1.0 } else { 0.0 }).abs() < 1e-14);
-                let id: f64 = (0..3).map(|k| prec64[i][k] * m[k][j] as f64).sum();
-                assert!((id - if i == j { 1.0 } else { 0.0 }).abs() < 1e-14);
-            }
-        }
-        assert!((c.log_det_f64() - det.ln()).abs() < 1e-14);
-        // The f32 factors are the f64 ones rounded.
-        for j in 0..3 {
-            assert_eq!(c.eigenvalues()[j], c.eigenvalues_f64()[j] as f32);
-            for i in 0..3 {
-                assert_eq!(c.basis()[j][i], c.basis_f64()[j][i] as f32);
-            }
-        }
     }
 
     #[test]

@@ -16,8 +16,7 @@ use crate::score::{ExactScoreModel, ScoreModel};
 pub(crate) const HALF_LN_TAU: f64 = 0.918_938_533_204_672_8;
 
 /// N(μ, Σ): Σ validated SPD and eigen-decomposed at construction; Σ⁻¹, log|Σ| and a square-root
-/// factor precomputed, each in `f64` and rounded to `f32` ([`Real::from_param`]). The time
-/// argument of [`ScoreModel::score`] is ignored.
+/// factor precomputed. The time argument of [`ScoreModel::score`] is ignored.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Gaussian<const D: usize> {
     mean: [f32; D],
@@ -27,10 +26,6 @@ pub struct Gaussian<const D: usize> {
     sqrt_factor: [[f32; D]; D],
     /// −½ log|Σ| − (D/2) ln 2π.
     log_norm: f32,
-    precision64: [[f64; D]; D],
-    trace_precision64: f64,
-    sqrt_factor64: [[f64; D]; D],
-    log_norm64: f64,
 }
 
 impl<const D: usize> Gaussian<D> {
@@ -48,7 +43,6 @@ impl<const D: usize> Gaussian<D> {
         let precision = p.map(|row| row.map(|v| v as f32));
         let trace_precision = (0..D).map(|i| p[i][i]).sum::<f64>() as f32;
         let log_norm = (-0.5 * covariance.log_det() - D as f64 * HALF_LN_TAU) as f32;
-        let precision64 = covariance.precision_f64();
         Ok(Self {
             mean,
             covariance,
@@ -56,10 +50,6 @@ impl<const D: usize> Gaussian<D> {
             trace_precision,
             sqrt_factor: covariance.sqrt_factor(),
             log_norm,
-            precision64,
-            trace_precision64: (0..D).map(|i| precision64[i][i]).sum(),
-            sqrt_factor64: covariance.sqrt_factor_f64(),
-            log_norm64: -0.5 * covariance.log_det_f64() - D as f64 * HALF_LN_TAU,
         })
     }
     /// μ.
@@ -81,8 +71,8 @@ impl<const D: usize> Gaussian<D> {
         let r: [R; D] = core::array::from_fn(|i| R::from_f32(self.mean[i]) - x[i]);
         let s = core::array::from_fn(|i| {
             let mut acc = R::zero();
-            for ((p, p64), rj) in self.precision[i].iter().zip(&self.precision64[i]).zip(r.iter()) {
-                acc += R::from_param(*p, *p64) * *rj;
+            for (p, rj) in self.precision[i].iter().zip(r.iter()) {
+                acc += R::from_f32(*p) * *rj;
             }
             acc
         });
@@ -104,7 +94,7 @@ impl<const D: usize> ExactScoreModel<D> for Gaussian<D> {
     }
     #[inline]
     fn divergence<R: Real>(&self, _x: &[R; D], _t: R) -> R {
-        R::from_param(-self.trace_precision, -self.trace_precision64)
+        R::from_f32(-self.trace_precision)
     }
 }
 
@@ -115,10 +105,8 @@ impl<const D: usize> Distribution<D> for Gaussian<D> {
         let z: [L; D] = rng.normal_array();
         core::array::from_fn(|i| {
             let mut acc = <L as Lane>::from_f32(self.mean[i]);
-            for ((a, a64), zj) in
-                self.sqrt_factor[i].iter().zip(&self.sqrt_factor64[i]).zip(z.iter())
-            {
-                acc += <L as Real>::from_param(*a, *a64) * *zj;
+            for (a, zj) in self.sqrt_factor[i].iter().zip(z.iter()) {
+                acc += <L as Lane>::from_f32(*a) * *zj;
             }
             acc
         })
@@ -130,7 +118,7 @@ impl<const D: usize> Distribution<D> for Gaussian<D> {
         for (si, ri) in s.iter().zip(r.iter()) {
             q += *si * *ri;
         }
-        R::from_param(self.log_norm, self.log_norm64) - R::from_f64(0.5) * q
+        R::from_f32(self.log_norm) - R::from_f64(0.5) * q
     }
 }
 
