@@ -1,10 +1,10 @@
 //! Unadjusted Langevin algorithm on a static target (MATH.md §4):
 //! x ← x + ε s(x) + √(2ε) z, z ~ N(0, I). Its stationary law tends to p as ε → 0 (bias O(ε)).
 
-use crate::error::{Error, finite};
+use crate::error::Error;
 use crate::lane::Lane;
 use crate::rng::LaneSource;
-use crate::sample::{LaneSampler, at_least_one, langevin_move, positive};
+use crate::sample::{LaneSampler, at_least_one, langevin_move, non_negative, positive};
 use crate::score::ScoreModel;
 
 /// ULA with step ε for a fixed number of steps, the score evaluated at a fixed time (or noise
@@ -23,11 +23,7 @@ impl Langevin {
     }
     /// The same sampler with the score evaluated at time (or noise level) `t` ≥ 0, finite.
     pub fn with_time(self, t: f32) -> Result<Self, Error> {
-        finite("time", t)?;
-        if t < 0.0 {
-            return Err(Error::InvalidParameter { name: "time", reason: "must be ≥ 0" });
-        }
-        Ok(Self { time: t, ..self })
+        Ok(Self { time: non_negative("time", t)?, ..self })
     }
     /// ε.
     pub fn step(&self) -> f32 {

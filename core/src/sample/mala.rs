@@ -3,11 +3,11 @@
 //! min(1, p(y) q(x | y) / (p(x) q(y | x))), q(y | x) = N(y; x + ε s(x), 2ε I). Exact stationary
 //! law p for every ε > 0; needs log p (closed-form models).
 
-use crate::error::{Error, finite};
+use crate::error::Error;
 use crate::lane::Lane;
 use crate::real::Real;
 use crate::rng::LaneSource;
-use crate::sample::{LaneSampler, at_least_one, positive};
+use crate::sample::{LaneSampler, at_least_one, non_negative, positive};
 use crate::score::ExactScoreModel;
 
 /// MALA with step ε for a fixed number of steps at time (or noise level) `t` (0 by default).
@@ -41,11 +41,7 @@ impl Mala {
     }
     /// The same sampler with the model evaluated at time (or noise level) `t` ≥ 0, finite.
     pub fn with_time(self, t: f32) -> Result<Self, Error> {
-        finite("time", t)?;
-        if t < 0.0 {
-            return Err(Error::InvalidParameter { name: "time", reason: "must be ≥ 0" });
-        }
-        Ok(Self { time: t, ..self })
+        Ok(Self { time: non_negative("time", t)?, ..self })
     }
     /// ε.
     pub fn step(&self) -> f32 {

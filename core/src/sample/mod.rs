@@ -104,6 +104,16 @@ pub(crate) fn positive(name: &'static str, v: f32) -> Result<f32, crate::Error> 
     }
 }
 
+/// Check a fixed evaluation time (or noise level): finite and ≥ 0.
+pub(crate) fn non_negative(name: &'static str, v: f32) -> Result<f32, crate::Error> {
+    crate::error::finite(name, v)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(crate::Error::InvalidParameter { name, reason: "must be ≥ 0" })
+    }
+}
+
 /// Check a step count: ≥ 1.
 pub(crate) fn at_least_one(name: &'static str, n: u32) -> Result<u32, crate::Error> {
     if n >= 1 {
