@@ -51,19 +51,8 @@ pub trait Sde {
         for xi in x {
             q += *xi * *xi;
         }
-        let log_norm = -0.5 * D as f64 * (core::f64::consts::TAU * s * s).ln_approx();
+        let log_norm = -0.5 * D as f64 * libm::log(core::f64::consts::TAU * s * s);
         R::from_f64(log_norm) - q * R::from_f64(0.5 / (s * s))
-    }
-}
-
-/// `ln` of a positive `f64` constant at construction time, through `libm` (parameters only; no
-/// per-sample value goes through here).
-trait LnConst {
-    fn ln_approx(self) -> f64;
-}
-impl LnConst for f64 {
-    fn ln_approx(self) -> f64 {
-        libm::log(self)
     }
 }
 
@@ -87,6 +76,8 @@ pub struct Ve {
     sigma_min: f32,
     sigma_max: f32,
     log_ratio: f64,
+    /// √(2 ln(σ_max/σ_min)), the diffusion's constant factor (prepared once).
+    g_factor: f64,
 }
 
 impl Ve {
@@ -101,7 +92,7 @@ impl Ve {
             });
         }
         let log_ratio = libm::log(sigma_max as f64 / sigma_min as f64);
-        Ok(Self { sigma_min, sigma_max, log_ratio })
+        Ok(Self { sigma_min, sigma_max, log_ratio, g_factor: libm::sqrt(2.0 * log_ratio) })
     }
     /// σ_min.
     pub fn sigma_min(&self) -> f32 {
@@ -124,6 +115,7 @@ impl Default for Ve {
             sigma_min: VE_SIGMA_MIN,
             sigma_max: VE_SIGMA_MAX,
             log_ratio: 8.517_193_191_416_238,
+            g_factor: 4.12727348049926,
         })
     }
 }
@@ -138,7 +130,7 @@ impl Sde for Ve {
     }
     #[inline(always)]
     fn diffusion<R: Real>(&self, t: R) -> R {
-        self.sigma(t) * R::from_f64((2.0 * self.log_ratio).sqrt_approx())
+        self.sigma(t) * R::from_f64(self.g_factor)
     }
     #[inline(always)]
     fn marginal<R: Real>(&self, t: R) -> (R, R) {
@@ -149,15 +141,6 @@ impl Sde for Ve {
     }
     fn prior_std(&self) -> f32 {
         self.sigma_max
-    }
-}
-
-trait SqrtConst {
-    fn sqrt_approx(self) -> f64;
-}
-impl SqrtConst for f64 {
-    fn sqrt_approx(self) -> f64 {
-        libm::sqrt(self)
     }
 }
 
