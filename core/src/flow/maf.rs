@@ -47,8 +47,8 @@ impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
             core::array::from_fn(|o| core::array::from_fn(|k| hidden_degree(k, D) < (o % D) + 1));
         let made = Mlp2::from_layers(
             net.activation,
-            net.hidden1.masked(&m1),
-            net.hidden2.masked(&m2),
+            net.input.masked(&m1),
+            net.hidden[0].masked(&m2),
             net.output.masked(&m3),
         );
         Self { made }

@@ -7,4 +7,4 @@
 
 pub mod mlp;
 
-pub use mlp::{Activation, Dense, Mlp1, Mlp2, Network};
+pub use mlp::{Activation, Dense, Mlp, Mlp1, Mlp2, MlpTape, Network, TrainableNetwork};
