@@ -27,6 +27,7 @@ pub mod error;
 pub mod flow;
 pub mod lane;
 pub mod likelihood;
+pub mod loss;
 pub mod math;
 pub mod nn;
 pub mod ode;

@@ -5,6 +5,8 @@
 //! lane) and dual numbers. The networks serve as coupling conditioners in [`crate::flow`] and as
 //! learned score networks; they know nothing of either.
 
+pub mod embedding;
 pub mod mlp;
 
+pub use embedding::{TimeEmbedding, TimeFeature};
 pub use mlp::{Activation, Dense, Mlp, Mlp1, Mlp2, MlpTape, Network, TrainableNetwork};

@@ -5,15 +5,20 @@
 //!   ([`MixtureScore`]) or noise level σ ([`NoisyMixture`]). These are the oracles that every
 //!   sampler and likelihood test compares against.
 
+use crate::params::Params;
 use crate::real::Real;
 
 pub mod covariance;
 pub mod gaussian;
 pub mod mixture;
+pub mod net;
 
 pub use covariance::Covariance;
 pub use gaussian::Gaussian;
 pub use mixture::{GaussianMixture, MixtureEval, MixtureScore, NoisyMixture};
+pub use net::{
+    Conditioning, LinearScore, NoiseLevel, OutputScale, ScoreNet, ScoreNetTape, SdeTime,
+};
 
 /// A (possibly time-dependent) score model over ℝᴰ.
 pub trait ScoreModel<const D: usize> {
@@ -27,4 +32,20 @@ pub trait ExactScoreModel<const D: usize>: ScoreModel<D> {
     fn log_density<R: Real>(&self, x: &[R; D], t: R) -> R;
     /// ∇ₓ · s(x, t), exact.
     fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R;
+}
+
+/// A score model with trainable parameters and a reverse-mode backward pass (MATH.md §7).
+///
+/// `score_tape` evaluates s(x, t) (bit-identical to [`ScoreModel::score`]) and keeps what the
+/// backward needs; `score_backward` takes the cotangent s̄ and accumulates J_θᵀ s̄ into `grad`
+/// (layout of [`Params`]). Both are written over [`Real`], so on dual lanes (input tangent v)
+/// the tangent part of the gradient is a forward-over-reverse product: that is how sliced and
+/// implicit score matching get ∇_θ vᵀ(∂s/∂x)v from the same code.
+pub trait TrainableScore<const D: usize>: ScoreModel<D> + Params {
+    /// What the forward keeps for the backward.
+    type Tape<R: Real>: Copy;
+    /// s(x, t) and the tape.
+    fn score_tape<R: Real>(&self, x: &[R; D], t: R) -> ([R; D], Self::Tape<R>);
+    /// Accumulate θ̄ += J_θᵀ s̄ into `grad` (length [`Params::LEN`]).
+    fn score_backward<R: Real>(&self, tape: &Self::Tape<R>, sbar: &[R; D], grad: &mut [R]);
 }

@@ -1,0 +1,487 @@
+//! Learning in the core: parameter gradients of the MLPs, the score network and every
+//! score-matching loss against finite differences, the Hyvärinen identity, the sliced loss's
+//! expectation, and bit-identical chunk gradients across lane widths.
+//!
+//! Finite differences: the parameters are `f32`, the loss is evaluated in `f64` (exact in the
+//! `f32` parameters); the central difference uses the *representable* perturbed parameters
+//! θ± = f32(θ ± h) with their actual difference as the denominator, h = 1e-3·max(1, |θ|), and one
+//! Richardson step (4·D(h/2) − D(h))/3. Relative error: |g − fd| / max(|g|, |fd|, 1e-3·‖g‖∞).
+//! Measured worst over all checks: printed with `--nocapture`; asserted ≤ 1e-6.
+
+#![allow(clippy::needless_range_loop)]
+
+use flowscore::dual::Dual;
+use flowscore::loss::{
+    Dsm, DsmLevels, ExplicitSm, Ism, Projection, ScoreLoss, Ssm, Weighting, Workspace,
+    chunk_gradient,
+};
+use flowscore::nn::{Activation, Mlp, Network, TimeEmbedding, TimeFeature, TrainableNetwork};
+use flowscore::params::Params;
+use flowscore::rng::{LaneSource, Streams};
+use flowscore::score::{NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime, TrainableScore};
+use flowscore::sde::{SubVp, Ve, Vp};
+use flowscore::{Lane, Real};
+use wide::{f32x4, f32x8};
+
+/// Bound on every finite-difference relative error.
+const FD_TOL: f64 = 1e-6;
+
+fn params_of<M: Params>(m: &M) -> Vec<f32> {
+    let mut p = vec![0.0f32; M::LEN];
+    m.write_params(&mut p).unwrap();
+    p
+}
+
+fn with_params<M: Params>(m: &M, p: &[f32]) -> M {
+    let mut n = *m;
+    n.read_params(p).unwrap();
+    n
+}
+
+/// A copy of `m` with every parameter replaced by N(0, std²) draws (biases included).
+fn randomized<M: Params>(m: &M, std: f32, seed: u64) -> M {
+    let mut r = Streams::<f32>::new(seed, 99);
+    let p: Vec<f32> = (0..M::LEN).map(|_| std * r.normal()).collect();
+    with_params(m, &p)
+}
+
+/// The worst relative error of `grad` against Richardson-extrapolated central differences of
+/// `loss` over every parameter.
+fn fd_worst<M: Params>(m: &M, grad: &[f64], loss: impl Fn(&M) -> f64) -> f64 {
+    let p0 = params_of(m);
+    let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+    let mut worst = 0.0f64;
+    let mut p = p0.clone();
+    for k in 0..M::LEN {
+        let th = p0[k] as f64;
+        let central = |h: f64, p: &mut Vec<f32>| {
+            let plus = (th + h) as f32;
+            let minus = (th - h) as f32;
+            p[k] = plus;
+            let lp = loss(&with_params(m, p));
+            p[k] = minus;
+            let lm = loss(&with_params(m, p));
+            p[k] = p0[k];
+            (lp - lm) / (plus as f64 - minus as f64)
+        };
+        let h = 1e-3 * th.abs().max(1.0);
+        let fd = (4.0 * central(h / 2.0, &mut p) - central(h, &mut p)) / 3.0;
+        let g = grad[k];
+        let rel = (g - fd).abs() / g.abs().max(fd.abs()).max(1e-3 * gmax).max(1e-300);
+        worst = worst.max(rel);
+    }
+    worst
+}
+
+/// Data points for the checks.
+fn points<const D: usize>(n: usize, seed: u64) -> Vec<[f64; D]> {
+    let mut r = Streams::<f64>::new(seed, 7);
+    (0..n).map(|_| core::array::from_fn(|_| 1.5 * r.normal())).collect()
+}
+
+/// The summed loss over `xs` (sample i on stream (seed, i)) and its gradient, in f64.
+fn loss_and_grad<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    loss: &Lo,
+    m: &M,
+    xs: &[[f64; D]],
+    seed: u64,
+) -> (f64, Vec<f64>) {
+    let mut grad = vec![0.0f64; M::LEN];
+    let mut scratch = vec![Dual::<f64, 1>::constant(0.0); M::LEN];
+    let mut total = 0.0;
+    for (i, x) in xs.iter().enumerate() {
+        let mut rng = Streams::<f64>::new(seed, i as u64);
+        total += loss.loss_grad(m, x, &mut rng, &mut grad, &mut scratch);
+    }
+    (total, grad)
+}
+
+fn check_loss<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    name: &str,
+    loss: &Lo,
+    m: &M,
+) -> f64 {
+    let xs = points::<D>(3, 11);
+    let (_, grad) = loss_and_grad(loss, m, &xs, 5);
+    let worst = fd_worst(m, &grad, |mm| loss_and_grad(loss, mm, &xs, 5).0);
+    println!("{name}: worst relative FD error {worst:.2e} over {} parameters", M::LEN);
+    assert!(worst <= FD_TOL, "{name}: {worst:e}");
+    worst
+}
+
+type VpNet = ScoreNet<SdeTime<Vp>, 2, 4, 10, 8, 1>;
+
+fn vp_net(act: Activation, seed: u64) -> VpNet {
+    let emb = TimeEmbedding::fourier(4.0, TimeFeature::Time { scale: 1.0 }, seed).unwrap();
+    let net = ScoreNet::init(act, emb, SdeTime(Vp::default()), OutputScale::InverseSigma, seed);
+    randomized(&net, 0.4, seed)
+}
+
+#[test]
+fn mlp_gradients_match_finite_differences() {
+    fn check<const EXTRA: usize>(act: Activation) -> f64 {
+        let net = randomized(&Mlp::<3, 6, 2, EXTRA>::init(act, 1), 0.5, 3);
+        let xs = points::<3>(4, 2);
+        let u = [0.7f64, -1.3];
+        let value = |m: &Mlp<3, 6, 2, EXTRA>| -> f64 {
+            xs.iter()
+                .map(|x| {
+                    let y = m.forward(x);
+                    u[0] * y[0] + u[1] * y[1]
+                })
+                .sum()
+        };
+        let mut grad = vec![0.0f64; <Mlp<3, 6, 2, EXTRA> as Params>::LEN];
+        for x in &xs {
+            let (y, tape) = net.forward_tape(x);
+            assert_eq!(y, net.forward(x), "forward_tape must equal forward");
+            net.backward_params(x, &tape, &u, &mut grad);
+        }
+        let worst = fd_worst(&net, &grad, value);
+        println!("mlp {act:?} EXTRA={EXTRA}: {worst:.2e}");
+        assert!(worst <= FD_TOL, "{act:?} {EXTRA}: {worst:e}");
+        worst
+    }
+    for act in [Activation::Tanh, Activation::Relu, Activation::Silu, Activation::Softplus] {
+        check::<0>(act);
+        check::<1>(act);
+        check::<2>(act);
+    }
+}
+
+#[test]
+fn mlp_backward_is_the_transpose_of_the_dual_jacobian() {
+    // ⟨u, J v⟩ by the backward (x̄ = Jᵀu, then ·v) and by a dual (J v, then ·u).
+    let net = randomized(&Mlp::<4, 7, 3, 1>::init(Activation::Silu, 4), 0.6, 8);
+    let mut r = Streams::<f64>::new(3, 0);
+    let mut worst = 0.0f64;
+    for _ in 0..20 {
+        let x: [f64; 4] = r.normal_array();
+        let v: [f64; 4] = r.normal_array();
+        let u: [f64; 3] = r.normal_array();
+        let (_, tape) = net.forward_tape(&x);
+        let mut g = vec![0.0; <Mlp<4, 7, 3, 1> as Params>::LEN];
+        let xbar = net.backward(&x, &tape, &u, &mut g);
+        let by_backward: f64 = (0..4).map(|i| xbar[i] * v[i]).sum();
+        let xd: [Dual<f64, 1>; 4] = core::array::from_fn(|i| Dual::new(x[i], [v[i]]));
+        let yd = net.forward(&xd);
+        let by_dual: f64 = (0..3).map(|o| u[o] * yd[o].eps[0]).sum();
+        worst = worst.max((by_backward - by_dual).abs() / by_dual.abs().max(1e-12));
+    }
+    println!("<u, Jv>: backward vs dual, worst relative {worst:.2e}");
+    assert!(worst < 1e-12, "{worst:e}");
+}
+
+/// A Gaussian score s*(x) = −(x − μ)/s² for the explicit loss.
+struct GaussScore {
+    mu: [f64; 2],
+    s2: f64,
+}
+
+impl ScoreModel<2> for GaussScore {
+    fn score<R: Real>(&self, x: &[R; 2], _t: R) -> [R; 2] {
+        core::array::from_fn(|i| (R::from_f64(self.mu[i]) - x[i]) / R::from_f64(self.s2))
+    }
+}
+
+#[test]
+fn score_losses_gradients_match_finite_differences() {
+    let mut worst = 0.0f64;
+    for (k, act) in
+        [Activation::Silu, Activation::Tanh, Activation::Softplus].into_iter().enumerate()
+    {
+        let net = vp_net(act, 10 + k as u64);
+        worst = worst.max(check_loss("dsm vp σ²", &Dsm::standard(Vp::default()), &net));
+        let lik = Dsm::new(Vp::default(), 1e-5, Weighting::Likelihood).unwrap();
+        worst = worst.max(check_loss("dsm vp g²", &lik, &net));
+    }
+    // VE with τ = ln σ_t Fourier features, sub-VP with the sinusoidal embedding.
+    let emb = TimeEmbedding::fourier(16.0, TimeFeature::LogSigma, 3).unwrap();
+    let ve = ScoreNet::<_, 2, 4, 10, 8, 1>::init(
+        Activation::Silu,
+        emb,
+        SdeTime(Ve::default()),
+        OutputScale::InverseSigma,
+        3,
+    );
+    let ve = randomized(&ve, 0.4, 4);
+    worst = worst.max(check_loss("dsm ve σ²", &Dsm::standard(Ve::default()), &ve));
+    let lik = Dsm::new(Ve::default(), 1e-5, Weighting::Likelihood).unwrap();
+    worst = worst.max(check_loss("dsm ve g²", &lik, &ve));
+    let sub = ScoreNet::<_, 2, 4, 10, 8, 0>::init(
+        Activation::Tanh,
+        TimeEmbedding::sinusoidal(),
+        SdeTime(SubVp::default()),
+        OutputScale::Unscaled,
+        5,
+    );
+    let sub = randomized(&sub, 0.4, 6);
+    worst = worst.max(check_loss("dsm subvp σ²", &Dsm::standard(SubVp::default()), &sub));
+    // NCSN: noise-conditional network, discrete levels.
+    let emb = TimeEmbedding::fourier(1.0, TimeFeature::LogSigma, 7).unwrap();
+    let ncsn = ScoreNet::<_, 2, 4, 10, 8, 1>::init(
+        Activation::Softplus,
+        emb,
+        NoiseLevel,
+        OutputScale::InverseSigma,
+        7,
+    );
+    let ncsn = randomized(&ncsn, 0.4, 8);
+    worst = worst.max(check_loss("dsm levels", &DsmLevels::new(1.0, 0.01, 10).unwrap(), &ncsn));
+    // Explicit, sliced (both projections, both forms) and implicit at a fixed time.
+    let net = vp_net(Activation::Silu, 20);
+    let target = GaussScore { mu: [0.5, -1.0], s2: 2.0 };
+    worst = worst.max(check_loss("esm", &ExplicitSm::new(&target, 0.3), &net));
+    for proj in [Projection::Rademacher, Projection::Gaussian] {
+        for vr in [false, true] {
+            let ssm = Ssm::new(proj, vr, 0.3).unwrap();
+            worst = worst.max(check_loss(&format!("ssm {proj:?} vr={vr}"), &ssm, &net));
+        }
+    }
+    worst = worst.max(check_loss("ism", &Ism::new(0.3).unwrap(), &net));
+    println!("score losses: worst relative FD error {worst:.2e}");
+}
+
+/// A two-component isotropic mixture in f64: density and score.
+struct Mix2 {
+    w: [f64; 2],
+    mu: [[f64; 2]; 2],
+    s: [f64; 2],
+}
+
+impl Mix2 {
+    fn density(&self, x: &[f64; 2]) -> f64 {
+        (0..2)
+            .map(|k| {
+                let d2 = (x[0] - self.mu[k][0]).powi(2) + (x[1] - self.mu[k][1]).powi(2);
+                self.w[k] * (-0.5 * d2 / self.s[k].powi(2)).exp()
+                    / (std::f64::consts::TAU * self.s[k].powi(2))
+            })
+            .sum()
+    }
+}
+
+impl ScoreModel<2> for Mix2 {
+    fn score<R: Real>(&self, x: &[R; 2], _t: R) -> [R; 2] {
+        let mut num = [R::zero(); 2];
+        let mut den = R::zero();
+        for k in 0..2 {
+            let s2 = R::from_f64(self.s[k] * self.s[k]);
+            let d: [R; 2] = core::array::from_fn(|i| x[i] - R::from_f64(self.mu[k][i]));
+            let p = R::from_f64(self.w[k] / (std::f64::consts::TAU * self.s[k] * self.s[k]))
+                * (-(d[0] * d[0] + d[1] * d[1]) / (R::from_f64(2.0) * s2)).exp();
+            for i in 0..2 {
+                num[i] -= p * d[i] / s2;
+            }
+            den += p;
+        }
+        [num[0] / den, num[1] / den]
+    }
+}
+
+#[test]
+fn hyvarinen_identity_holds_by_quadrature() {
+    // ½·E‖s_θ − s*‖² = E[½‖s_θ‖² + tr ∂s_θ] + ½·E‖s*‖², so ISM(θ) − ½·ESM(θ) = −½·E‖s*‖² for
+    // every θ. Expectations by the midpoint rule on [−8, 8]² (spacing 0.04: spectrally
+    // accurate for these smooth, Gaussian-decaying integrands).
+    let data = Mix2 { w: [0.6, 0.4], mu: [[1.0, 0.0], [-1.0, 1.0]], s: [0.5, 0.8] };
+    let n = 400;
+    let h = 16.0 / n as f64;
+    let grid: Vec<([f64; 2], f64)> = (0..n * n)
+        .map(|k| {
+            let x = [-8.0 + h * ((k % n) as f64 + 0.5), -8.0 + h * ((k / n) as f64 + 0.5)];
+            let w = data.density(&x) * h * h;
+            (x, w)
+        })
+        .collect();
+    let mass: f64 = grid.iter().map(|g| g.1).sum();
+    assert!((mass - 1.0).abs() < 1e-12, "quadrature mass {mass}");
+    let fisher: f64 = grid
+        .iter()
+        .map(|(x, w)| {
+            let s = data.score(x, 0.0);
+            w * (s[0] * s[0] + s[1] * s[1])
+        })
+        .sum();
+    let constant = -0.5 * fisher;
+    let ism = Ism::new(1.0).unwrap();
+    let esm = ExplicitSm::new(&data, 1.0);
+    let mut diffs = vec![];
+    for seed in 0..4u64 {
+        let emb = TimeEmbedding::fourier(1.0, TimeFeature::LogSigma, seed).unwrap();
+        let net = ScoreNet::<_, 2, 2, 6, 16, 1>::init(
+            Activation::Tanh,
+            emb,
+            NoiseLevel,
+            OutputScale::Unscaled,
+            seed,
+        );
+        let net = randomized(&net, 0.5, 100 + seed);
+        let mut g = vec![0.0f64; <ScoreNet<NoiseLevel, 2, 2, 6, 16, 1> as Params>::LEN];
+        let mut sc = vec![Dual::<f64, 1>::constant(0.0); g.len()];
+        let mut rng = Streams::<f64>::new(0, 0);
+        let (mut ei, mut ee) = (0.0, 0.0);
+        for (x, w) in &grid {
+            ei += w * ism.loss_grad(&net, x, &mut rng, &mut g, &mut sc);
+            ee += w * esm.loss_grad(&net, x, &mut rng, &mut g, &mut sc);
+        }
+        diffs.push((ei, ee, ei - 0.5 * ee));
+    }
+    for (ei, ee, d) in &diffs {
+        println!("ISM {ei:.9} ESM {ee:.9} ISM − ESM/2 {d:.12} (−½E‖s*‖² = {constant:.12})");
+        assert!((d - constant).abs() <= 1e-6 * constant.abs(), "{d} vs {constant}");
+    }
+    // The losses themselves differ between parameter values: the identity is not vacuous.
+    assert!((diffs[0].0 - diffs[1].0).abs() > 1e-2);
+}
+
+#[test]
+fn sliced_loss_is_unbiased_for_the_implicit_loss() {
+    // For each of 4 points, the mean of N sliced losses (fresh projections) against the implicit
+    // loss: z = (mean − ism)/(sd/√N). |z| < 4.5 has two-sided p = 6.8e-6 per check; 16 checks of
+    // the value and 16·3 of gradient coordinates: family-wise p < 4.4e-4.
+    let net = vp_net(Activation::Silu, 30);
+    let ism = Ism::new(0.3).unwrap();
+    let p = VpNet::LEN;
+    let n = 20_000;
+    for x in points::<2>(4, 31) {
+        let mut gi = vec![0.0; p];
+        let mut sc = vec![Dual::<f64, 1>::constant(0.0); p];
+        let li = ism.loss_grad(&net, &x, &mut Streams::<f64>::new(0, 0), &mut gi, &mut sc);
+        for proj in [Projection::Rademacher, Projection::Gaussian] {
+            for vr in [false, true] {
+                let ssm = Ssm::new(proj, vr, 0.3).unwrap();
+                let coords = [0usize, p / 2, p - 1];
+                let mut vals = vec![];
+                let mut grads: Vec<Vec<f64>> = vec![vec![]; coords.len()];
+                for i in 0..n {
+                    let mut g = vec![0.0; p];
+                    let mut rng = Streams::<f64>::new(77, i as u64);
+                    vals.push(ssm.loss_grad(&net, &x, &mut rng, &mut g, &mut sc));
+                    for (c, &k) in coords.iter().enumerate() {
+                        grads[c].push(g[k]);
+                    }
+                }
+                let z = |v: &[f64], target: f64| {
+                    let m = v.iter().sum::<f64>() / v.len() as f64;
+                    let var = v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+                    // A coordinate that does not depend on the projection has zero variance:
+                    // then only rounding may separate the mean from the target.
+                    let se = (var / v.len() as f64).sqrt().max(1e-12 * target.abs().max(1.0));
+                    (m - target) / se
+                };
+                let zv = z(&vals, li);
+                assert!(zv.abs() < 4.5, "{proj:?} vr={vr}: value z = {zv}");
+                for (c, &k) in coords.iter().enumerate() {
+                    let zg = z(&grads[c], gi[k]);
+                    assert!(zg.abs() < 4.5, "{proj:?} vr={vr}: grad[{k}] z = {zg}");
+                }
+            }
+        }
+    }
+}
+
+/// The chunk gradient on lane `L` for `data`.
+fn chunk_on<L: Lane<Scalar = f32>, const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    loss: &Lo,
+    m: &M,
+    data: &[[f32; D]],
+) -> (f64, Vec<u32>) {
+    let p = M::LEN;
+    let mut slots = vec![<L as Real>::zero(); p * (8 / L::LANES)];
+    let mut sample = vec![<L as Real>::zero(); p];
+    let mut sample_scalar = vec![0.0f32; p];
+    let mut dual = vec![Dual::<L, 1>::constant(<L as Real>::zero()); p];
+    let mut dual_scalar = vec![Dual::<f32, 1>::constant(0.0); p];
+    let mut ws = Workspace {
+        slots: &mut slots,
+        sample: &mut sample,
+        sample_scalar: &mut sample_scalar,
+        dual: &mut dual,
+        dual_scalar: &mut dual_scalar,
+    };
+    let mut out = vec![0.0f32; p];
+    let l = chunk_gradient::<L, D, M, Lo>(loss, m, data, 9, 1000, &mut ws, &mut out).unwrap();
+    (l, out.iter().map(|v| v.to_bits()).collect())
+}
+
+fn check_lanes<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    name: &str,
+    loss: &Lo,
+    m: &M,
+) {
+    for n in [1usize, 7, 8, 13, 100] {
+        let data: Vec<[f32; D]> =
+            points::<D>(n, 40 + n as u64).iter().map(|x| x.map(|v| v as f32)).collect();
+        let a = chunk_on::<f32, D, M, Lo>(loss, m, &data);
+        let b = chunk_on::<f32x4, D, M, Lo>(loss, m, &data);
+        let c = chunk_on::<f32x8, D, M, Lo>(loss, m, &data);
+        assert_eq!(a.1, b.1, "{name} n={n}: f32 vs f32x4 gradient bits");
+        assert_eq!(a.1, c.1, "{name} n={n}: f32 vs f32x8 gradient bits");
+        assert_eq!(a.0.to_bits(), c.0.to_bits(), "{name} n={n}: loss sums");
+        assert!(a.1.iter().any(|&g| g != 0), "{name}: a zero gradient proves nothing");
+    }
+}
+
+#[test]
+fn chunk_gradients_are_bit_identical_across_lane_widths() {
+    let net = vp_net(Activation::Silu, 50);
+    check_lanes("dsm vp", &Dsm::standard(Vp::default()), &net);
+    check_lanes("ssm", &Ssm::new(Projection::Rademacher, true, 0.3).unwrap(), &net);
+    check_lanes("ism", &Ism::new(0.3).unwrap(), &net);
+    let emb = TimeEmbedding::fourier(1.0, TimeFeature::LogSigma, 7).unwrap();
+    let ncsn = ScoreNet::<_, 2, 4, 10, 8, 1>::init(
+        Activation::Relu,
+        emb,
+        NoiseLevel,
+        OutputScale::InverseSigma,
+        7,
+    );
+    check_lanes("dsm levels", &DsmLevels::new(1.0, 0.01, 10).unwrap(), &ncsn);
+}
+
+#[test]
+fn chunk_gradient_rejects_bad_buffers() {
+    let net = vp_net(Activation::Silu, 50);
+    let p = VpNet::LEN;
+    let mut slots = vec![f32x8::splat(0.0); p - 1];
+    let mut sample = vec![f32x8::splat(0.0); p];
+    let mut ss = vec![0.0f32; p];
+    let mut ws = Workspace {
+        slots: &mut slots,
+        sample: &mut sample,
+        sample_scalar: &mut ss,
+        dual: &mut [],
+        dual_scalar: &mut [],
+    };
+    let mut out = vec![0.0f32; p];
+    let r = chunk_gradient(
+        &Dsm::standard(Vp::default()),
+        &net,
+        &[[0.0f32; 2]],
+        0,
+        0,
+        &mut ws,
+        &mut out,
+    );
+    assert!(r.is_err());
+    // A non-finite data point gives a non-finite gradient: reported, not returned as Ok.
+    let mut slots = vec![f32x8::splat(0.0); p];
+    let mut ws = Workspace {
+        slots: &mut slots,
+        sample: &mut sample,
+        sample_scalar: &mut ss,
+        dual: &mut [],
+        dual_scalar: &mut [],
+    };
+    let r = chunk_gradient(
+        &Dsm::standard(Vp::default()),
+        &net,
+        &[[f32::NAN, 0.0]],
+        0,
+        0,
+        &mut ws,
+        &mut out,
+    );
+    assert_eq!(r, Err(flowscore::Error::NonFinite("gradient")));
+}
