@@ -30,6 +30,7 @@ pub mod likelihood;
 pub mod math;
 pub mod nn;
 pub mod ode;
+pub mod optim;
 pub mod real;
 pub mod rng;
 pub mod sample;
