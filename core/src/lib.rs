@@ -31,6 +31,7 @@ pub mod loss;
 pub mod math;
 pub mod nn;
 pub mod ode;
+pub mod optim;
 pub mod params;
 pub mod real;
 pub mod rng;
