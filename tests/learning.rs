@@ -15,10 +15,14 @@ use flowscore::loss::{
     Dsm, DsmLevels, ExplicitSm, Ism, Projection, ScoreLoss, Ssm, Weighting, Workspace,
     chunk_gradient,
 };
-use flowscore::nn::{Activation, Mlp, Network, TimeEmbedding, TimeFeature, TrainableNetwork};
+use flowscore::nn::{
+    Activation, Dense, Mlp, Network, TimeEmbedding, TimeFeature, TrainableNetwork,
+};
 use flowscore::params::Params;
 use flowscore::rng::{LaneSource, Streams};
-use flowscore::score::{NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime, TrainableScore};
+use flowscore::score::{
+    LinearScore, NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime, TrainableScore,
+};
 use flowscore::sde::{SubVp, Ve, Vp};
 use flowscore::{Lane, Real};
 use wide::{f32x4, f32x8};
@@ -484,4 +488,141 @@ fn chunk_gradient_rejects_bad_buffers() {
         &mut out,
     );
     assert_eq!(r, Err(flowscore::Error::NonFinite("gradient")));
+}
+
+/// Points of N(μ, Σ) whose sample mean and covariance are μ and Σ exactly (up to f32 rounding):
+/// draws whitened by their own moments, then coloured by chol(Σ).
+fn exact_moment_gaussian(n: usize, mu: [f64; 2], sigma: [[f64; 2]; 2], seed: u64) -> Vec<[f32; 2]> {
+    let raw = points::<2>(n, seed);
+    let m: [f64; 2] = core::array::from_fn(|i| raw.iter().map(|x| x[i]).sum::<f64>() / n as f64);
+    let mut c = [[0.0f64; 2]; 2];
+    for x in &raw {
+        for i in 0..2 {
+            for j in 0..2 {
+                c[i][j] += (x[i] - m[i]) * (x[j] - m[j]) / n as f64;
+            }
+        }
+    }
+    let chol = |a: [[f64; 2]; 2]| {
+        let l00 = a[0][0].sqrt();
+        let l10 = a[1][0] / l00;
+        [[l00, 0.0], [l10, (a[1][1] - l10 * l10).sqrt()]]
+    };
+    let lc = chol(c);
+    let ls = chol(sigma);
+    raw.iter()
+        .map(|x| {
+            let d = [x[0] - m[0], x[1] - m[1]];
+            let w0 = d[0] / lc[0][0];
+            let w1 = (d[1] - lc[1][0] * w0) / lc[1][1];
+            [(mu[0] + ls[0][0] * w0) as f32, (mu[1] + ls[1][0] * w0 + ls[1][1] * w1) as f32]
+        })
+        .collect()
+}
+
+/// Train a linear score model with the core's Adam (lr 2e-2, 2e-3, 2e-4 for a third of the
+/// steps each; an EMA of rate 0.9995 restarted at each switch) on `data`, f32x8 chunk gradients, fresh draws every step.
+fn train_linear<Lo: ScoreLoss<2, LinearScore<2>>>(
+    loss: &Lo,
+    data: &[[f32; 2]],
+    steps: u64,
+) -> [f64; 6] {
+    use flowscore::optim::{Adam, AdamConfig, Ema};
+    let mut model = LinearScore { map: Dense::from_params([[0.0; 2]; 2], [0.0; 2]).unwrap() };
+    let p = LinearScore::<2>::LEN;
+    let mut params = params_of(&model);
+    let (mut m, mut v) = (vec![0.0f32; p], vec![0.0f32; p]);
+    let mut avg = params.clone();
+    let mut ema = Ema::new(0.9995).unwrap();
+    let mut adam = Adam::new(AdamConfig::adam(2e-2)).unwrap();
+    let mut slots = vec![f32x8::splat(0.0); p];
+    let mut sample = vec![f32x8::splat(0.0); p];
+    let mut ss = vec![0.0f32; p];
+    let mut dual = vec![Dual::<f32x8, 1>::constant(f32x8::splat(0.0)); p];
+    let mut ds = vec![Dual::<f32, 1>::constant(0.0); p];
+    let mut grad = vec![0.0f32; p];
+    for step in 0..steps {
+        if step == steps / 3 || step == 2 * steps / 3 {
+            let n = adam.step_count();
+            let lr = if step == steps / 3 { 2e-3 } else { 2e-4 };
+            adam = Adam::new(AdamConfig::adam(lr)).unwrap();
+            adam.set_step_count(n);
+            ema.reset(&mut avg, &params).unwrap();
+        }
+        let mut ws = Workspace {
+            slots: &mut slots,
+            sample: &mut sample,
+            sample_scalar: &mut ss,
+            dual: &mut dual,
+            dual_scalar: &mut ds,
+        };
+        chunk_gradient(loss, &model, data, step, 0, &mut ws, &mut grad).unwrap();
+        for g in grad.iter_mut() {
+            *g /= data.len() as f32;
+        }
+        adam.step(&mut params, &grad, &mut m, &mut v).unwrap();
+        model.read_params(&params).unwrap();
+        if step >= steps / 3 {
+            ema.update(&mut avg, &params).unwrap();
+        }
+    }
+    core::array::from_fn(|k| avg[k] as f64)
+}
+
+#[test]
+fn score_matching_recovers_the_gaussian_optimum() {
+    // For x ~ N(μ, Σ) and s(x) = A x + b every objective is minimised at A = −Σ⁻¹, b = Σ⁻¹μ;
+    // DSM at noise level σ at −(Σ + σ²I)⁻¹ and (Σ + σ²I)⁻¹μ (MATH.md §7). The data have exactly
+    // the moments μ, Σ, so the remaining error is the optimiser's and the random draws'.
+    let mu = [0.5, -0.3];
+    let sigma = [[1.0, 0.3], [0.3, 0.6]];
+    let data = exact_moment_gaussian(8192, mu, sigma, 3);
+    let optimum = |s: [[f64; 2]; 2]| {
+        let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
+        let inv = [[s[1][1] / det, -s[0][1] / det], [-s[1][0] / det, s[0][0] / det]];
+        let b = [inv[0][0] * mu[0] + inv[0][1] * mu[1], inv[1][0] * mu[0] + inv[1][1] * mu[1]];
+        [-inv[0][0], -inv[0][1], -inv[1][0], -inv[1][1], b[0], b[1]]
+    };
+    let err = |got: [f64; 6], want: [f64; 6]| {
+        got.iter().zip(want.iter()).fold(0.0f64, |a, (g, w)| a.max((g - w).abs()))
+    };
+    let target = optimum(sigma);
+    let steps = 12_000;
+    let truth = TrueGaussianScore { mu, sigma };
+    let e = err(train_linear(&ExplicitSm::new(&truth, 0.0), &data, steps), target);
+    println!("explicit: max error {e:.2e}");
+    assert!(e < 1e-3, "explicit {e}");
+    let e = err(train_linear(&Ism::new(0.0).unwrap(), &data, steps), target);
+    println!("implicit: max error {e:.2e}");
+    assert!(e < 1e-3, "implicit {e}");
+    for vr in [false, true] {
+        let ssm = Ssm::new(Projection::Rademacher, vr, 0.0).unwrap();
+        let e = err(train_linear(&ssm, &data, steps), target);
+        println!("sliced (vr = {vr}): max error {e:.2e}");
+        assert!(e < 1e-3, "sliced vr={vr}: {e}");
+    }
+    let s = 0.5f64;
+    let noisy = [[sigma[0][0] + s * s, sigma[0][1]], [sigma[1][0], sigma[1][1] + s * s]];
+    let dsm = DsmLevels::new(s as f32, s as f32, 1).unwrap();
+    // DSM's gradient noise grows like 1/σ (it regresses −ε/σ on x̃): four times the data.
+    let data = exact_moment_gaussian(32_768, mu, sigma, 4);
+    let e = err(train_linear(&dsm, &data, steps), optimum(noisy));
+    println!("denoising (σ = {s}): max error {e:.2e}");
+    assert!(e < 1e-3, "dsm {e}");
+}
+
+/// The exact score −Σ⁻¹(x − μ) of N(μ, Σ).
+struct TrueGaussianScore {
+    mu: [f64; 2],
+    sigma: [[f64; 2]; 2],
+}
+
+impl ScoreModel<2> for TrueGaussianScore {
+    fn score<R: Real>(&self, x: &[R; 2], _t: R) -> [R; 2] {
+        let s = self.sigma;
+        let det = s[0][0] * s[1][1] - s[0][1] * s[1][0];
+        let inv = [[s[1][1] / det, -s[0][1] / det], [-s[1][0] / det, s[0][0] / det]];
+        let d = [x[0] - R::from_f64(self.mu[0]), x[1] - R::from_f64(self.mu[1])];
+        core::array::from_fn(|i| -(R::from_f64(inv[i][0]) * d[0] + R::from_f64(inv[i][1]) * d[1]))
+    }
 }

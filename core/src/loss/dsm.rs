@@ -107,21 +107,26 @@ pub struct DsmLevels {
 }
 
 impl DsmLevels {
-    /// Levels σᵢ = σ_max (σ_min/σ_max)^{i/(L−1)}, i = 0 … L − 1.
+    /// Levels σᵢ = σ_max (σ_min/σ_max)^{i/(L−1)}, i = 0 … L − 1 (L = 1: the single level
+    /// σ_min = σ_max).
     ///
-    /// Errors: [`Error::InvalidParameter`] unless 0 < σ_min < σ_max (finite) and L ≥ 2.
+    /// Errors: [`Error::InvalidParameter`] unless 0 < σ_min ≤ σ_max (finite), with L = 1
+    /// exactly when σ_min = σ_max.
     pub fn new(sigma_max: f32, sigma_min: f32, levels: u32) -> Result<Self, Error> {
-        if !(sigma_min > 0.0 && sigma_min < sigma_max && sigma_max.is_finite()) {
+        if !(sigma_min > 0.0 && sigma_min <= sigma_max && sigma_max.is_finite()) {
             return Err(Error::InvalidParameter {
                 name: "sigma",
-                reason: "need 0 < sigma_min < sigma_max, finite",
+                reason: "need 0 < sigma_min <= sigma_max, finite",
             });
         }
-        if levels < 2 {
-            return Err(Error::InvalidParameter { name: "levels", reason: "need at least 2" });
+        if levels == 0 || (levels == 1) != (sigma_min == sigma_max) {
+            return Err(Error::InvalidParameter {
+                name: "levels",
+                reason: "need one level for sigma_min = sigma_max, at least 2 otherwise",
+            });
         }
         let ln_max = libm::log(sigma_max as f64);
-        let step = (libm::log(sigma_min as f64) - ln_max) / (levels - 1) as f64;
+        let step = (libm::log(sigma_min as f64) - ln_max) / (levels.max(2) - 1) as f64;
         Ok(Self { ln_sigma_max: ln_max, ln_ratio_step: step, levels })
     }
 
