@@ -12,8 +12,8 @@
 
 use flowscore::dual::Dual;
 use flowscore::loss::{
-    Dsm, DsmLevels, ExplicitSm, Ism, Projection, ScoreLoss, Ssm, Weighting, Workspace,
-    chunk_gradient,
+    Dsm, DsmLevels, ExplicitSm, Ism, Projection, ScoreLoss, Scratch, Ssm, Weighting, Workspace,
+    chunk_gradient, record_len,
 };
 use flowscore::nn::{
     Activation, Dense, Mlp, Network, TimeEmbedding, TimeFeature, TrainableNetwork,
@@ -91,11 +91,13 @@ fn loss_and_grad<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
     seed: u64,
 ) -> (f64, Vec<f64>) {
     let mut grad = vec![0.0f64; M::LEN];
-    let mut scratch = vec![Dual::<f64, 1>::constant(0.0); M::LEN];
+    let mut dual = vec![Dual::<f64, 1>::constant(0.0); M::LEN];
+    let mut flat = vec![0.0f64; M::LEN];
+    let mut scratch = Scratch { dual: &mut dual, flat: &mut flat };
     let mut total = 0.0;
     for (i, x) in xs.iter().enumerate() {
         let mut rng = Streams::<f64>::new(seed, i as u64);
-        total += loss.loss_grad(m, x, &mut rng, &mut grad, &mut scratch);
+        total += loss.loss_grad(m, x, &mut rng, &mut grad[..], &mut scratch);
     }
     (total, grad)
 }
@@ -139,7 +141,7 @@ fn mlp_gradients_match_finite_differences() {
         for x in &xs {
             let (y, tape) = net.forward_tape(x);
             assert_eq!(y, net.forward(x), "forward_tape must equal forward");
-            net.backward_params(x, &tape, &u, &mut grad);
+            net.backward_params(x, &tape, &u, &mut grad[..]);
         }
         let worst = fd_worst(&net, &grad, value);
         println!("mlp {act:?} EXTRA={EXTRA}: {worst:.2e}");
@@ -165,7 +167,7 @@ fn mlp_backward_is_the_transpose_of_the_dual_jacobian() {
         let u: [f64; 3] = r.normal_array();
         let (_, tape) = net.forward_tape(&x);
         let mut g = vec![0.0; <Mlp<4, 7, 3, 1> as Params>::LEN];
-        let xbar = net.backward(&x, &tape, &u, &mut g);
+        let xbar = net.backward(&x, &tape, &u, &mut g[..]);
         let by_backward: f64 = (0..4).map(|i| xbar[i] * v[i]).sum();
         let xd: [Dual<f64, 1>; 4] = core::array::from_fn(|i| Dual::new(x[i], [v[i]]));
         let yd = net.forward(&xd);
@@ -322,12 +324,14 @@ fn hyvarinen_identity_holds_by_quadrature() {
         );
         let net = randomized(&net, 0.5, 100 + seed);
         let mut g = vec![0.0f64; <ScoreNet<NoiseLevel, 2, 2, 6, 16, 1> as Params>::LEN];
-        let mut sc = vec![Dual::<f64, 1>::constant(0.0); g.len()];
+        let mut dual = vec![Dual::<f64, 1>::constant(0.0); g.len()];
+        let mut flat = vec![0.0f64; g.len()];
+        let mut sc = Scratch { dual: &mut dual, flat: &mut flat };
         let mut rng = Streams::<f64>::new(0, 0);
         let (mut ei, mut ee) = (0.0, 0.0);
         for (x, w) in &grid {
-            ei += w * ism.loss_grad(&net, x, &mut rng, &mut g, &mut sc);
-            ee += w * esm.loss_grad(&net, x, &mut rng, &mut g, &mut sc);
+            ei += w * ism.loss_grad(&net, x, &mut rng, &mut g[..], &mut sc);
+            ee += w * esm.loss_grad(&net, x, &mut rng, &mut g[..], &mut sc);
         }
         diffs.push((ei, ee, ei - 0.5 * ee));
     }
@@ -350,8 +354,10 @@ fn sliced_loss_is_unbiased_for_the_implicit_loss() {
     let n = 20_000;
     for x in points::<2>(4, 31) {
         let mut gi = vec![0.0; p];
-        let mut sc = vec![Dual::<f64, 1>::constant(0.0); p];
-        let li = ism.loss_grad(&net, &x, &mut Streams::<f64>::new(0, 0), &mut gi, &mut sc);
+        let mut dual = vec![Dual::<f64, 1>::constant(0.0); p];
+        let mut flat = vec![0.0f64; p];
+        let mut sc = Scratch { dual: &mut dual, flat: &mut flat };
+        let li = ism.loss_grad(&net, &x, &mut Streams::<f64>::new(0, 0), &mut gi[..], &mut sc);
         for proj in [Projection::Rademacher, Projection::Gaussian] {
             for vr in [false, true] {
                 let ssm = Ssm::new(proj, vr, 0.3).unwrap();
@@ -361,7 +367,7 @@ fn sliced_loss_is_unbiased_for_the_implicit_loss() {
                 for i in 0..n {
                     let mut g = vec![0.0; p];
                     let mut rng = Streams::<f64>::new(77, i as u64);
-                    vals.push(ssm.loss_grad(&net, &x, &mut rng, &mut g, &mut sc));
+                    vals.push(ssm.loss_grad(&net, &x, &mut rng, &mut g[..], &mut sc));
                     for (c, &k) in coords.iter().enumerate() {
                         grads[c].push(g[k]);
                     }
@@ -385,28 +391,86 @@ fn sliced_loss_is_unbiased_for_the_implicit_loss() {
     }
 }
 
+/// Buffers for [`chunk_gradient`] on lane `L`.
+struct Bufs<L: Lane> {
+    slots: Vec<L>,
+    record: Vec<L>,
+    dual: Vec<Dual<L, 1>>,
+    flat: Vec<L>,
+    dual_s: Vec<Dual<f32, 1>>,
+    flat_s: Vec<f32>,
+}
+
+impl<L: Lane<Scalar = f32>> Bufs<L> {
+    fn new<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(loss: &Lo, m: &M) -> Self {
+        let p = M::LEN;
+        let z = <L as Real>::zero();
+        let mut b = Self {
+            slots: vec![z; p * (8 / L::LANES)],
+            record: vec![],
+            dual: vec![Dual::constant(z); p],
+            flat: vec![z; p],
+            dual_s: vec![Dual::constant(0.0); p],
+            flat_s: vec![0.0; p],
+        };
+        let n = record_len::<L, D, M, Lo>(
+            loss,
+            m,
+            &mut Scratch { dual: &mut b.dual, flat: &mut b.flat },
+        );
+        b.record = vec![z; n];
+        b
+    }
+    fn run<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+        &mut self,
+        loss: &Lo,
+        m: &M,
+        data: &[[f32; D]],
+        seed: u64,
+        out: &mut [f32],
+    ) -> Result<f64, flowscore::Error> {
+        let mut ws = Workspace {
+            slots: &mut self.slots,
+            record: &mut self.record,
+            scratch: Scratch { dual: &mut self.dual, flat: &mut self.flat },
+            scratch_scalar: Scratch { dual: &mut self.dual_s, flat: &mut self.flat_s },
+        };
+        chunk_gradient::<L, D, M, Lo>(loss, m, data, seed, 1000, &mut ws, out)
+    }
+}
+
 /// The chunk gradient on lane `L` for `data`.
 fn chunk_on<L: Lane<Scalar = f32>, const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
     loss: &Lo,
     m: &M,
     data: &[[f32; D]],
 ) -> (f64, Vec<u32>) {
-    let p = M::LEN;
-    let mut slots = vec![<L as Real>::zero(); p * (8 / L::LANES)];
-    let mut sample = vec![<L as Real>::zero(); p];
-    let mut sample_scalar = vec![0.0f32; p];
-    let mut dual = vec![Dual::<L, 1>::constant(<L as Real>::zero()); p];
-    let mut dual_scalar = vec![Dual::<f32, 1>::constant(0.0); p];
-    let mut ws = Workspace {
-        slots: &mut slots,
-        sample: &mut sample,
-        sample_scalar: &mut sample_scalar,
-        dual: &mut dual,
-        dual_scalar: &mut dual_scalar,
-    };
-    let mut out = vec![0.0f32; p];
-    let l = chunk_gradient::<L, D, M, Lo>(loss, m, data, 9, 1000, &mut ws, &mut out).unwrap();
+    let mut out = vec![0.0f32; M::LEN];
+    let l = Bufs::<L>::new(loss, m).run(loss, m, data, 9, &mut out).unwrap();
     (l, out.iter().map(|v| v.to_bits()).collect())
+}
+
+/// The plain sum of per-sample f32 gradients (no blocking): the blocked sum must agree with it
+/// to rounding.
+fn plain_sum<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    loss: &Lo,
+    m: &M,
+    data: &[[f32; D]],
+) -> Vec<f64> {
+    let p = M::LEN;
+    let mut total = vec![0.0f64; p];
+    let mut dual = vec![Dual::<f32, 1>::constant(0.0); p];
+    let mut flat = vec![0.0f32; p];
+    for (i, x) in data.iter().enumerate() {
+        let mut g = vec![0.0f32; p];
+        let mut rng = Streams::<f32>::new(9, 1000 + i as u64);
+        let mut sc = Scratch { dual: &mut dual, flat: &mut flat };
+        loss.loss_grad(m, x, &mut rng, &mut g[..], &mut sc);
+        for (t, v) in total.iter_mut().zip(g) {
+            *t += v as f64;
+        }
+    }
+    total
 }
 
 fn check_lanes<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
@@ -424,6 +488,16 @@ fn check_lanes<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
         assert_eq!(a.1, c.1, "{name} n={n}: f32 vs f32x8 gradient bits");
         assert_eq!(a.0.to_bits(), c.0.to_bits(), "{name} n={n}: loss sums");
         assert!(a.1.iter().any(|&g| g != 0), "{name}: a zero gradient proves nothing");
+        // The blocked reduction sums the same terms: it equals the plain sum to f32 rounding.
+        let plain = plain_sum(loss, m, &data);
+        let scale = plain.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        for (k, (&bits, &want)) in c.1.iter().zip(plain.iter()).enumerate() {
+            let got = f32::from_bits(bits) as f64;
+            assert!(
+                (got - want).abs() <= 1e-5 * scale.max(1e-30),
+                "{name} n={n} [{k}]: {got} vs {want}"
+            );
+        }
     }
 }
 
@@ -447,47 +521,23 @@ fn chunk_gradients_are_bit_identical_across_lane_widths() {
 #[test]
 fn chunk_gradient_rejects_bad_buffers() {
     let net = vp_net(Activation::Silu, 50);
-    let p = VpNet::LEN;
-    let mut slots = vec![f32x8::splat(0.0); p - 1];
-    let mut sample = vec![f32x8::splat(0.0); p];
-    let mut ss = vec![0.0f32; p];
-    let mut ws = Workspace {
-        slots: &mut slots,
-        sample: &mut sample,
-        sample_scalar: &mut ss,
-        dual: &mut [],
-        dual_scalar: &mut [],
-    };
-    let mut out = vec![0.0f32; p];
-    let r = chunk_gradient(
-        &Dsm::standard(Vp::default()),
-        &net,
-        &[[0.0f32; 2]],
-        0,
-        0,
-        &mut ws,
-        &mut out,
-    );
-    assert!(r.is_err());
+    let loss = Dsm::standard(Vp::default());
+    let mut out = vec![0.0f32; VpNet::LEN];
+    let mut b = Bufs::<f32x8>::new(&loss, &net);
+    b.slots.pop();
+    assert!(b.run(&loss, &net, &[[0.0f32; 2]; 16], 0, &mut out).is_err());
+    let mut b = Bufs::<f32x8>::new(&loss, &net);
+    b.record.truncate(b.record.len() / 2);
+    assert!(b.run(&loss, &net, &[[0.0f32; 2]; 64], 0, &mut out).is_err());
+    assert!(b.run(&loss, &net, &[[0.0f32; 2]; 64], 0, &mut out[1..]).is_err());
     // A non-finite data point gives a non-finite gradient: reported, not returned as Ok.
-    let mut slots = vec![f32x8::splat(0.0); p];
-    let mut ws = Workspace {
-        slots: &mut slots,
-        sample: &mut sample,
-        sample_scalar: &mut ss,
-        dual: &mut [],
-        dual_scalar: &mut [],
-    };
-    let r = chunk_gradient(
-        &Dsm::standard(Vp::default()),
-        &net,
-        &[[f32::NAN, 0.0]],
-        0,
-        0,
-        &mut ws,
-        &mut out,
+    let mut b = Bufs::<f32x8>::new(&loss, &net);
+    let mut data = [[0.5f32; 2]; 16];
+    data[3][0] = f32::NAN;
+    assert_eq!(
+        b.run(&loss, &net, &data, 0, &mut out),
+        Err(flowscore::Error::NonFinite("gradient"))
     );
-    assert_eq!(r, Err(flowscore::Error::NonFinite("gradient")));
 }
 
 /// Points of N(μ, Σ) whose sample mean and covariance are μ and Σ exactly (up to f32 rounding):
@@ -520,8 +570,8 @@ fn exact_moment_gaussian(n: usize, mu: [f64; 2], sigma: [[f64; 2]; 2], seed: u64
         .collect()
 }
 
-/// Train a linear score model with the core's Adam (lr 2e-2, 2e-3, 2e-4 for a third of the
-/// steps each; an EMA of rate 0.9995 restarted at each switch) on `data`, f32x8 chunk gradients, fresh draws every step.
+/// Train a linear score model with the core's Adam (lr 2e-2, 2e-3, 2e-4, 2e-5 for a quarter of
+/// the steps each; an EMA of rate 0.9995 restarted at each switch) on `data`, f32x8 chunk gradients, fresh draws every step.
 fn train_linear<Lo: ScoreLoss<2, LinearScore<2>>>(
     loss: &Lo,
     data: &[[f32; 2]],
@@ -535,34 +585,23 @@ fn train_linear<Lo: ScoreLoss<2, LinearScore<2>>>(
     let mut avg = params.clone();
     let mut ema = Ema::new(0.9995).unwrap();
     let mut adam = Adam::new(AdamConfig::adam(2e-2)).unwrap();
-    let mut slots = vec![f32x8::splat(0.0); p];
-    let mut sample = vec![f32x8::splat(0.0); p];
-    let mut ss = vec![0.0f32; p];
-    let mut dual = vec![Dual::<f32x8, 1>::constant(f32x8::splat(0.0)); p];
-    let mut ds = vec![Dual::<f32, 1>::constant(0.0); p];
+    let mut bufs = Bufs::<f32x8>::new(loss, &model);
     let mut grad = vec![0.0f32; p];
     for step in 0..steps {
-        if step == steps / 3 || step == 2 * steps / 3 {
+        if step > 0 && step % (steps / 4) == 0 {
             let n = adam.step_count();
-            let lr = if step == steps / 3 { 2e-3 } else { 2e-4 };
+            let lr = 2e-2 / 10f32.powi((step / (steps / 4)) as i32);
             adam = Adam::new(AdamConfig::adam(lr)).unwrap();
             adam.set_step_count(n);
             ema.reset(&mut avg, &params).unwrap();
         }
-        let mut ws = Workspace {
-            slots: &mut slots,
-            sample: &mut sample,
-            sample_scalar: &mut ss,
-            dual: &mut dual,
-            dual_scalar: &mut ds,
-        };
-        chunk_gradient(loss, &model, data, step, 0, &mut ws, &mut grad).unwrap();
+        bufs.run(loss, &model, data, step, &mut grad).unwrap();
         for g in grad.iter_mut() {
             *g /= data.len() as f32;
         }
         adam.step(&mut params, &grad, &mut m, &mut v).unwrap();
         model.read_params(&params).unwrap();
-        if step >= steps / 3 {
+        if step >= steps / 4 {
             ema.update(&mut avg, &params).unwrap();
         }
     }
@@ -604,8 +643,6 @@ fn score_matching_recovers_the_gaussian_optimum() {
     let s = 0.5f64;
     let noisy = [[sigma[0][0] + s * s, sigma[0][1]], [sigma[1][0], sigma[1][1] + s * s]];
     let dsm = DsmLevels::new(s as f32, s as f32, 1).unwrap();
-    // DSM's gradient noise grows like 1/σ (it regresses −ε/σ on x̃): four times the data.
-    let data = exact_moment_gaussian(32_768, mu, sigma, 4);
     let e = err(train_linear(&dsm, &data, steps), optimum(noisy));
     println!("denoising (σ = {s}): max error {e:.2e}");
     assert!(e < 1e-3, "dsm {e}");

@@ -137,3 +137,67 @@ tuple_params!(A B C E F);
 tuple_params!(A B C E F G);
 tuple_params!(A B C E F G H);
 tuple_params!(A B C E F G H I);
+
+/// Where a backward pass puts parameter gradients: a flat slice (accumulated at once) or a
+/// recorder that sums a block of samples later ([`crate::loss::chunk_gradient`]).
+///
+/// Offsets are in the [`Params`] layout of the model being differentiated. A backward pass
+/// makes the same calls, in the same order, for every sample.
+pub trait GradSink<R> {
+    /// A dense layer's gradient: W̄[o][i] += ȳ[o]·x[i] at `offset + o·x.len() + i` (row-major),
+    /// then b̄[o] += ȳ[o] at `offset + ȳ.len()·x.len() + o`.
+    fn dense(&mut self, offset: usize, ybar: &[R], x: &[R]);
+    /// v̄ += v at `offset + k`.
+    fn add(&mut self, offset: usize, v: &[R]);
+}
+
+impl<R: crate::real::Real> GradSink<R> for [R] {
+    #[inline]
+    fn dense(&mut self, offset: usize, ybar: &[R], x: &[R]) {
+        let n_in = x.len();
+        let (_, rest) = split(self, offset);
+        let (gw, gb) = split(rest, ybar.len() * n_in);
+        for (grow, &yo) in gw.chunks_exact_mut(n_in.max(1)).zip(ybar.iter()) {
+            for (g, &xi) in grow.iter_mut().zip(x.iter()) {
+                *g += yo * xi;
+            }
+        }
+        for (g, &yo) in gb.iter_mut().zip(ybar.iter()) {
+            *g += yo;
+        }
+    }
+    #[inline]
+    fn add(&mut self, offset: usize, v: &[R]) {
+        let (_, rest) = split(self, offset);
+        for (g, &a) in rest.iter_mut().zip(v.iter()) {
+            *g += a;
+        }
+    }
+}
+
+/// A sink seen at an offset: calls at `k` land at `base + k` of the inner sink (how a layer
+/// inside a model writes its part of the model's gradient).
+#[derive(Debug)]
+pub struct Offset<'a, G: ?Sized> {
+    inner: &'a mut G,
+    base: usize,
+}
+
+impl<'a, G: ?Sized> Offset<'a, G> {
+    /// The sink `inner` shifted by `base`.
+    #[inline(always)]
+    pub fn new(inner: &'a mut G, base: usize) -> Self {
+        Self { inner, base }
+    }
+}
+
+impl<R, G: GradSink<R> + ?Sized> GradSink<R> for Offset<'_, G> {
+    #[inline(always)]
+    fn dense(&mut self, offset: usize, ybar: &[R], x: &[R]) {
+        self.inner.dense(self.base + offset, ybar, x)
+    }
+    #[inline(always)]
+    fn add(&mut self, offset: usize, v: &[R]) {
+        self.inner.add(self.base + offset, v)
+    }
+}

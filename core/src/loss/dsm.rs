@@ -1,10 +1,10 @@
 //! Denoising score matching (Vincent 2011; MATH.md §3): continuous t under an SDE (score_sde)
 //! and discrete noise levels (NCSN, Song & Ermon 2019).
 
-use crate::dual::Dual;
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::loss::ScoreLoss;
+use crate::loss::{ScoreLoss, Scratch};
+use crate::params::GradSink;
 use crate::real::Real;
 use crate::rng::LaneSource;
 use crate::score::TrainableScore;
@@ -57,13 +57,13 @@ impl<const D: usize, S: Sde, M: TrainableScore<D>> ScoreLoss<D, M> for Dsm<S> {
     const NEEDS_DUAL: bool = false;
 
     #[inline]
-    fn loss_grad<L: Lane, G: LaneSource<L>>(
+    fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
         x: &[L; D],
         rng: &mut G,
-        grad: &mut [L],
-        _scratch: &mut [Dual<L, 1>],
+        grad: &mut K,
+        _scratch: &mut Scratch<'_, L>,
     ) -> L {
         let eps = <L as Real>::from_f32(self.eps);
         let t = eps + (<L as Real>::from_f32(self.sde.t_max()) - eps) * rng.uniform();
@@ -146,13 +146,13 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for DsmLevels {
     const NEEDS_DUAL: bool = false;
 
     #[inline]
-    fn loss_grad<L: Lane, G: LaneSource<L>>(
+    fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
         x: &[L; D],
         rng: &mut G,
-        grad: &mut [L],
-        _scratch: &mut [Dual<L, 1>],
+        grad: &mut K,
+        _scratch: &mut Scratch<'_, L>,
     ) -> L {
         let n = <L as Real>::from_f64(self.levels as f64);
         // u < 1, so ⌊u·L⌋ ≤ L − 1; the min guards the rounding of u·L in f32.

@@ -9,7 +9,8 @@
 use crate::dual::Dual;
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::loss::ScoreLoss;
+use crate::loss::{ScoreLoss, Scratch};
+use crate::params::GradSink;
 use crate::real::Real;
 use crate::rng::LaneSource;
 use crate::score::{ScoreModel, TrainableScore};
@@ -33,13 +34,13 @@ impl<const D: usize, T: ScoreModel<D>, M: TrainableScore<D>> ScoreLoss<D, M> for
     const NEEDS_DUAL: bool = false;
 
     #[inline]
-    fn loss_grad<L: Lane, G: LaneSource<L>>(
+    fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
         x: &[L; D],
         _rng: &mut G,
-        grad: &mut [L],
-        _scratch: &mut [Dual<L, 1>],
+        grad: &mut K,
+        _scratch: &mut Scratch<'_, L>,
     ) -> L {
         let t = <L as Real>::from_f32(self.t);
         let (s, tape) = model.score_tape(x, t);
@@ -85,7 +86,8 @@ impl Ssm {
 }
 
 /// Forward and backward of the score on dual lanes with input tangent `v` and cotangent
-/// (re = v, tangent = `c(s)`), adding the tangent part of θ̄ to `grad`. Returns s and vᵀ(∂s/∂x)v.
+/// (re = v, tangent = `c(s)`), adding the tangent part of θ̄ to `scratch.flat` (the caller zeroes
+/// it first and hands it to the sink after its last pass). Returns s and vᵀ(∂s/∂x)v.
 #[inline]
 fn dual_pass<const D: usize, L: Lane, M: TrainableScore<D>>(
     model: &M,
@@ -93,8 +95,7 @@ fn dual_pass<const D: usize, L: Lane, M: TrainableScore<D>>(
     t: L,
     v: &[L; D],
     c: impl FnOnce(&[L; D]) -> [L; D],
-    grad: &mut [L],
-    scratch: &mut [Dual<L, 1>],
+    scratch: &mut Scratch<'_, L>,
 ) -> ([L; D], L) {
     let xd: [Dual<L, 1>; D] = core::array::from_fn(|i| Dual::new(x[i], [v[i]]));
     let (sd, tape) = model.score_tape(&xd, Dual::constant(t));
@@ -105,10 +106,10 @@ fn dual_pass<const D: usize, L: Lane, M: TrainableScore<D>>(
     }
     let ce = c(&s);
     let cot: [Dual<L, 1>; D] = core::array::from_fn(|i| Dual::new(v[i], [ce[i]]));
-    scratch.fill(Dual::constant(<L as Real>::zero()));
-    model.score_backward(&tape, &cot, scratch);
-    for (g, d) in grad.iter_mut().zip(scratch.iter()) {
-        *g += d.eps[0];
+    scratch.dual.fill(Dual::constant(<L as Real>::zero()));
+    model.score_backward(&tape, &cot, &mut *scratch.dual);
+    for (f, d) in scratch.flat.iter_mut().zip(scratch.dual.iter()) {
+        *f += d.eps[0];
     }
     (s, vjv)
 }
@@ -117,13 +118,13 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ssm {
     const NEEDS_DUAL: bool = true;
 
     #[inline]
-    fn loss_grad<L: Lane, G: LaneSource<L>>(
+    fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
         x: &[L; D],
         rng: &mut G,
-        grad: &mut [L],
-        scratch: &mut [Dual<L, 1>],
+        grad: &mut K,
+        scratch: &mut Scratch<'_, L>,
     ) -> L {
         let v: [L; D] = match self.projection {
             Projection::Rademacher => core::array::from_fn(|_| rng.rademacher()),
@@ -132,6 +133,7 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ssm {
         let half = <L as Real>::from_f64(0.5);
         let mut second = <L as Real>::zero();
         let vr = self.variance_reduced;
+        scratch.flat.fill(<L as Real>::zero());
         let (_, vjv) = dual_pass(
             model,
             x,
@@ -152,9 +154,9 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ssm {
                     core::array::from_fn(|i| vs * v[i])
                 }
             },
-            grad,
             scratch,
         );
+        grad.add(0, scratch.flat);
         vjv + second
     }
 }
@@ -180,17 +182,18 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ism {
     const NEEDS_DUAL: bool = true;
 
     #[inline]
-    fn loss_grad<L: Lane, G: LaneSource<L>>(
+    fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
         x: &[L; D],
         _rng: &mut G,
-        grad: &mut [L],
-        scratch: &mut [Dual<L, 1>],
+        grad: &mut K,
+        scratch: &mut Scratch<'_, L>,
     ) -> L {
         let t = <L as Real>::from_f32(self.t);
         let half = <L as Real>::from_f64(0.5);
         let mut loss = <L as Real>::zero();
+        scratch.flat.fill(<L as Real>::zero());
         for k in 0..D {
             let v: [L; D] =
                 core::array::from_fn(
@@ -214,11 +217,11 @@ impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ism {
                         [<L as Real>::zero(); D]
                     }
                 },
-                grad,
                 scratch,
             );
             loss += jkk + sq;
         }
+        grad.add(0, scratch.flat);
         loss
     }
 }

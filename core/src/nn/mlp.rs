@@ -16,7 +16,7 @@
 //! index order), so the bits are those of the plain loops.
 
 use crate::error::{Error, all_finite};
-use crate::params::{Params, check_len, split};
+use crate::params::{GradSink, Offset, Params, check_len, split};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
 
@@ -97,22 +97,22 @@ pub trait TrainableNetwork<const IN: usize, const OUT: usize>: Network<IN, OUT> 
     type Tape<R: Real>: Copy;
     /// The output (bit-identical to [`Network::forward`]) and the tape.
     fn forward_tape<R: Real>(&self, x: &[R; IN]) -> ([R; OUT], Self::Tape<R>);
-    /// Accumulate θ̄ += J_θᵀ ȳ into `grad` (length [`Params::LEN`]; a shorter slice receives
-    /// nothing) and return x̄ = J_xᵀ ȳ.
-    fn backward<R: Real>(
+    /// Accumulate θ̄ += J_θᵀ ȳ into `grad` (offsets in the [`Params`] layout; a slice shorter
+    /// than [`Params::LEN`] receives only what fits) and return x̄ = J_xᵀ ȳ.
+    fn backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; IN],
         tape: &Self::Tape<R>,
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; IN];
     /// As [`TrainableNetwork::backward`] without the input cotangent (cheaper for a first layer).
-    fn backward_params<R: Real>(
+    fn backward_params<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; IN],
         tape: &Self::Tape<R>,
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
     ) {
         let _ = self.backward(x, tape, ybar, grad);
     }
@@ -232,19 +232,15 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         y
     }
 
-    /// Accumulate W̄ += ȳ xᵀ and b̄ += ȳ into `grad` (layout of [`Params`]; a shorter slice
-    /// receives only what fits).
+    /// Accumulate W̄ += ȳ xᵀ and b̄ += ȳ into `grad` (layout of [`Params`]).
     #[inline]
-    pub fn backward_params<R: Real>(&self, x: &[R; IN], ybar: &[R; OUT], grad: &mut [R]) {
-        let (gw, gb) = split(grad, OUT * IN);
-        for (grow, &yo) in gw.chunks_exact_mut(IN.max(1)).zip(ybar.iter()) {
-            for (g, &xi) in grow.iter_mut().zip(x.iter()) {
-                *g += yo * xi;
-            }
-        }
-        for (g, &yo) in gb.iter_mut().zip(ybar.iter()) {
-            *g += yo;
-        }
+    pub fn backward_params<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        x: &[R; IN],
+        ybar: &[R; OUT],
+        grad: &mut G,
+    ) {
+        grad.dense(0, ybar, x);
     }
 
     /// x̄ = Wᵀ ȳ, each input's sum taken over the rows in index order.
@@ -275,7 +271,12 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
 
     /// Both halves of the backward: accumulate the parameter gradient, return x̄.
     #[inline]
-    pub fn backward<R: Real>(&self, x: &[R; IN], ybar: &[R; OUT], grad: &mut [R]) -> [R; IN] {
+    pub fn backward<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        x: &[R; IN],
+        ybar: &[R; OUT],
+        grad: &mut G,
+    ) -> [R; IN] {
         self.backward_params(x, ybar, grad);
         self.backward_input(ybar)
     }
@@ -321,11 +322,23 @@ impl<const IN: usize, const OUT: usize> TrainableNetwork<IN, OUT> for Dense<IN, 
         (self.apply(x), ())
     }
     #[inline]
-    fn backward<R: Real>(&self, x: &[R; IN], _: &(), ybar: &[R; OUT], grad: &mut [R]) -> [R; IN] {
+    fn backward<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        x: &[R; IN],
+        _: &(),
+        ybar: &[R; OUT],
+        grad: &mut G,
+    ) -> [R; IN] {
         Dense::backward(self, x, ybar, grad)
     }
     #[inline]
-    fn backward_params<R: Real>(&self, x: &[R; IN], _: &(), ybar: &[R; OUT], grad: &mut [R]) {
+    fn backward_params<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        x: &[R; IN],
+        _: &(),
+        ybar: &[R; OUT],
+        grad: &mut G,
+    ) {
         Dense::backward_params(self, x, ybar, grad)
     }
 }
@@ -483,29 +496,27 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize>
     }
 
     #[inline]
-    fn backward<R: Real>(
+    fn backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; IN],
         tape: &MlpTape<R, H, EXTRA>,
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; IN] {
         let zbar = self.backward_hidden(tape, ybar, grad);
-        let (g_in, _) = split(grad, <Dense<IN, H> as Params>::LEN);
-        self.input.backward(x, &zbar, g_in)
+        self.input.backward(x, &zbar, grad)
     }
 
     #[inline]
-    fn backward_params<R: Real>(
+    fn backward_params<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; IN],
         tape: &MlpTape<R, H, EXTRA>,
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
     ) {
         let zbar = self.backward_hidden(tape, ybar, grad);
-        let (g_in, _) = split(grad, <Dense<IN, H> as Params>::LEN);
-        self.input.backward_params(x, &zbar, g_in);
+        self.input.backward_params(x, &zbar, grad);
     }
 }
 
@@ -513,21 +524,20 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Mlp<
     /// The backward through the output and the hidden layers: accumulates their gradients and
     /// returns the cotangent of the first layer's pre-activation.
     #[inline]
-    fn backward_hidden<R: Real>(
+    fn backward_hidden<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         tape: &MlpTape<R, H, EXTRA>,
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; H] {
-        let (_, rest) = split(grad, <Dense<IN, H> as Params>::LEN);
-        let (g_hidden, g_out) = split(rest, EXTRA * <Dense<H, H> as Params>::LEN);
-        let mut abar = self.output.backward(Self::last(tape), ybar, g_out);
+        let l_in = <Dense<IN, H> as Params>::LEN;
+        let l_h = <Dense<H, H> as Params>::LEN;
+        let out_at = l_in + EXTRA * l_h;
+        let mut abar = self.output.backward(Self::last(tape), ybar, &mut Offset::new(grad, out_at));
         for k in (0..EXTRA).rev() {
             let zbar: [R; H] = core::array::from_fn(|j| abar[j] * tape.d[k][j]);
             let prev = if k == 0 { &tape.a0 } else { &tape.a[k - 1] };
-            let (_, g_k) = split(g_hidden, k * <Dense<H, H> as Params>::LEN);
-            let (g_k, _) = split(g_k, <Dense<H, H> as Params>::LEN);
-            abar = self.hidden[k].backward(prev, &zbar, g_k);
+            abar = self.hidden[k].backward(prev, &zbar, &mut Offset::new(grad, l_in + k * l_h));
         }
         core::array::from_fn(|j| abar[j] * tape.d0[j])
     }

@@ -5,7 +5,7 @@
 //!   ([`MixtureScore`]) or noise level σ ([`NoisyMixture`]). These are the oracles that every
 //!   sampler and likelihood test compares against.
 
-use crate::params::Params;
+use crate::params::{GradSink, Params};
 use crate::real::Real;
 
 pub mod covariance;
@@ -46,6 +46,11 @@ pub trait TrainableScore<const D: usize>: ScoreModel<D> + Params {
     type Tape<R: Real>: Copy;
     /// s(x, t) and the tape.
     fn score_tape<R: Real>(&self, x: &[R; D], t: R) -> ([R; D], Self::Tape<R>);
-    /// Accumulate θ̄ += J_θᵀ s̄ into `grad` (length [`Params::LEN`]).
-    fn score_backward<R: Real>(&self, tape: &Self::Tape<R>, sbar: &[R; D], grad: &mut [R]);
+    /// Accumulate θ̄ += J_θᵀ s̄ into `grad` (offsets in the [`Params`] layout).
+    fn score_backward<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        tape: &Self::Tape<R>,
+        sbar: &[R; D],
+        grad: &mut G,
+    );
 }

@@ -12,7 +12,7 @@ use core::fmt::Debug;
 
 use crate::error::Error;
 use crate::nn::{Activation, Mlp, MlpTape, Network, TimeEmbedding, TrainableNetwork};
-use crate::params::Params;
+use crate::params::{GradSink, Params};
 use crate::real::Real;
 use crate::score::{ScoreModel, TrainableScore};
 use crate::sde::Sde;
@@ -193,7 +193,12 @@ impl<
     }
 
     #[inline]
-    fn score_backward<R: Real>(&self, tape: &Self::Tape<R>, sbar: &[R; D], grad: &mut [R]) {
+    fn score_backward<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        tape: &Self::Tape<R>,
+        sbar: &[R; D],
+        grad: &mut G,
+    ) {
         let ybar = self.scale(*sbar, tape.sigma);
         self.net.backward_params(&tape.input, &tape.mlp, &ybar, grad);
     }
@@ -233,7 +238,12 @@ impl<const D: usize> TrainableScore<D> for LinearScore<D> {
         (self.map.apply(x), *x)
     }
     #[inline]
-    fn score_backward<R: Real>(&self, tape: &[R; D], sbar: &[R; D], grad: &mut [R]) {
+    fn score_backward<R: Real, G: GradSink<R> + ?Sized>(
+        &self,
+        tape: &[R; D],
+        sbar: &[R; D],
+        grad: &mut G,
+    ) {
         self.map.backward_params(tape, sbar, grad);
     }
 }
