@@ -18,5 +18,7 @@ pub mod demo;
 pub mod plot;
 pub mod run;
 pub mod sde_kind;
+pub mod output;
 pub mod spec;
+pub mod standard;
 pub mod table;
