@@ -286,7 +286,9 @@ where
                 };
             }
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                report("no subcommand given (expected demo, sample or loglik); see flowscore --help");
+                report(
+                    "no subcommand given (expected demo, sample or loglik); see flowscore --help",
+                );
                 return EXIT_ERROR;
             }
             let text = e.render().to_string();

@@ -10,16 +10,16 @@
 use anyhow::anyhow;
 use flowscore::likelihood::sampling::transport;
 use flowscore::likelihood::{
-    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, Probe, ProbabilityFlow,
+    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, ProbabilityFlow, Probe,
     exact_log_density, pf_log_likelihood,
 };
-use flowscore::sde::Sde;
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
     AnnealedLangevin, EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector,
 };
 use flowscore::score::GaussianMixture;
+use flowscore::sde::Sde;
 use rayon::prelude::*;
 
 use crate::run::{
@@ -313,8 +313,7 @@ fn sample_dk<const D: usize, const K: usize>(
             let field = ProbabilityFlow::new(&model, &sde);
             let t_max = f64::from(sde.t_max());
             run_all(&|i| {
-                let x_t: [f64; D] =
-                    model.sample_at(t_max, &mut Streams::<f64>::new(job.seed, i));
+                let x_t: [f64; D] = model.sample_at(t_max, &mut Streams::<f64>::new(job.seed, i));
                 let sol = transport(&field, &solver, x_t, t_max, eps)?;
                 sol.status.lane(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
                 Ok((sol.y, sol.nfe))

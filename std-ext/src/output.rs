@@ -56,9 +56,8 @@ fn check_dir(dir: &Path) -> anyhow::Result<()> {
 /// Where a write to `path` really lands: the path itself, or a symbolic link's target.
 fn resolve(path: &Path) -> anyhow::Result<PathBuf> {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).with_context(|| {
-            format!("{} is a symbolic link to a missing file", path.display())
-        }),
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+            .with_context(|| format!("{} is a symbolic link to a missing file", path.display())),
         _ => Ok(path.to_path_buf()),
     }
 }
@@ -91,9 +90,8 @@ fn temp_in(dir: &Path, like: &Path) -> anyhow::Result<NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(fs::Permissions::from_mode(0o666));
     }
-    let tmp = b
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let tmp =
+        b.tempfile_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
     if let Ok(m) = fs::metadata(like) {
         fs::set_permissions(tmp.path(), m.permissions())
             .with_context(|| format!("cannot copy the permissions of {}", like.display()))?;

@@ -41,7 +41,8 @@ impl Standardised {
     /// standard coordinates for the core's f32 parameters.
     pub fn new(spec: &Spec) -> anyhow::Result<Self> {
         let d = spec.dim;
-        let active: Vec<usize> = (0..spec.weights.len()).filter(|&k| spec.weights[k] > 0.0).collect();
+        let active: Vec<usize> =
+            (0..spec.weights.len()).filter(|&k| spec.weights[k] > 0.0).collect();
         let total: f64 = active.iter().map(|&k| spec.weights[k]).sum();
         let w: Vec<f64> = active.iter().map(|&k| spec.weights[k] / total).collect();
         let mu: Vec<DVector<f64>> =
@@ -76,7 +77,9 @@ impl Standardised {
         for (i, (mk, ck)) in mu.iter().zip(&cov).enumerate() {
             let z = solve(&(mk - &m));
             // L⁻¹ Σ L⁻ᵀ, column by column, then symmetrised.
-            let a = l.solve_lower_triangular(ck).unwrap_or_else(|| DMatrix::from_element(d, d, f64::NAN));
+            let a = l
+                .solve_lower_triangular(ck)
+                .unwrap_or_else(|| DMatrix::from_element(d, d, f64::NAN));
             let b = l
                 .solve_lower_triangular(&a.transpose())
                 .unwrap_or_else(|| DMatrix::from_element(d, d, f64::NAN));
@@ -139,7 +142,9 @@ mod tests {
             assert!(m.abs() < 1e-12, "{m}");
             for j in 0..2 {
                 let c: f64 = (0..2)
-                    .map(|k| z.weights[k] * (z.covariances[k][i][j] + z.means[k][i] * z.means[k][j]))
+                    .map(|k| {
+                        z.weights[k] * (z.covariances[k][i][j] + z.means[k][i] * z.means[k][j])
+                    })
                     .sum();
                 let want = if i == j { 1.0 } else { 0.0 };
                 assert!((c - want).abs() < 1e-12, "{c}");

@@ -6,7 +6,6 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-
 use anyhow::{Context, bail, ensure};
 use npyz::WriterBuilder;
 
@@ -61,10 +60,7 @@ pub const MAX_DATA_MAGNITUDE: f64 = 1e100;
 /// Reserves room for `n` values or says, as an error, that memory is short.
 fn reserve(v: &mut Vec<f64>, n: usize, what: &str) -> anyhow::Result<()> {
     v.try_reserve(n).map_err(|_| {
-        anyhow::anyhow!(
-            "not enough memory for {what} ({n} values, {:.2} GB)",
-            n as f64 * 8.0 / 1e9
-        )
+        anyhow::anyhow!("not enough memory for {what} ({n} values, {:.2} GB)", n as f64 * 8.0 / 1e9)
     })
 }
 
@@ -159,8 +155,8 @@ fn read_npy(path: &Path) -> anyhow::Result<Table> {
     Ok(Table { rows, cols, data })
 }
 
-/// The field delimiter of a CSV file: `,`, `;` or tab, whichever the first data line holds
-/// most of (comma when it holds none).
+/// The field delimiter of a CSV file from its first data line: tab if it holds one, else `;`
+/// if it holds one, else `,`.
 fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
     use std::io::BufRead;
     let file =
@@ -174,11 +170,14 @@ fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
             break;
         }
     }
-    let count = |c: char| first.matches(c).count();
-    let best = [(b',', count(',')), (b';', count(';')), (b'\t', count('\t'))]
-        .into_iter()
-        .max_by_key(|&(d, n)| (n, d == b','))
-        .map_or(b',', |(d, n)| if n == 0 { b',' } else { d });
+    // Numbers never contain tabs or semicolons, but decimal-comma files separate by ';'.
+    let best = if first.contains('\t') {
+        b'\t'
+    } else if first.contains(';') {
+        b';'
+    } else {
+        b','
+    };
     Ok(best)
 }
 
@@ -209,10 +208,11 @@ fn read_csv(path: &Path) -> anyhow::Result<Table> {
         let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let line = rec.position().map_or(0, |p| p.line());
         let parsed: Vec<Result<f64, _>> = rec.iter().map(|f| f.parse::<f64>()).collect();
-        let numeric = parsed.iter().filter(|v| v.is_ok()).count();
+        // Fields that are numbers, or would be with a decimal point for a decimal comma.
+        let numeric = rec.iter().filter(|f| f.replace(',', ".").parse::<f64>().is_ok()).count();
         if first {
             first = false;
-            // A header row: no field is a number.
+            // A header row: no field is (or looks like) a number.
             if numeric == 0 {
                 continue;
             }
@@ -234,11 +234,9 @@ fn read_csv(path: &Path) -> anyhow::Result<Table> {
         let n = parsed.len();
         match cols {
             None => cols = Some(n),
-            Some(c) => ensure!(
-                c == n,
-                "{}: line {line} has {n} fields, expected {c}",
-                path.display()
-            ),
+            Some(c) => {
+                ensure!(c == n, "{}: line {line} has {n} fields, expected {c}", path.display())
+            }
         }
         reserve(&mut data, n, &format!("the data of {}", path.display()))?;
         data.extend(parsed.into_iter().flatten());
