@@ -298,7 +298,7 @@ where
                 .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
                 .filter(|l| !l.starts_with("Usage:"))
                 .collect();
-            report(&line.join(" "));
+            report(&shorten_quoted(&line.join(" ")));
             return EXIT_ERROR;
         }
     };
@@ -309,6 +309,23 @@ where
             EXIT_ERROR
         }
     }
+}
+
+/// Shortens every '…'-quoted value (clap echoes the user's input) to at most 24 characters.
+fn shorten_quoted(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in s.split('\'').enumerate() {
+        if i > 0 {
+            out.push('\'');
+        }
+        if i % 2 == 1 && part.chars().count() > 24 {
+            out.extend(part.chars().take(23));
+            out.push('…');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// Errors when an option was given to a sampler or method it does not apply to.
