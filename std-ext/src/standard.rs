@@ -105,19 +105,16 @@ impl Standardised {
     pub fn to_standard(&self, x: &[f64], z: &mut [f64]) {
         let d = self.mean.len();
         for i in 0..d {
-            let mut v = x[i] - self.mean[i];
-            for j in 0..i {
-                v -= self.factor[(i, j)] * z[j];
-            }
-            z[i] = v / self.factor[(i, i)];
+            let done: f64 = z[..i].iter().enumerate().map(|(j, zj)| self.factor[(i, j)] * zj).sum();
+            z[i] = (x[i] - self.mean[i] - done) / self.factor[(i, i)];
         }
     }
 
     /// x = m + L z for one row.
     pub fn from_standard(&self, z: &[f64], x: &mut [f64]) {
-        let d = self.mean.len();
-        for i in 0..d {
-            x[i] = self.mean[i] + (0..=i).map(|j| self.factor[(i, j)] * z[j]).sum::<f64>();
+        for (i, xi) in x.iter_mut().enumerate().take(self.mean.len()) {
+            *xi = self.mean[i]
+                + z[..=i].iter().enumerate().map(|(j, zj)| self.factor[(i, j)] * zj).sum::<f64>();
         }
     }
 }

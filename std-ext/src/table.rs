@@ -256,7 +256,7 @@ pub struct TableWriter {
 
 enum WriterKind {
     Npy(npyz::NpyWriter<f64, BufWriter<std::fs::File>>),
-    Csv(csv::Writer<BufWriter<std::fs::File>>),
+    Csv(Box<csv::Writer<BufWriter<std::fs::File>>>),
 }
 
 impl TableWriter {
@@ -287,7 +287,7 @@ impl TableWriter {
                 let mut wr = csv::Writer::from_writer(w);
                 wr.write_record(columns)
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                WriterKind::Csv(wr)
+                WriterKind::Csv(Box::new(wr))
             }
         };
         Ok(Self { inner, cols, rows_left: rows, path })
@@ -318,7 +318,7 @@ impl TableWriter {
         match self.inner {
             WriterKind::Npy(w) => w.finish().with_context(ctx)?,
             WriterKind::Csv(w) => {
-                let mut inner = w.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+                let mut inner = (*w).into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
                 inner.flush().with_context(ctx)?;
             }
         }
