@@ -8,9 +8,10 @@
 //! core's batch APIs do, so the output does not depend on the number of threads.
 
 use anyhow::anyhow;
+use flowscore::likelihood::sampling::transport;
 use flowscore::likelihood::{
-    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, Probe, exact_log_density,
-    pf_log_likelihood, pf_sample,
+    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, ProbabilityFlow, Probe,
+    exact_log_density, pf_log_likelihood,
 };
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
@@ -18,6 +19,7 @@ use flowscore::sample::{
     AnnealedLangevin, EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector,
 };
 use flowscore::score::GaussianMixture;
+use flowscore::sde::Sde;
 use rayon::prelude::*;
 
 use crate::run::{
@@ -127,10 +129,42 @@ macro_rules! dispatch_mixture {
     };
 }
 
-/// Runs `sample` on a validated spec with the core's samplers.
-pub fn sample(spec: &Spec, job: &SampleJob) -> anyhow::Result<SampleOutput> {
+/// Samples computed and handed on together: memory stays bounded whatever N is.
+pub const CHUNK: usize = 1 << 16;
+
+/// A consumer of sample rows (row-major, D values each), called chunk by chunk in index order.
+pub type Sink<'a> = &'a mut dyn FnMut(&[f64]) -> anyhow::Result<()>;
+
+/// Runs `sample` on a validated spec with the core's samplers, handing the samples to `sink`
+/// in chunks of at most [`CHUNK`] rows; returns the mean per-sample statistic (NFE for the ODE
+/// sampler, acceptance rate for MALA, else 0).
+pub fn sample_into(spec: &Spec, job: &SampleJob, sink: Sink<'_>) -> anyhow::Result<f64> {
     let bx = start_box(spec);
-    dispatch_mixture!(spec, sample_dk(job, &bx))
+    dispatch_mixture!(spec, sample_dk(job, &bx, sink))
+}
+
+/// Runs `sample` on a validated spec and collects the samples.
+pub fn sample(spec: &Spec, job: &SampleJob) -> anyhow::Result<SampleOutput> {
+    let mut data = Vec::new();
+    let mean = sample_into(spec, job, &mut |rows| {
+        data.try_reserve(rows.len()).map_err(|_| anyhow!("not enough memory for the samples"))?;
+        data.extend_from_slice(rows);
+        Ok(())
+    })?;
+    Ok(SampleOutput {
+        table: Table { rows: job.n, cols: spec.dim, data },
+        note: note_of(job.sampler, mean),
+        mean_stat: mean,
+    })
+}
+
+/// The line printed after a run: mean NFE (ODE sampler) or acceptance rate (MALA).
+pub fn note_of(sampler: SamplerKind, mean: f64) -> Option<String> {
+    match sampler {
+        SamplerKind::Mala => Some(format!("MALA acceptance rate {mean:.3}")),
+        SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
+        _ => None,
+    }
 }
 
 /// Runs `loglik` on validated data with the core's likelihoods.
@@ -165,7 +199,8 @@ fn sample_dk<const D: usize, const K: usize>(
     mix: GaussianMixture<D, K>,
     job: &SampleJob,
     bx: &(Vec<f64>, Vec<f64>),
-) -> anyhow::Result<SampleOutput> {
+    sink: Sink<'_>,
+) -> anyhow::Result<f64> {
     let sde = job.sde;
     let model = mix.under(sde);
     let eps = sde.sampling_eps();
@@ -178,15 +213,48 @@ fn sample_dk<const D: usize, const K: usize>(
         core::array::from_fn(|j| bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform())
     };
     let n = job.n as u64;
-    let run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
-        (0..n).into_par_iter().map(f).collect::<Vec<_>>()
+    // A chain that ends exactly where it started did not sample: the step size is below the
+    // resolution of its state (or, for MALA, every proposal was rejected).
+    let moved = |i: u64, x: &[f64; D]| -> anyhow::Result<()> {
+        if *x == start(i) {
+            return Err(anyhow!(
+                "sample {i} ended exactly at its starting point: the chain did not move (step \
+                 size too small for the state's precision, or, for MALA, too large for any \
+                 proposal to be accepted)"
+            ));
+        }
+        Ok(())
     };
-    let rows: Vec<anyhow::Result<([f64; D], f64)>> = match job.sampler {
+    let mut stat = 0.0;
+    let mut buf: Vec<f64> = Vec::new();
+    buf.try_reserve(CHUNK.min(job.n) * D).map_err(|_| anyhow!("not enough memory"))?;
+    let mut run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
+        let mut lo = 0u64;
+        while lo < n {
+            let hi = (lo + CHUNK as u64).min(n);
+            let rows: Vec<anyhow::Result<([f64; D], f64)>> =
+                (lo..hi).into_par_iter().map(f).collect();
+            buf.clear();
+            for r in rows {
+                let (x, s) = r?;
+                if x.iter().any(|v| !v.is_finite()) {
+                    return Err(anyhow!("a sample became non-finite (step size too large?)"));
+                }
+                buf.extend_from_slice(&x);
+                stat += s;
+            }
+            sink(&buf)?;
+            lo = hi;
+        }
+        Ok(())
+    };
+    match job.sampler {
         SamplerKind::Langevin => {
             let s = Langevin::new(step, steps)?;
             run_all(&|i| {
                 let mut x = start(i);
                 s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                moved(i, &x)?;
                 Ok((x, 0.0))
             })
         }
@@ -195,6 +263,7 @@ fn sample_dk<const D: usize, const K: usize>(
             run_all(&|i| {
                 let mut x = start(i);
                 let acc = s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                moved(i, &x)?;
                 Ok((x, acc / steps as f64))
             })
         }
@@ -210,6 +279,7 @@ fn sample_dk<const D: usize, const K: usize>(
             run_all(&|i| {
                 let mut x = start(i);
                 s.run(&noisy, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                moved(i, &x)?;
                 Ok((x, 0.0))
             })
         }
@@ -231,31 +301,26 @@ fn sample_dk<const D: usize, const K: usize>(
             })
         }
         SamplerKind::Ode => {
+            // The probability-flow ODE is deterministic, so whatever x_T it starts from is
+            // carried to the output: it starts from the exact p_T of the closed-form target
+            // (x_T = α_T x₀ + σ_T ξ with x₀ an exact draw), not the SDE's prior N(0, s² I).
+            // Under VE that prior ignores the data's mean (with s = σ_max = 50 the ncsn
+            // mixture's mode weights moved by up to 0.034); from the exact p_T the only error
+            // left is the solver's. The stochastic samplers (Euler–Maruyama, PC) keep the
+            // prior: their noise contracts a start-distribution error, and in standard
+            // coordinates p_T and the prior differ by O(α_T) (VP, sub-VP) or O(1/σ_max) (VE).
             let solver = OdeSolver::Adaptive(Dopri5Options::default());
+            let field = ProbabilityFlow::new(&model, &sde);
+            let t_max = f64::from(sde.t_max());
             run_all(&|i| {
-                let sol = pf_sample::<f64, D, _, _>(&model, &sde, &solver, eps, job.seed, i)?;
+                let x_t: [f64; D] = model.sample_at(t_max, &mut Streams::<f64>::new(job.seed, i));
+                let sol = transport(&field, &solver, x_t, t_max, eps)?;
                 sol.status.lane(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
                 Ok((sol.y, sol.nfe))
             })
         }
-    };
-    let mut data = Vec::with_capacity(job.n * D);
-    let mut stat = 0.0;
-    for r in rows {
-        let (x, s) = r?;
-        if x.iter().any(|v| !v.is_finite()) {
-            return Err(anyhow!("a sample became non-finite (step size too large?)"));
-        }
-        data.extend_from_slice(&x);
-        stat += s;
-    }
-    let mean = stat / job.n.max(1) as f64;
-    let note = match job.sampler {
-        SamplerKind::Mala => Some(format!("MALA acceptance rate {mean:.3}")),
-        SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
-        _ => None,
-    };
-    Ok(SampleOutput { table: Table { rows: job.n, cols: D, data }, note, mean_stat: mean })
+    }?;
+    Ok(stat / job.n.max(1) as f64)
 }
 
 /// NCSN's technique 1: σ₁ = the largest distance between two means (at least 1).
@@ -295,7 +360,7 @@ fn loglik_dk<const D: usize, const K: usize>(
             let x: [f64; D] = core::array::from_fn(|j| data.row(i)[j]);
             let idx = i as u64;
             let r = match job.method {
-                Method::Exact => Ok((exact_log_density(&model, &x, job.eps), 0)),
+                Method::Exact => Ok((exact_log_density(&model, &x, job.eps), 0u32)),
                 Method::Ode => pf_log_likelihood(
                     &model,
                     &sde,
@@ -342,10 +407,19 @@ fn loglik_dk<const D: usize, const K: usize>(
                     res.map(|()| (acc / job.probes.max(1) as f64, nfe))
                 }
             };
-            r.map_err(|e| anyhow!("row {i}: {e}"))
+            let (l, nfe) = r.map_err(|e| anyhow!("row {i}: {e}"))?;
+            if !l.is_finite() {
+                return Err(anyhow!(
+                    "row {i}: the log-density is not representable in f64 ({l}; the point is \
+                     too far from the target)"
+                ));
+            }
+            Ok((l, nfe))
         })
         .collect();
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
+    out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
+    out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
     for r in rows {
         let (l, n) = r?;
         out.log_p.push(l);

@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
+use crate::output::StagedDir;
 use crate::plot::{self, FONT, plot_err};
 use crate::run::{LoglikJob, Method, OdeOptions, SampleJob, SamplerKind};
 use crate::sde_kind::AnySde;
@@ -215,13 +216,25 @@ fn trajectory(mix: Mix, sde: AnySde, seed: u64, i: u64) -> anyhow::Result<Path2>
     Ok(path)
 }
 
-/// Runs the demo, writing into `out` (created if missing).
-pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+/// The files the demo writes.
+pub const FILES: [&str; 6] = [
+    "density_score.png",
+    "langevin_vs_annealed.png",
+    "reverse_sde.png",
+    "ode_trajectories.png",
+    "planar_flow.png",
+    "summary.md",
+];
+
+/// Runs the demo, writing into `out` (created with its parents if missing). The output paths are
+/// checked before any work; every file is written into a temporary directory and moved into
+/// place only when all of them are complete, so a failed run leaves `out` as it was.
+pub fn run(out_dir: &Path, seed: u64) -> anyhow::Result<Report> {
+    let staged = StagedDir::new(out_dir, &FILES)?;
+    let out = staged.path("");
+    let out = out.as_path();
     let spec = Spec::ncsn_mixture();
     let mix = demo_mixture(&spec)?;
-    let mut files = Vec::new();
     let mut rows = Vec::new();
 
     // Exact samples: the reference, and an independent set for the energy-distance noise floor.
@@ -355,30 +368,27 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<Report> {
 
     // Figures.
     let pb = bar(5, "figures");
-    files.push(density_figure(out, &mix)?);
+    density_figure(out, &mix)?;
     pb.inc(1);
-    files.push(langevin_figure(out, &exact, &langevin, &annealed, &rows)?);
+    langevin_figure(out, &exact, &langevin, &annealed, &rows)?;
     pb.inc(1);
-    files.push(reverse_figure(out, &reverse, &rows)?);
+    reverse_figure(out, &reverse, &rows)?;
     pb.inc(1);
-    files.push(trajectory_figure(out, &trajectories)?);
+    trajectory_figure(out, &trajectories)?;
     pb.inc(1);
-    files.push(planar_figure(out, seed)?);
+    planar_figure(out, seed)?;
     pb.finish_and_clear();
 
     let markdown = summary_markdown(&spec.weights, exact_energy, &rows, &loglik, seed);
-    let summary = out.join("summary.md");
-    crate::table::atomic_write(&summary, |w| {
-        use std::io::Write;
-        w.write_all(markdown.as_bytes())?;
-        Ok(())
-    })?;
-    files.push(summary);
-    println!("{markdown}");
-    println!(
-        "wrote {}",
+    let summary = staged.path("summary.md");
+    std::fs::write(&summary, &markdown)
+        .with_context(|| format!("cannot write {}", staged.final_path("summary.md").display()))?;
+    let files: Vec<PathBuf> = FILES.iter().map(|f| staged.final_path(f)).collect();
+    crate::cli::say(&format!(
+        "{markdown}\nwrote {}\n",
         files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
-    );
+    ))?;
+    let files = staged.commit()?;
     Ok(Report {
         target_weights: spec.weights,
         exact_energy,

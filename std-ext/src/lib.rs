@@ -15,8 +15,10 @@
 pub mod cli;
 pub mod core_run;
 pub mod demo;
+pub mod output;
 pub mod plot;
 pub mod run;
 pub mod sde_kind;
 pub mod spec;
+pub mod standard;
 pub mod table;

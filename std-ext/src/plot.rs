@@ -2,8 +2,9 @@
 //! `epaint_default_fonts` crate) is embedded and registered with plotters' `ab_glyph` renderer,
 //! so figures render the same on a headless machine with no system fonts.
 //!
-//! Every figure is drawn into a temporary `.png` in the output directory and renamed into
-//! place when complete.
+//! Figures are written where they are asked for; the commands draw them into a staging
+//! directory ([`crate::output::StagedDir`]) that is moved into place when every output is
+//! complete.
 
 use std::path::Path;
 use std::sync::Once;
@@ -38,7 +39,7 @@ pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 pub type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Draws a `width` × `height` figure with `draw` and writes it atomically to `path`.
+/// Draws a `width` × `height` figure with `draw` and writes it to `path`.
 pub fn figure(
     path: &Path,
     size: (u32, u32),
@@ -46,20 +47,11 @@ pub fn figure(
     draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     register_font();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".flowscore-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .map_err(|e| anyhow!("cannot create a temporary file in {}: {e}", dir.display()))?;
-    {
-        let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let body = root.titled(title, (FONT, 26)).map_err(plot_err)?;
-        draw(&body)?;
-        root.present().map_err(plot_err)?;
-    }
-    tmp.persist(path).map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let body = root.titled(title, (FONT, 26)).map_err(plot_err)?;
+    draw(&body)?;
+    root.present().map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }
 

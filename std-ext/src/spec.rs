@@ -11,6 +11,16 @@ pub const MAX_DIM: usize = 8;
 pub const MAX_COMPONENTS: usize = 16;
 /// Weights must sum to 1 within this (the issue's tolerance).
 pub const WEIGHT_SUM_TOL: f64 = 1e-6;
+/// The largest magnitude of a mean entry or covariance entry, and the range of covariance
+/// eigenvalues: inside it the standardisation (in f64) squares values without overflow.
+pub const MAX_MAGNITUDE: f64 = 1e100;
+/// The smallest covariance eigenvalue accepted (see [`MAX_MAGNITUDE`]).
+pub const MIN_EIGENVALUE: f64 = 1e-100;
+/// The largest condition number of a covariance as given: the standardisation runs in f64, whose
+/// 16 digits leave 4 after a condition number of 1e12.
+pub const MAX_CONDITION: f64 = 1e12;
+/// The smallest nonzero weight: the core holds weights in f32.
+pub const MIN_WEIGHT: f64 = 1e-12;
 /// Covariances must be symmetric within this, relative to their largest entry: JSON written
 /// from floats round-trips exactly, so anything beyond rounding is a real asymmetry.
 pub const SYMMETRY_TOL: f64 = 1e-9;
@@ -73,12 +83,18 @@ impl Spec {
         );
         for (i, w) in weights.iter().enumerate() {
             ensure!(w.is_finite(), "weight {i} is not finite");
-            ensure!(*w >= 0.0, "weight {i} is negative ({w})");
+            ensure!(*w >= 0.0, "weight {i} is negative ({})", num(*w));
+            ensure!(
+                *w == 0.0 || *w >= MIN_WEIGHT,
+                "weight {i} is {}: nonzero weights must be at least {MIN_WEIGHT:e} (f32 precision)",
+                num(*w)
+            );
         }
         let sum: f64 = weights.iter().sum();
         ensure!(
             (sum - 1.0).abs() <= WEIGHT_SUM_TOL,
-            "weights sum to {sum}, not 1 (tolerance {WEIGHT_SUM_TOL:e})"
+            "weights sum to {}, not 1 (tolerance {WEIGHT_SUM_TOL:e})",
+            num(sum)
         );
         let dim = means[0].len();
         ensure!(
@@ -88,6 +104,12 @@ impl Spec {
         for (i, m) in means.iter().enumerate() {
             ensure!(m.len() == dim, "mean {i} has {} entries, expected D = {dim}", m.len());
             ensure!(m.iter().all(|v| v.is_finite()), "mean {i} has a non-finite entry");
+            if let Some(v) = m.iter().find(|v| v.abs() > MAX_MAGNITUDE) {
+                bail!(
+                    "mean {i} has the entry {}, beyond the supported magnitude {MAX_MAGNITUDE:e}",
+                    num(*v)
+                );
+            }
         }
         for (i, c) in covariances.iter().enumerate() {
             ensure!(
@@ -106,10 +128,31 @@ impl Spec {
                     }
                 }
             }
-            let m = nalgebra::DMatrix::from_fn(dim, dim, |r, s| c[r][s]);
+            if let Some(v) = c.iter().flatten().find(|v| v.abs() > MAX_MAGNITUDE) {
+                bail!(
+                    "covariance {i} has the entry {}, beyond the supported magnitude \
+                     {MAX_MAGNITUDE:e}",
+                    num(*v)
+                );
+            }
+            let m = nalgebra::DMatrix::from_fn(dim, dim, |r, s| 0.5 * (c[r][s] + c[s][r]));
+            let eig = m.symmetric_eigenvalues();
+            let (lmin, lmax) = (eig.min(), eig.max());
             ensure!(
-                nalgebra::Cholesky::new(m).is_some(),
-                "covariance {i} is not positive definite"
+                lmin > 0.0,
+                "covariance {i} is not positive definite (smallest eigenvalue {})",
+                num(lmin)
+            );
+            ensure!(
+                lmin >= MIN_EIGENVALUE,
+                "covariance {i} has the eigenvalue {}, below the supported {MIN_EIGENVALUE:e}",
+                num(lmin)
+            );
+            ensure!(
+                lmax / lmin <= MAX_CONDITION,
+                "covariance {i} has condition number {}; at most {MAX_CONDITION:e} is supported \
+                 (the standardisation runs in f64)",
+                num(lmax / lmin)
             );
         }
         Ok(Self { dim, weights, means, covariances })
@@ -127,14 +170,51 @@ impl Spec {
     }
 }
 
-/// Collapses a message onto one line.
+/// The longest error line printed, in characters.
+pub const MAX_LINE: usize = 200;
+
+/// Collapses a message onto one line of at most [`MAX_LINE`] characters.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX_LINE {
+        line
+    } else {
+        let mut t: String = line.chars().take(MAX_LINE - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A number as shown in messages: plain for moderate magnitudes, else in exponent form with at
+/// most 7 significant digits (never the 300-digit expansion of a large f64).
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (1e-4..1e7).contains(&a) {
+        let s = format!("{v:.7}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    } else if v.is_finite() {
+        let s = format!("{v:.6e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        format!("{m}e{e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_in_messages_are_short() {
+        assert_eq!(num(1e308), "1e308");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(num(1.1000002), "1.1000002");
+        assert_eq!(num(-2.5e-9), "-2.5e-9");
+        assert_eq!(one_line(&"x ".repeat(500)).chars().count(), MAX_LINE);
+    }
 
     #[test]
     fn accepts_a_valid_spec_and_rejects_bad_ones() {
@@ -150,6 +230,8 @@ mod tests {
             r#"{"weights":[1],"means":[[0,0,0,0,0,0,0,0,0]],"covariances":[]}"#,
             r#"{"weights":[],"means":[],"covariances":[]}"#,
             r#"{"weights":[1],"means":[[0]]"#,
+            r#"{"weights":[1],"means":[[1e101]],"covariances":[[[1]]]}"#,
+            r#"{"weights":[1],"means":[[0,0]],"covariances":[[[1,0],[0,1e-13]]]}"#,
         ] {
             assert!(Spec::parse(bad, "s").is_err(), "{bad}");
         }

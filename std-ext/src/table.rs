@@ -47,21 +47,21 @@ impl Format {
     }
 }
 
-/// Checks, before any work, that an output path is writable in principle: a known extension,
-/// a file name, and an existing parent directory.
+/// Checks, before any work, that an output path can take a table: a known extension (the
+/// rest of the checks are [`crate::output::Staged::new`]'s).
 pub fn check_output(path: &Path) -> anyhow::Result<Format> {
-    let format = Format::of(path)?;
-    ensure!(path.file_name().is_some(), "{}: not a file path", path.display());
-    let dir = parent_dir(path);
-    ensure!(dir.is_dir(), "output directory {} does not exist", dir.display());
-    Ok(format)
+    Format::of(path)
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
+/// The largest magnitude accepted in data (so that squares and standardised values stay
+/// finite in f64).
+pub const MAX_DATA_MAGNITUDE: f64 = 1e100;
+
+/// Reserves room for `n` values or says, as an error, that memory is short.
+fn reserve(v: &mut Vec<f64>, n: usize, what: &str) -> anyhow::Result<()> {
+    v.try_reserve(n).map_err(|_| {
+        anyhow::anyhow!("not enough memory for {what} ({n} values, {:.2} GB)", n as f64 * 8.0 / 1e9)
+    })
 }
 
 /// Reads a table from `.npy` (1-D arrays are one column) or `.csv`, and checks every value is
@@ -81,6 +81,15 @@ pub fn read(path: &Path) -> anyhow::Result<Table> {
             table.data[i]
         );
     }
+    if let Some(i) = table.data.iter().position(|v| v.abs() > MAX_DATA_MAGNITUDE) {
+        bail!(
+            "{}: row {} column {} is {}, beyond the supported magnitude {MAX_DATA_MAGNITUDE:e}",
+            path.display(),
+            i / table.cols.max(1),
+            i % table.cols.max(1),
+            crate::spec::num(table.data[i])
+        );
+    }
     Ok(table)
 }
 
@@ -97,11 +106,30 @@ fn read_npy(path: &Path) -> anyhow::Result<Table> {
         _ => bail!("{}: expected a 1-D or 2-D array, found shape {shape:?}", path.display()),
     };
     let bad = |e: std::io::Error| anyhow::anyhow!("{}: cannot read data: {e}", path.display());
-    let data: Vec<f64> = match npy.try_data::<f64>() {
-        Ok(r) => r.into_iter().collect::<Result<_, _>>().map_err(bad)?,
+    // The header's shape against the file's length, before any allocation.
+    let values = rows
+        .checked_mul(cols)
+        .ok_or_else(|| anyhow::anyhow!("{}: shape {shape:?} is too large", path.display()))?;
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    let width = u64::from(npy.dtype().num_bytes().unwrap_or(8) as u32);
+    ensure!(
+        (values as u64).saturating_mul(width) <= file_len,
+        "{}: truncated data (shape {shape:?} needs more bytes than the file holds)",
+        path.display()
+    );
+    let mut data: Vec<f64> = Vec::new();
+    reserve(&mut data, values, &format!("the data of {}", path.display()))?;
+    match npy.try_data::<f64>() {
+        Ok(r) => {
+            for v in r {
+                data.push(v.map_err(bad)?);
+            }
+        }
         Err(npy) => match npy.try_data::<f32>() {
             Ok(r) => {
-                r.into_iter().map(|v| v.map(f64::from)).collect::<Result<_, _>>().map_err(bad)?
+                for v in r {
+                    data.push(f64::from(v.map_err(bad)?));
+                }
             }
             Err(npy) => bail!(
                 "{}: unsupported dtype {} (expected float32 or float64)",
@@ -109,10 +137,12 @@ fn read_npy(path: &Path) -> anyhow::Result<Table> {
                 npy.dtype().descr()
             ),
         },
-    };
+    }
     ensure!(data.len() == rows * cols, "{}: truncated data", path.display());
     let data = if order == npyz::Order::Fortran && cols > 1 {
-        let mut t = vec![0.0; data.len()];
+        let mut t = Vec::new();
+        reserve(&mut t, data.len(), &format!("the data of {}", path.display()))?;
+        t.resize(data.len(), 0.0);
         for r in 0..rows {
             for c in 0..cols {
                 t[r * cols + c] = data[c * rows + r];
@@ -125,95 +155,187 @@ fn read_npy(path: &Path) -> anyhow::Result<Table> {
     Ok(Table { rows, cols, data })
 }
 
+/// The field delimiter of a CSV file from its first data line: tab if it holds one, else `;`
+/// if it holds one, else `,`.
+fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut first = String::new();
+    for line in BufReader::new(file).lines().take(1000) {
+        let line = line.with_context(|| format!("{}: not UTF-8 text", path.display()))?;
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            first = line;
+            break;
+        }
+    }
+    // Numbers never contain tabs or semicolons, but decimal-comma files separate by ';'.
+    let best = if first.contains('\t') {
+        b'\t'
+    } else if first.contains(';') {
+        b';'
+    } else {
+        b','
+    };
+    Ok(best)
+}
+
+/// A field as shown in a message: at most 24 characters.
+fn short(field: &str) -> String {
+    let mut s: String = field.chars().take(24).collect();
+    if field.chars().count() > 24 {
+        s.push('…');
+    }
+    s
+}
+
 fn read_csv(path: &Path) -> anyhow::Result<Table> {
+    let delimiter = sniff_delimiter(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
+        .delimiter(delimiter)
+        .flexible(true)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
         .from_path(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let mut data = Vec::new();
     let mut cols = None;
-    let mut rows = 0;
-    for (i, rec) in rdr.records().enumerate() {
+    let mut rows = 0usize;
+    let mut first = true;
+    for rec in rdr.records() {
         let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let parsed: Result<Vec<f64>, _> = rec.iter().map(|f| f.parse::<f64>()).collect();
-        let values = match parsed {
-            Ok(v) => v,
-            // A first row that is not numeric is a header.
-            Err(_) if i == 0 => continue,
-            Err(_) => bail!("{}: line {} has a non-numeric field", path.display(), i + 1),
-        };
-        match cols {
-            None => cols = Some(values.len()),
-            Some(c) => ensure!(
-                c == values.len(),
-                "{}: line {} has {} fields, expected {c}",
-                path.display(),
-                i + 1,
-                values.len()
-            ),
+        let line = rec.position().map_or(0, |p| p.line());
+        let parsed: Vec<Result<f64, _>> = rec.iter().map(|f| f.parse::<f64>()).collect();
+        // Fields that are numbers, or would be with a decimal point for a decimal comma.
+        let numeric = rec.iter().filter(|f| f.replace(',', ".").parse::<f64>().is_ok()).count();
+        if first {
+            first = false;
+            // A header row: no field is (or looks like) a number.
+            if numeric == 0 {
+                continue;
+            }
         }
-        data.extend(values);
+        if let Some(j) = parsed.iter().position(|v| v.is_err()) {
+            let field = rec.get(j).unwrap_or("");
+            let hint = if delimiter == b';' && field.contains(',') {
+                " (decimal commas are not supported)"
+            } else {
+                ""
+            };
+            bail!(
+                "{}: line {line} field {} `{}` is not a number{hint}",
+                path.display(),
+                j + 1,
+                short(field)
+            );
+        }
+        let n = parsed.len();
+        match cols {
+            None => cols = Some(n),
+            Some(c) => {
+                ensure!(c == n, "{}: line {line} has {n} fields, expected {c}", path.display())
+            }
+        }
+        reserve(&mut data, n, &format!("the data of {}", path.display()))?;
+        data.extend(parsed.into_iter().flatten());
         rows += 1;
     }
     Ok(Table { rows, cols: cols.unwrap_or(0), data })
 }
 
-/// Writes a table atomically: `.npy` as little-endian f64 (`<f8`), shape (rows, cols), or
-/// (rows,) when `one_d`; `.csv` with a header row of `columns` names.
-pub fn write(path: &Path, table: &Table, columns: &[String], one_d: bool) -> anyhow::Result<()> {
-    let format = check_output(path)?;
-    atomic_write(path, |w| match format {
-        Format::Npy => {
-            let shape: Vec<u64> = if one_d {
-                vec![table.rows as u64]
-            } else {
-                vec![table.rows as u64, table.cols as u64]
-            };
-            let mut npy = npyz::WriteOptions::<f64>::new()
-                .default_dtype()
-                .shape(&shape)
-                .writer(w)
-                .begin_nd()?;
-            npy.extend(table.data.iter().copied())?;
-            npy.finish()?;
-            Ok(())
-        }
-        Format::Csv => {
-            let mut wr = csv::Writer::from_writer(w);
-            wr.write_record(columns)?;
-            for r in 0..table.rows {
-                // `{}` prints the shortest string that parses back to the same f64.
-                wr.write_record(table.row(r).iter().map(|v| format!("{v}")))?;
-            }
-            wr.flush()?;
-            Ok(())
-        }
-    })
+/// A table written chunk by chunk into a staged output: `.npy` as little-endian f64 (`<f8`)
+/// with the shape given up front, `.csv` with a header row.
+pub struct TableWriter {
+    inner: WriterKind,
+    cols: usize,
+    rows_left: usize,
+    path: PathBuf,
 }
 
-/// Writes through `body` into a temporary file next to `path`, then renames it into place.
-pub fn atomic_write(
-    path: &Path,
-    body: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp =
-        tempfile::Builder::new()
-            .prefix(".flowscore-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    {
-        let mut w = BufWriter::new(tmp.as_file_mut());
-        body(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
-        w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+enum WriterKind {
+    Npy(npyz::NpyWriter<f64, BufWriter<std::fs::File>>),
+    Csv(Box<csv::Writer<BufWriter<std::fs::File>>>),
+}
+
+impl TableWriter {
+    /// Starts a table of `rows` × `columns.len()` values in `out`; `.npy` shape (rows,) when
+    /// `one_d`.
+    pub fn new(
+        out: &crate::output::Staged,
+        rows: usize,
+        columns: &[String],
+        one_d: bool,
+    ) -> anyhow::Result<Self> {
+        let path = out.path().to_path_buf();
+        let w = BufWriter::new(out.file()?);
+        let cols = columns.len();
+        let inner = match Format::of(&path)? {
+            Format::Npy => {
+                let shape: Vec<u64> =
+                    if one_d { vec![rows as u64] } else { vec![rows as u64, cols as u64] };
+                let npy = npyz::WriteOptions::<f64>::new()
+                    .default_dtype()
+                    .shape(&shape)
+                    .writer(w)
+                    .begin_nd()
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                WriterKind::Npy(npy)
+            }
+            Format::Csv => {
+                let mut wr = csv::Writer::from_writer(w);
+                wr.write_record(columns)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                WriterKind::Csv(Box::new(wr))
+            }
+        };
+        Ok(Self { inner, cols, rows_left: rows, path })
     }
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
-    Ok(())
+
+    /// Appends whole rows (row-major).
+    pub fn rows(&mut self, values: &[f64]) -> anyhow::Result<()> {
+        let n = values.len() / self.cols.max(1);
+        ensure!(n <= self.rows_left, "internal: more rows than announced");
+        self.rows_left -= n;
+        let ctx = || format!("cannot write {}", self.path.display());
+        match &mut self.inner {
+            WriterKind::Npy(w) => w.extend(values.iter().copied()).with_context(ctx)?,
+            WriterKind::Csv(w) => {
+                for row in values.chunks(self.cols.max(1)) {
+                    // `{}` prints the shortest string that parses back to the same f64.
+                    w.write_record(row.iter().map(|v| format!("{v}"))).with_context(ctx)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes the file (every announced row must have been written).
+    pub fn finish(self) -> anyhow::Result<()> {
+        ensure!(self.rows_left == 0, "internal: fewer rows than announced");
+        let ctx = || format!("cannot write {}", self.path.display());
+        match self.inner {
+            WriterKind::Npy(w) => w.finish().with_context(ctx)?,
+            WriterKind::Csv(w) => {
+                let mut inner = (*w).into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+                inner.flush().with_context(ctx)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a table atomically (through [`crate::output::Staged`]): `.npy` as little-endian
+/// f64 (`<f8`), shape (rows, cols), or (rows,) when `one_d`; `.csv` with a header row of
+/// `columns` names.
+pub fn write(path: &Path, table: &Table, columns: &[String], one_d: bool) -> anyhow::Result<()> {
+    check_output(path)?;
+    let out = crate::output::Staged::new(path, &[])?;
+    let mut w = TableWriter::new(&out, table.rows, columns, one_d)?;
+    w.rows(&table.data)?;
+    w.finish()?;
+    out.commit()
 }
 
 #[cfg(test)]
@@ -243,5 +365,11 @@ mod tests {
         assert!(read(&p).is_err());
         std::fs::write(&p, "1,2\n3\n").unwrap();
         assert!(read(&p).is_err());
+        std::fs::write(&p, "x;y\n1;2\n3;4.5\n").unwrap();
+        assert_eq!(read(&p).unwrap().data, vec![1.0, 2.0, 3.0, 4.5]);
+        std::fs::write(&p, "1\t2\n3\t4\n").unwrap();
+        assert_eq!(read(&p).unwrap().data, vec![1.0, 2.0, 3.0, 4.0]);
+        std::fs::write(&p, "1,x\n3,4\n").unwrap();
+        assert!(read(&p).unwrap_err().to_string().contains("line 1 field 2"));
     }
 }
