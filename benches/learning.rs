@@ -10,8 +10,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowscore::Lane;
-use flowscore::dual::Dual;
-use flowscore::loss::{Dsm, Workspace, chunk_gradient};
+use flowscore::loss::{Dsm, Scratch, Workspace, chunk_gradient, record_len};
 use flowscore::nn::{Activation, TimeEmbedding, TimeFeature};
 use flowscore::optim::{Adam, AdamConfig};
 use flowscore::params::Params;
@@ -29,30 +28,30 @@ const CHUNK: usize = 256;
 /// One chunk's buffers.
 struct Buffers<L: Lane> {
     slots: Vec<L>,
-    sample: Vec<L>,
-    scalar: Vec<f32>,
+    record: Vec<L>,
     out: Vec<f32>,
 }
 
 impl<L: Lane<Scalar = f32>> Buffers<L> {
-    fn new() -> Self {
+    fn new(loss: &Dsm<Vp>, net: &Net) -> Self {
         let p = Net::LEN;
+        let n = record_len::<L, 2, Net, Dsm<Vp>>(
+            loss,
+            net,
+            &mut Scratch { dual: &mut [], flat: &mut [] },
+        );
         Self {
             slots: vec![L::splat(0.0); p * (8 / L::LANES)],
-            sample: vec![L::splat(0.0); p],
-            scalar: vec![0.0; p],
+            record: vec![L::splat(0.0); n],
             out: vec![0.0; p],
         }
     }
     fn run(&mut self, loss: &Dsm<Vp>, net: &Net, data: &[[f32; 2]], step: u64, first: u64) {
-        let mut none: [Dual<L, 1>; 0] = [];
-        let mut none_s: [Dual<f32, 1>; 0] = [];
         let mut ws = Workspace {
             slots: &mut self.slots,
-            sample: &mut self.sample,
-            sample_scalar: &mut self.scalar,
-            dual: &mut none,
-            dual_scalar: &mut none_s,
+            record: &mut self.record,
+            scratch: Scratch { dual: &mut [], flat: &mut [] },
+            scratch_scalar: Scratch { dual: &mut [], flat: &mut [] },
         };
         chunk_gradient(loss, net, data, step, first, &mut ws, &mut self.out).unwrap();
     }
@@ -132,7 +131,7 @@ fn bench(c: &mut Criterion) {
                 let (mut m, mut v) = (vec![0.0f32; Net::LEN], vec![0.0f32; Net::LEN]);
                 let mut adam = Adam::new(AdamConfig::adam(2e-4)).unwrap();
                 let mut bufs: Vec<Buffers<$lane>> =
-                    (0..batch.div_ceil(CHUNK)).map(|_| Buffers::new()).collect();
+                    (0..batch.div_ceil(CHUNK)).map(|_| Buffers::new(&loss, &net)).collect();
                 let mut n = 0u64;
                 g.bench_function($name, |b| {
                     b.iter(|| {
