@@ -255,18 +255,18 @@ fn dense_flush<'d, L: Lane>(
             } else {
                 for c in group.clone() {
                     let (y, x) = c.split_at(a.min(c.len()));
-                    for r in 0..to {
-                        for q in 0..ti {
+                    for (r, row) in acc.iter_mut().enumerate().take(to) {
+                        for (q, v) in row.iter_mut().enumerate().take(ti) {
                             let yv = y.get(o + r).copied().unwrap_or(nz);
                             let xv = x.get(i + q).copied().unwrap_or(nz);
-                            acc[r][q] += yv * xv;
+                            *v += yv * xv;
                         }
                     }
                 }
             }
-            for r in 0..to {
+            for (r, tile) in acc.iter().enumerate().take(to) {
                 let row = w.get_mut((o + r) * b + i..(o + r) * b + i + ti).unwrap_or(&mut []);
-                for (d, v) in row.iter_mut().zip(acc[r]) {
+                for (d, v) in row.iter_mut().zip(tile.iter().copied()) {
                     *d += v;
                 }
             }
@@ -391,7 +391,7 @@ where
 {
     let p = M::LEN;
     let w = L::LANES;
-    if w == 0 || SLOTS % w != 0 {
+    if w == 0 || !SLOTS.is_multiple_of(w) {
         return Err(Error::InvalidParameter { name: "lane", reason: "width must divide 8" });
     }
     let groups = SLOTS / w;
