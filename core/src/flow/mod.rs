@@ -39,10 +39,12 @@ pub mod affine;
 mod compose;
 pub mod planar;
 pub mod radial;
+pub mod train;
 
 pub use affine::Affine;
 pub use planar::Planar;
 pub use radial::Radial;
+pub use train::{TrainableForward, TrainableInverse};
 
 /// An invertible map f: ℝᴰ → ℝᴰ with a tractable log-determinant, evaluated over any [`Real`].
 ///

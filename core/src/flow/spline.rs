@@ -22,6 +22,7 @@ use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
 use crate::flow::coupling::BinaryMask;
 use crate::nn::Network;
+use crate::params::{Params, check_len};
 use crate::real::Real;
 
 /// Smallest bin width as a fraction of 2B in the coupling (nflows' default): bins never
@@ -403,5 +404,36 @@ impl<const D: usize, const K: usize, const O: usize, C: Network<D, O>> Bijector<
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         Ok(self.apply(x, true))
+    }
+}
+
+/// A fixed elementwise spline layer has no trainable parameters (`LEN = 0`).
+impl<const D: usize, const K: usize> Params for SplineElementwise<D, K> {
+    const LEN: usize = 0;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("spline params", out.len(), 0)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("spline params", src.len(), 0)
+    }
+}
+
+/// A spline coupling's parameters are its conditioner's: the unnormalised widths, heights and
+/// derivatives are the conditioner's outputs (the mask and B are fixed).
+impl<const D: usize, const K: usize, const O: usize, C: Params> Params
+    for SplineCoupling<D, K, O, C>
+{
+    const LEN: usize = C::LEN;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("spline coupling params", out.len(), Self::LEN)?;
+        self.net.write_params(out)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("spline coupling params", src.len(), Self::LEN)?;
+        self.net.read_params(src)
     }
 }
