@@ -402,7 +402,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Mlp<
 
     /// The activation of the last hidden layer on the tape.
     #[inline(always)]
-    fn last<'a, R: Real>(tape: &'a MlpTape<R, H, EXTRA>) -> &'a [R; H] {
+    fn last<R: Real>(tape: &MlpTape<R, H, EXTRA>) -> &[R; H] {
         match tape.a.last() {
             Some(a) => a,
             None => &tape.a0,
