@@ -55,10 +55,28 @@ pub(crate) fn signed_exp2(name: &'static str, negative: bool, l: f32) -> Result<
     Ok(TwoF32::new(if negative { -a } else { a }))
 }
 
+/// ℓ ≈ log₂|a| as an `f32`: of log₂|a| rounded and its neighbours within 4 ulps, the first
+/// (nearest first) with 2^ℓ rounding back to |a| in `f32`, so that the map's `f32` scale is
+/// `a` itself whenever such an ℓ exists (always for |a| in [1/2, 2]).
+pub(crate) fn log2_abs(a: f32) -> f32 {
+    let abs = libm::fabsf(a);
+    let l = libm::log2(abs as f64) as f32;
+    let bits = l.to_bits();
+    for k in [0i32, 1, -1, 2, -2, 3, -3, 4, -4] {
+        let cand = f32::from_bits(bits.wrapping_add_signed(k));
+        if cand.is_finite() && libm::exp2(cand as f64) as f32 == abs {
+            return cand;
+        }
+    }
+    l
+}
+
 impl<const D: usize> Affine<D> {
-    /// The layer x = scale ⊙ z + shift: ℓ = log₂|scale| rounded to `f32` and the signs of
-    /// `scale` (so the layer's scale is ±2^ℓ, equal to `scale` to ≈ 4e-8 relative, exactly for
-    /// powers of two).
+    /// The layer x = scale ⊙ z + shift: ℓ ≈ log₂|scale| in `f32` and the signs of `scale`. The
+    /// layer's scale is ±2^ℓ: on `f32` lanes it is `scale` itself whenever an `f32` ℓ within 4
+    /// ulps of log₂|scale| rounds back to it (every |scale| in [1/2, 2] and every power of two;
+    /// farther out, ℓ's own ulp is coarser than the scale's and about half of the scales in
+    /// [1/20, 20] move by 1–2 ulps, at most 2.2e-7 relative); `f64` lanes see 2^ℓ.
     ///
     /// Errors: [`Error::NonFinite`] for a NaN or infinite entry; [`Error::InvalidParameter`] for
     /// a zero scale (not invertible) or one outside 2^±[`MAX_LOG2_SCALE`].
@@ -67,7 +85,7 @@ impl<const D: usize> Affine<D> {
         if scale.contains(&0.0) {
             return Err(Error::InvalidParameter { name: "scale", reason: "must be non-zero" });
         }
-        let log2_scale = scale.map(|a| libm::log2(libm::fabs(a as f64)) as f32);
+        let log2_scale = scale.map(log2_abs);
         Self::from_log2_scale(scale.map(|a| a < 0.0), log2_scale, shift)
     }
 

@@ -14,7 +14,7 @@
 use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
-use crate::flow::affine::signed_exp2;
+use crate::flow::affine::{log2_abs, signed_exp2};
 use crate::flow::permute::Permutation;
 use crate::flow::train::{TrainableForward, TrainableInverse};
 use crate::params::{Params, check_len, split, split_ref};
@@ -46,8 +46,9 @@ impl<const D: usize> LuLinear<D> {
     /// lower part of `lower` (its unit diagonal implied), the strictly upper part of `upper`, and
     /// the diagonal `diag` = s.
     ///
-    /// The diagonal is stored as its signs and ℓ = log₂|s| rounded to `f32`, so the layer's
-    /// diagonal is ±2^ℓ (equal to `diag` to ≈ 4e-8 relative, exactly for powers of two).
+    /// The diagonal is stored as its signs and ℓ ≈ log₂|s| in `f32`, chosen as in
+    /// [`Affine::new`](crate::flow::Affine::new) so that the `f32` diagonal is `diag` itself
+    /// whenever possible (within 2.2e-7 relative otherwise).
     ///
     /// Errors: a non-finite entry ([`Error::NonFinite`]); a zero in `diag` (W singular) or one
     /// outside 2^±[`MAX_LOG2_SCALE`](crate::flow::affine::MAX_LOG2_SCALE), a non-zero entry on or above the diagonal of `lower` or on
@@ -65,7 +66,7 @@ impl<const D: usize> LuLinear<D> {
                 reason: "a zero on the LU diagonal makes W singular",
             });
         }
-        let log2_diag = diag.map(|s| libm::log2(libm::fabs(s as f64)) as f32);
+        let log2_diag = diag.map(log2_abs);
         Self::from_log2_diag(perm, lower, upper, diag.map(|s| s < 0.0), log2_diag)
     }
 
