@@ -6,7 +6,7 @@
 //! reciprocal scales) is prepared once there. Every method costs O(D) and never panics; a NaN
 //! coordinate gives a NaN log-density in its own lane only.
 
-use crate::lane::Lane;
+use crate::lane::{Lane, Scalar};
 use crate::real::Real;
 use crate::rng::LaneSource;
 
@@ -41,15 +41,26 @@ impl TwoF32 {
         Self { hi, lo: (x - hi as f64) as f32 }
     }
 
+    /// `hi` as given (the `f32` value single-precision lanes use, e.g. one computed by the
+    /// crate's own `f32` functions), lo = round(x − hi), so that wider lanes see `x`.
+    pub(crate) fn with_hi(hi: f32, x: f64) -> Self {
+        Self { hi, lo: (x - hi as f64) as f32 }
+    }
+
     /// The rounded value (the `f32` constant).
     pub(crate) fn hi(self) -> f32 {
         self.hi
     }
 
-    /// hi + lo in the precision of `R`.
+    /// The value in the precision of `R`: hi on single-precision lanes (which is what hi + lo
+    /// rounds to there when hi = round(x)), hi + lo on wider ones.
     #[inline(always)]
     pub(crate) fn get<R: Real>(self) -> R {
-        R::from_f32(self.hi) + R::from_f32(self.lo)
+        if <<R::Lane as Lane>::Scalar as Scalar>::MANTISSA_BITS <= 23 {
+            R::from_f32(self.hi)
+        } else {
+            R::from_f32(self.hi) + R::from_f32(self.lo)
+        }
     }
 }
 

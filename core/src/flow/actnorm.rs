@@ -8,9 +8,14 @@
 //! the same a, and the log-det Σ ln aᵢ (= −Σℓ up to that rounding) is computed from the stored
 //! factors in `f64`, so forward, inverse and log-det describe exactly one map.
 //! Cost: one multiply (inverse: one division) and one add per coordinate.
+//! `f64` lanes see exp(−ℓ) and −Σℓ themselves (kept as sums of two `f32`s), so `f64`
+//! evaluation is a smooth function of the parameters; `f32` lanes use the rounded factors.
 
+use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
+use crate::flow::train::{TrainableForward, TrainableInverse};
+use crate::params::{Params, check_len, split, split_ref};
 use crate::real::Real;
 
 /// Added to each coordinate's batch standard deviation in [`ActNorm::init_from_data`] (Glow's
@@ -22,12 +27,15 @@ pub const ACTNORM_STD_EPS: f64 = 1e-6;
 pub const ACTNORM_MAX_LOG_SCALE: f32 = 87.0;
 
 /// Per-coordinate shift and log-scale: x = (z − μ)⊙exp(−ℓ).
+///
+/// Parameter layout ([`Params`], `2D` numbers): μ₀..μ_{D−1}, then ℓ₀..ℓ_{D−1}; every finite
+/// ℓ with |ℓ| ≤ [`ACTNORM_MAX_LOG_SCALE`] is valid.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ActNorm<const D: usize> {
     shift: [f32; D],
     log_scale: [f32; D],
-    scale: [f32; D],
-    log_det: f64,
+    scale: [TwoF32; D],
+    log_det: TwoF32,
 }
 
 impl<const D: usize> ActNorm<D> {
@@ -42,8 +50,10 @@ impl<const D: usize> ActNorm<D> {
                 reason: "|log_scale| must be at most ACTNORM_MAX_LOG_SCALE",
             });
         }
-        let scale = log_scale.map(|l| Real::exp(-l));
-        let log_det = scale.iter().map(|&a| libm::log(a as f64)).sum();
+        let scale = log_scale.map(|l| TwoF32::with_hi(Real::exp(-l), libm::exp(-(l as f64))));
+        let rounded: f64 = scale.iter().map(|a| libm::log(a.hi() as f64)).sum();
+        let exact: f64 = log_scale.iter().map(|&l| -(l as f64)).sum();
+        let log_det = TwoF32::with_hi(rounded as f32, exact);
         Ok(Self { shift, log_scale, scale, log_det })
     }
 
@@ -104,17 +114,103 @@ impl<const D: usize> Bijector<D> for ActNorm<D> {
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         let mut x = z;
         for ((xi, &m), &a) in x.iter_mut().zip(self.shift.iter()).zip(self.scale.iter()) {
-            *xi = (*xi - R::from_f32(m)) * R::from_f32(a);
+            *xi = (*xi - R::from_f32(m)) * a.get::<R>();
         }
-        (x, R::from_f64(self.log_det))
+        (x, self.log_det.get::<R>())
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         let mut z = x;
         for ((zi, &m), &a) in z.iter_mut().zip(self.shift.iter()).zip(self.scale.iter()) {
-            *zi = *zi / R::from_f32(a) + R::from_f32(m);
+            *zi = *zi / a.get::<R>() + R::from_f32(m);
         }
-        Ok((z, R::from_f64(-self.log_det)))
+        Ok((z, -self.log_det.get::<R>()))
+    }
+}
+
+impl<const D: usize> Params for ActNorm<D> {
+    const LEN: usize = 2 * D;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("actnorm params", out.len(), Self::LEN)?;
+        let (m, l) = split(out, D);
+        m.copy_from_slice(&self.shift);
+        l.copy_from_slice(&self.log_scale);
+        Ok(())
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("actnorm params", src.len(), Self::LEN)?;
+        let (m, l) = split_ref(src, D);
+        let mut shift = [0.0f32; D];
+        shift.copy_from_slice(m);
+        let mut log_scale = [0.0f32; D];
+        log_scale.copy_from_slice(l);
+        *self = Self::new(shift, log_scale)?;
+        Ok(())
+    }
+}
+
+/// Backward of the inverse z = x/a + μ, l = Σℓ (a = e^−ℓ): x̄ = z̄/a, μ̄ = z̄,
+/// ℓ̄ = z̄ (z − μ) + l̄.
+impl<const D: usize> TrainableInverse<D> for ActNorm<D> {
+    type InverseTape<R: Real> = ();
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, ()), Error> {
+        let (z, l) = self.inverse(x)?;
+        Ok((z, l, ()))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        x: &[R; D],
+        _: &(),
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let (gm, gl) = split(grad, D);
+        let xa: [R; D] = core::array::from_fn(|i| x[i] / self.scale[i].get::<R>());
+        for (g, &zb) in gm.iter_mut().zip(zbar.iter()) {
+            *g += zb;
+        }
+        for (i, g) in gl.iter_mut().enumerate().take(D) {
+            *g += zbar[i] * xa[i] + lbar;
+        }
+        core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
+    }
+}
+
+/// Backward of the forward x = (z − μ) a, l = −Σℓ: z̄ = x̄ a, μ̄ = −x̄ a, ℓ̄ = −(x̄ x + l̄).
+impl<const D: usize> TrainableForward<D> for ActNorm<D> {
+    type ForwardTape<R: Real> = [R; D];
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, [R; D]) {
+        let (x, l) = self.forward(z);
+        (x, l, x)
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        _z: &[R; D],
+        x: &[R; D],
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let (gm, gl) = split(grad, D);
+        let zbar: [R; D] = core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>());
+        for (g, &zb) in gm.iter_mut().zip(zbar.iter()) {
+            *g -= zb;
+        }
+        for (i, g) in gl.iter_mut().enumerate().take(D) {
+            *g -= xbar[i] * x[i] + lbar;
+        }
+        zbar
     }
 }

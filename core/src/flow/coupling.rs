@@ -16,9 +16,12 @@
 //! Cost per sample: one conditioner evaluation, plus one exp and one tanh per transformed
 //! coordinate (affine). The inverse costs the same; neither can fail.
 
+use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
-use crate::nn::Network;
+use crate::flow::train::{TrainableForward, TrainableInverse};
+use crate::nn::{Network, TrainableNetwork};
+use crate::params::{Params, check_len};
 use crate::real::Real;
 
 /// c in the bounded log-scale s = c·tanh(ŝ/c): each affine coupling scales a coordinate by a
@@ -259,12 +262,17 @@ impl<const D: usize, const O: usize, C: Network<D, O>> Bijector<D> for AffineCou
 ///
 /// The factors a = exp(s) are rounded to `f32` once at construction; the inverse divides by the
 /// same a (so inverse ∘ forward is exact up to one rounding each way), and the log-det Σ ln aᵢ
-/// is computed from those stored factors in `f64`. Cost: D multiplies (D divisions inverse).
+/// is computed from those stored factors in `f64`. `f64` lanes see exp(s) and Σs themselves
+/// (kept as sums of two `f32`s), so `f64` evaluation is a smooth function of the parameters.
+/// Cost: D multiplies (D divisions inverse).
+///
+/// Parameter layout ([`Params`], `D` numbers): s₀..s_{D−1}; every finite s with |s| ≤ 87 is
+/// valid.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DiagonalScaling<const D: usize> {
     log_scale: [f32; D],
-    scale: [f32; D],
-    log_det: f64,
+    scale: [TwoF32; D],
+    log_det: TwoF32,
 }
 
 impl<const D: usize> DiagonalScaling<D> {
@@ -272,15 +280,20 @@ impl<const D: usize> DiagonalScaling<D> {
     /// exp(s) is not a positive normal `f32` (|s| > 87) gives [`Error::InvalidParameter`].
     pub fn new(log_scale: [f32; D]) -> Result<Self, Error> {
         all_finite("log_scale", &log_scale)?;
-        let scale = log_scale.map(Real::exp);
-        if !scale.iter().all(|v| v.is_normal() && *v > 0.0) {
+        let rounded = log_scale.map(Real::exp);
+        if !rounded.iter().all(|v| v.is_normal() && *v > 0.0) {
             return Err(Error::InvalidParameter {
                 name: "log_scale",
                 reason: "exp(s) must be a positive normal f32 (|s| <= 87)",
             });
         }
-        let log_det = scale.iter().map(|&a| libm::log(a as f64)).sum();
-        Ok(Self { log_scale, scale, log_det })
+        let mut scale = [TwoF32::default(); D];
+        for ((a, &r), &s) in scale.iter_mut().zip(rounded.iter()).zip(log_scale.iter()) {
+            *a = TwoF32::with_hi(r, libm::exp(s as f64));
+        }
+        let log_det: f64 = rounded.iter().map(|&a| libm::log(a as f64)).sum();
+        let exact: f64 = log_scale.iter().map(|&s| s as f64).sum();
+        Ok(Self { log_scale, scale, log_det: TwoF32::with_hi(log_det as f32, exact) })
     }
 
     /// The log-scales.
@@ -294,17 +307,354 @@ impl<const D: usize> Bijector<D> for DiagonalScaling<D> {
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         let mut x = z;
         for (xi, &a) in x.iter_mut().zip(self.scale.iter()) {
-            *xi *= R::from_f32(a);
+            *xi *= a.get::<R>();
         }
-        (x, R::from_f64(self.log_det))
+        (x, self.log_det.get::<R>())
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         let mut z = x;
         for (zi, &a) in z.iter_mut().zip(self.scale.iter()) {
-            *zi /= R::from_f32(a);
+            *zi /= a.get::<R>();
         }
-        Ok((z, R::from_f64(-self.log_det)))
+        Ok((z, -self.log_det.get::<R>()))
+    }
+}
+
+impl<const D: usize> Params for DiagonalScaling<D> {
+    const LEN: usize = D;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("diagonal scaling params", out.len(), Self::LEN)?;
+        out.copy_from_slice(&self.log_scale);
+        Ok(())
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("diagonal scaling params", src.len(), Self::LEN)?;
+        let mut log_scale = [0.0f32; D];
+        log_scale.copy_from_slice(src);
+        *self = Self::new(log_scale)?;
+        Ok(())
+    }
+}
+
+/// Backward of the inverse z = x/a, l = −Σs (a = eˢ): x̄ = z̄/a, s̄ = −(z̄ z + l̄).
+impl<const D: usize> TrainableInverse<D> for DiagonalScaling<D> {
+    type InverseTape<R: Real> = [R; D];
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, [R; D]), Error> {
+        let (z, l) = self.inverse(x)?;
+        Ok((z, l, z))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        _x: &[R; D],
+        z: &[R; D],
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        for (i, g) in grad.iter_mut().enumerate().take(D) {
+            *g -= zbar[i] * z[i] + lbar;
+        }
+        core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
+    }
+}
+
+/// Backward of the forward x = z a, l = Σs: z̄ = x̄ a, s̄ = x̄ x + l̄.
+impl<const D: usize> TrainableForward<D> for DiagonalScaling<D> {
+    type ForwardTape<R: Real> = [R; D];
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, [R; D]) {
+        let (x, l) = self.forward(z);
+        (x, l, x)
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        _z: &[R; D],
+        x: &[R; D],
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        for (i, g) in grad.iter_mut().enumerate().take(D) {
+            *g += xbar[i] * x[i] + lbar;
+        }
+        core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>())
+    }
+}
+
+/// A coupling's parameters are its conditioner's (the mask is fixed).
+impl<const D: usize, const O: usize, C: Params> Params for AdditiveCoupling<D, O, C> {
+    const LEN: usize = C::LEN;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("coupling params", out.len(), Self::LEN)?;
+        self.net.write_params(out)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("coupling params", src.len(), Self::LEN)?;
+        self.net.read_params(src)
+    }
+}
+
+/// A coupling's parameters are its conditioner's (the mask is fixed).
+impl<const D: usize, const O: usize, C: Params> Params for AffineCoupling<D, O, C> {
+    const LEN: usize = C::LEN;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("coupling params", out.len(), Self::LEN)?;
+        self.net.write_params(out)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("coupling params", src.len(), Self::LEN)?;
+        self.net.read_params(src)
+    }
+}
+
+impl<const D: usize> BinaryMask<D> {
+    /// Add the conditioner's input cotangent `ubar` (w.r.t. m⊙v) to the kept coordinates of
+    /// `bar` (the transformed ones were zeroed by the mask, so they receive nothing).
+    #[inline(always)]
+    pub(crate) fn add_kept<R: Real>(&self, bar: &mut [R; D], ubar: &[R; D]) {
+        for ((b, &u), &k) in bar.iter_mut().zip(ubar.iter()).zip(self.keep.iter()) {
+            if k {
+                *b += u;
+            }
+        }
+    }
+}
+
+/// Backward of the additive coupling's inverse z = x − (1−m)⊙t(m⊙x): t̄ = −z̄ on the
+/// transformed coordinates, x̄ = z̄ + (conditioner input cotangent on the kept ones).
+impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableInverse<D>
+    for AdditiveCoupling<D, O, C>
+{
+    type InverseTape<R: Real> = C::Tape<R>;
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, C::Tape<R>), Error> {
+        let (t, tape) = self.net.forward_tape(&self.mask.apply(&x));
+        let mut z = x;
+        let mut j = 0;
+        for (zi, &k) in z.iter_mut().zip(self.mask.keep.iter()) {
+            if !k {
+                *zi -= t[j];
+                j += 1;
+            }
+        }
+        Ok((z, R::zero(), tape))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        x: &[R; D],
+        tape: &C::Tape<R>,
+        zbar: &[R; D],
+        _lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let mut tbar = [R::zero(); O];
+        let mut j = 0;
+        for (&zb, &k) in zbar.iter().zip(self.mask.keep.iter()) {
+            if !k && j < O {
+                tbar[j] = -zb;
+                j += 1;
+            }
+        }
+        let ubar = self.net.backward(&self.mask.apply(x), tape, &tbar, grad);
+        let mut xbar = *zbar;
+        self.mask.add_kept(&mut xbar, &ubar);
+        xbar
+    }
+}
+
+/// Backward of the additive coupling's forward x = z + (1−m)⊙t(m⊙z): t̄ = x̄ on the
+/// transformed coordinates, z̄ = x̄ + (conditioner input cotangent on the kept ones).
+impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableForward<D>
+    for AdditiveCoupling<D, O, C>
+{
+    type ForwardTape<R: Real> = C::Tape<R>;
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, C::Tape<R>) {
+        let (t, tape) = self.net.forward_tape(&self.mask.apply(&z));
+        let mut x = z;
+        let mut j = 0;
+        for (xi, &k) in x.iter_mut().zip(self.mask.keep.iter()) {
+            if !k {
+                *xi += t[j];
+                j += 1;
+            }
+        }
+        (x, R::zero(), tape)
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        z: &[R; D],
+        tape: &C::Tape<R>,
+        xbar: &[R; D],
+        _lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let mut tbar = [R::zero(); O];
+        let mut j = 0;
+        for (&xb, &k) in xbar.iter().zip(self.mask.keep.iter()) {
+            if !k && j < O {
+                tbar[j] = xb;
+                j += 1;
+            }
+        }
+        let ubar = self.net.backward(&self.mask.apply(z), tape, &tbar, grad);
+        let mut zbar = *xbar;
+        self.mask.add_kept(&mut zbar, &ubar);
+        zbar
+    }
+}
+
+/// What an affine coupling keeps for its backward: the conditioner's tape, its output with the
+/// raw log-scales ŝ replaced by s (entries `0..T`) and the shifts by exp(∓s) (entries `T..2T`,
+/// − for the inverse, + for the forward), and the layer's output.
+#[derive(Clone, Copy, Debug)]
+pub struct AffineCouplingTape<T, R, const D: usize, const O: usize> {
+    net: T,
+    s_exp: [R; O],
+    out: [R; D],
+}
+
+/// ds/dŝ = 1 − tanh²(ŝ/c) = 1 − (s/c)² for s = c·tanh(ŝ/c).
+#[inline(always)]
+pub(crate) fn bounded_log_scale_derivative<R: Real>(s: R) -> R {
+    let r = s / R::from_f64(LOG_SCALE_BOUND);
+    R::one() - r * r
+}
+
+/// Backward of the affine coupling's inverse z_T = (x_T − t)·e^−s, l = −Σs:
+/// x̄_T = z̄_T e^−s, t̄ = −z̄_T e^−s, ŝ̄ = −(z̄_T z_T + l̄)·ds/dŝ, and the conditioner's input
+/// cotangent added on the kept coordinates.
+impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableInverse<D>
+    for AffineCoupling<D, O, C>
+{
+    type InverseTape<R: Real> = AffineCouplingTape<C::Tape<R>, R, D, O>;
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, Self::InverseTape<R>), Error> {
+        let (h, net) = self.net.forward_tape(&self.mask.apply(&x));
+        let t_off = O / 2;
+        let mut s_exp = [R::zero(); O];
+        let mut z = x;
+        let mut log_det = R::zero();
+        let mut j = 0;
+        for (zi, &k) in z.iter_mut().zip(self.mask.keep.iter()) {
+            if !k {
+                let s = bounded_log_scale(h[j]);
+                let e = (-s).exp();
+                *zi = (*zi - h[t_off + j]) * e;
+                log_det -= s;
+                s_exp[j] = s;
+                s_exp[t_off + j] = e;
+                j += 1;
+            }
+        }
+        Ok((z, log_det, AffineCouplingTape { net, s_exp, out: z }))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        x: &[R; D],
+        tape: &Self::InverseTape<R>,
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let t_off = O / 2;
+        let mut hbar = [R::zero(); O];
+        let mut xbar = *zbar;
+        let mut j = 0;
+        for i in 0..D {
+            if !self.mask.keep[i] && t_off + j < O {
+                let (s, e) = (tape.s_exp[j], tape.s_exp[t_off + j]);
+                let ze = zbar[i] * e;
+                xbar[i] = ze;
+                hbar[t_off + j] = -ze;
+                hbar[j] = -(zbar[i] * tape.out[i] + lbar) * bounded_log_scale_derivative(s);
+                j += 1;
+            }
+        }
+        let ubar = self.net.backward(&self.mask.apply(x), &tape.net, &hbar, grad);
+        self.mask.add_kept(&mut xbar, &ubar);
+        xbar
+    }
+}
+
+/// Backward of the affine coupling's forward x_T = z_T e^s + t, l = Σs: z̄_T = x̄_T e^s,
+/// t̄ = x̄_T, ŝ̄ = (x̄_T (x_T − t) + l̄)·ds/dŝ, and the conditioner's input cotangent added on
+/// the kept coordinates.
+impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableForward<D>
+    for AffineCoupling<D, O, C>
+{
+    type ForwardTape<R: Real> = AffineCouplingTape<C::Tape<R>, R, D, O>;
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, Self::ForwardTape<R>) {
+        let (h, net) = self.net.forward_tape(&self.mask.apply(&z));
+        let t_off = O / 2;
+        let mut s_exp = [R::zero(); O];
+        let mut x = z;
+        let mut log_det = R::zero();
+        let mut j = 0;
+        for (xi, &k) in x.iter_mut().zip(self.mask.keep.iter()) {
+            if !k {
+                let s = bounded_log_scale(h[j]);
+                let e = s.exp();
+                *xi = *xi * e + h[t_off + j];
+                log_det += s;
+                s_exp[j] = s;
+                s_exp[t_off + j] = e;
+                j += 1;
+            }
+        }
+        (x, log_det, AffineCouplingTape { net, s_exp, out: x })
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        z: &[R; D],
+        tape: &Self::ForwardTape<R>,
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let t_off = O / 2;
+        let mut hbar = [R::zero(); O];
+        let mut zbar = *xbar;
+        let mut j = 0;
+        for i in 0..D {
+            if !self.mask.keep[i] && t_off + j < O {
+                let (s, e) = (tape.s_exp[j], tape.s_exp[t_off + j]);
+                zbar[i] = xbar[i] * e;
+                hbar[t_off + j] = xbar[i];
+                hbar[j] = (xbar[i] * z[i] * e + lbar) * bounded_log_scale_derivative(s);
+                j += 1;
+            }
+        }
+        let ubar = self.net.backward(&self.mask.apply(z), &tape.net, &hbar, grad);
+        self.mask.add_kept(&mut zbar, &ubar);
+        zbar
     }
 }

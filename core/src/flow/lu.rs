@@ -11,20 +11,34 @@
 // Triangular solves and factorisations read most clearly with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
+use crate::flow::affine::{log2_abs, signed_exp2};
 use crate::flow::permute::Permutation;
+use crate::flow::train::{TrainableForward, TrainableInverse};
+use crate::params::{Params, check_len, split, split_ref};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
 
-/// x = P·L·(U + diag s)·z with `f32` factors (`4·(2D² + D)` bytes plus the permutation).
+/// x = P·L·(U + diag s)·z with `f32` factors (`4·(2D² + 3D)` bytes plus the permutation).
+///
+/// The diagonal is parameterised like [`Affine`](crate::flow::Affine)'s scale: sᵢ = ±2^ℓᵢ with
+/// a fixed sign, so every finite ℓ with |ℓ| ≤ [`MAX_LOG2_SCALE`](crate::flow::affine::MAX_LOG2_SCALE) gives an invertible W. The
+/// permutation and the signs are fixed; `f64` lanes see ±2^ℓ itself (a sum of two `f32`s).
+///
+/// Parameter layout ([`Params`], `D²` numbers): the strictly lower entries of L row by row
+/// (L₁₀, L₂₀, L₂₁, …), the strictly upper entries of U row by row (U₀₁, …, U₀,D−1, U₁₂, …),
+/// then ℓ₀..ℓ_{D−1} (log₂|sᵢ|).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LuLinear<const D: usize> {
     perm: Permutation<D>,
     lower: [[f32; D]; D],
     upper: [[f32; D]; D],
-    diag: [f32; D],
-    log_det: f64,
+    negative: [bool; D],
+    log2_diag: [f32; D],
+    diag: [TwoF32; D],
+    log_det: TwoF32,
 }
 
 impl<const D: usize> LuLinear<D> {
@@ -32,14 +46,41 @@ impl<const D: usize> LuLinear<D> {
     /// lower part of `lower` (its unit diagonal implied), the strictly upper part of `upper`, and
     /// the diagonal `diag` = s.
     ///
-    /// Errors: a non-finite entry ([`Error::NonFinite`]); a zero in `diag` (W singular), a
-    /// non-zero entry on or above the diagonal of `lower` or on or below the diagonal of
-    /// `upper`, or an invalid permutation ([`Error::InvalidParameter`]).
+    /// The diagonal is stored as its signs and ℓ ≈ log₂|s| in `f32`, chosen as in
+    /// [`Affine::new`](crate::flow::Affine::new) so that the `f32` diagonal is `diag` itself
+    /// whenever possible (within 2.2e-7 relative otherwise).
+    ///
+    /// Errors: a non-finite entry ([`Error::NonFinite`]); a zero in `diag` (W singular) or one
+    /// outside 2^±[`MAX_LOG2_SCALE`](crate::flow::affine::MAX_LOG2_SCALE), a non-zero entry on or above the diagonal of `lower` or on
+    /// or below the diagonal of `upper`, or an invalid permutation ([`Error::InvalidParameter`]).
     pub fn from_params(
         perm: [usize; D],
         lower: [[f32; D]; D],
         upper: [[f32; D]; D],
         diag: [f32; D],
+    ) -> Result<Self, Error> {
+        all_finite("diag", &diag)?;
+        if diag.contains(&0.0) {
+            return Err(Error::InvalidParameter {
+                name: "diag",
+                reason: "a zero on the LU diagonal makes W singular",
+            });
+        }
+        let log2_diag = diag.map(log2_abs);
+        Self::from_log2_diag(perm, lower, upper, diag.map(|s| s < 0.0), log2_diag)
+    }
+
+    /// The layer with sᵢ = −2^ℓᵢ where `negative[i]`, +2^ℓᵢ elsewhere; the other arguments as
+    /// in [`LuLinear::from_params`].
+    ///
+    /// Errors: as [`LuLinear::from_params`], with |ℓᵢ| > [`MAX_LOG2_SCALE`](crate::flow::affine::MAX_LOG2_SCALE) an
+    /// [`Error::InvalidParameter`].
+    pub fn from_log2_diag(
+        perm: [usize; D],
+        lower: [[f32; D]; D],
+        upper: [[f32; D]; D],
+        negative: [bool; D],
+        log2_diag: [f32; D],
     ) -> Result<Self, Error> {
         let perm = Permutation::new(perm)?;
         for row in &lower {
@@ -48,7 +89,7 @@ impl<const D: usize> LuLinear<D> {
         for row in &upper {
             all_finite("upper", row)?;
         }
-        all_finite("diag", &diag)?;
+        all_finite("log2_diag", &log2_diag)?;
         for i in 0..D {
             for j in 0..D {
                 if j >= i && lower[i][j] != 0.0 {
@@ -65,14 +106,14 @@ impl<const D: usize> LuLinear<D> {
                 }
             }
         }
-        if diag.contains(&0.0) {
-            return Err(Error::InvalidParameter {
-                name: "diag",
-                reason: "a zero on the LU diagonal makes W singular",
-            });
+        let mut diag = [TwoF32::default(); D];
+        let mut sum = 0.0f64;
+        for i in 0..D {
+            diag[i] = signed_exp2("log2_diag", negative[i], log2_diag[i])?;
+            sum += log2_diag[i] as f64;
         }
-        let log_det = diag.iter().map(|&s| libm::log(libm::fabs(s as f64))).sum::<f64>();
-        Ok(Self { perm, lower, upper, diag, log_det })
+        let log_det = TwoF32::new(core::f64::consts::LN_2 * sum);
+        Ok(Self { perm, lower, upper, negative, log2_diag, diag, log_det })
     }
 
     /// A random rotation: Q of the QR factorisation (R with a positive diagonal, so Q is
@@ -139,9 +180,79 @@ impl<const D: usize> LuLinear<D> {
         &self.perm
     }
 
-    /// s, the diagonal of U + diag s.
-    pub fn diag(&self) -> &[f32; D] {
-        &self.diag
+    /// s, the diagonal of U + diag s (rounded to `f32`).
+    pub fn diag(&self) -> [f32; D] {
+        self.diag.map(TwoF32::hi)
+    }
+
+    /// The trainable log₂|sᵢ|.
+    pub fn log2_diag(&self) -> &[f32; D] {
+        &self.log2_diag
+    }
+
+    /// y = (U + diag s)·z.
+    #[inline(always)]
+    fn upper_apply<R: Real>(&self, z: &[R; D]) -> [R; D] {
+        let mut y = [R::zero(); D];
+        for i in 0..D {
+            let mut acc = self.diag[i].get::<R>() * z[i];
+            for j in i + 1..D {
+                acc += R::from_f32(self.upper[i][j]) * z[j];
+            }
+            y[i] = acc;
+        }
+        y
+    }
+
+    /// w = L⁻¹·v (forward substitution, unit diagonal).
+    #[inline(always)]
+    fn lower_solve<R: Real>(&self, mut w: [R; D]) -> [R; D] {
+        for i in 0..D {
+            let mut acc = w[i];
+            for j in 0..i {
+                acc -= R::from_f32(self.lower[i][j]) * w[j];
+            }
+            w[i] = acc;
+        }
+        w
+    }
+
+    /// Accumulate the gradient of ℓ from s̄ (sᵢ = ±2^ℓᵢ, so ℓ̄ᵢ = s̄ᵢ sᵢ ln 2) and of the
+    /// log-determinant Σ ln|sᵢ| = ln 2·Σℓ with cotangent `lbar`, and of the triangles from
+    /// (rank-one) products: L̄ᵢⱼ += `lo[i]·lo_r[j]`, Ūᵢⱼ += `up[i]·up_r[j]`, s̄ᵢ = `up[i]·up_r[i]`.
+    #[inline(always)]
+    fn accumulate<R: Real>(
+        &self,
+        lo: &[R; D],
+        lo_r: &[R; D],
+        up: &[R; D],
+        up_r: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) {
+        let tri = D * D.saturating_sub(1) / 2;
+        let (gl, rest) = split(grad, tri);
+        let (gu, gd) = split(rest, tri);
+        let mut it = gl.iter_mut();
+        for i in 1..D {
+            for j in 0..i {
+                if let Some(g) = it.next() {
+                    *g += lo[i] * lo_r[j];
+                }
+            }
+        }
+        let mut it = gu.iter_mut();
+        for i in 0..D {
+            for j in i + 1..D {
+                if let Some(g) = it.next() {
+                    *g += up[i] * up_r[j];
+                }
+            }
+        }
+        let ln2 = R::from_f64(core::f64::consts::LN_2);
+        for (i, g) in gd.iter_mut().enumerate().take(D) {
+            *g += ln2 * (up[i] * up_r[i] * self.diag[i].get::<R>() + lbar);
+        }
     }
 }
 
@@ -176,15 +287,7 @@ fn orthonormalise_columns<const D: usize>(q: &mut [[f64; D]; D]) -> Result<(), E
 impl<const D: usize> Bijector<D> for LuLinear<D> {
     #[inline]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
-        // y = (U + diag s)·z
-        let mut y = [R::zero(); D];
-        for i in 0..D {
-            let mut acc = R::from_f32(self.diag[i]) * z[i];
-            for j in i + 1..D {
-                acc += R::from_f32(self.upper[i][j]) * z[j];
-            }
-            y[i] = acc;
-        }
+        let mut y = self.upper_apply(&z);
         // w = L·y (unit diagonal), computed bottom-up so that y can be overwritten in place.
         for i in (0..D).rev() {
             let mut acc = y[i];
@@ -193,28 +296,177 @@ impl<const D: usize> Bijector<D> for LuLinear<D> {
             }
             y[i] = acc;
         }
-        (self.perm.forward(y).0, R::from_f64(self.log_det))
+        (self.perm.forward(y).0, self.log_det.get::<R>())
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
-        let (mut w, _) = self.perm.inverse(x)?;
+        let (w, _) = self.perm.inverse(x)?;
         // L·y = w, forward substitution.
-        for i in 0..D {
-            let mut acc = w[i];
-            for j in 0..i {
-                acc -= R::from_f32(self.lower[i][j]) * w[j];
-            }
-            w[i] = acc;
-        }
+        let mut w = self.lower_solve(w);
         // (U + diag s)·z = y, back substitution.
         for i in (0..D).rev() {
             let mut acc = w[i];
             for j in i + 1..D {
                 acc -= R::from_f32(self.upper[i][j]) * w[j];
             }
-            w[i] = acc / R::from_f32(self.diag[i]);
+            w[i] = acc / self.diag[i].get::<R>();
         }
-        Ok((w, -R::from_f64(self.log_det)))
+        Ok((w, -self.log_det.get::<R>()))
+    }
+}
+
+impl<const D: usize> Params for LuLinear<D> {
+    const LEN: usize = D * D;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("lu params", out.len(), Self::LEN)?;
+        let tri = D * D.saturating_sub(1) / 2;
+        let (ol, rest) = split(out, tri);
+        let (ou, od) = split(rest, tri);
+        let lower = (1..D).flat_map(|i| (0..i).map(move |j| (i, j)));
+        for (o, (i, j)) in ol.iter_mut().zip(lower) {
+            *o = self.lower[i][j];
+        }
+        let upper = (0..D).flat_map(|i| (i + 1..D).map(move |j| (i, j)));
+        for (o, (i, j)) in ou.iter_mut().zip(upper) {
+            *o = self.upper[i][j];
+        }
+        od.copy_from_slice(&self.log2_diag);
+        Ok(())
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("lu params", src.len(), Self::LEN)?;
+        let tri = D * D.saturating_sub(1) / 2;
+        let (sl, rest) = split_ref(src, tri);
+        let (su, sd) = split_ref(rest, tri);
+        let mut lower = [[0.0f32; D]; D];
+        let lower_idx = (1..D).flat_map(|i| (0..i).map(move |j| (i, j)));
+        for (&v, (i, j)) in sl.iter().zip(lower_idx) {
+            lower[i][j] = v;
+        }
+        let mut upper = [[0.0f32; D]; D];
+        let upper_idx = (0..D).flat_map(|i| (i + 1..D).map(move |j| (i, j)));
+        for (&v, (i, j)) in su.iter().zip(upper_idx) {
+            upper[i][j] = v;
+        }
+        let mut log2_diag = [0.0f32; D];
+        log2_diag.copy_from_slice(sd);
+        *self = Self::from_log2_diag(*self.perm.indices(), lower, upper, self.negative, log2_diag)?;
+        Ok(())
+    }
+}
+
+/// The intermediate y of an [`LuLinear`] pass (y = (U + diag s)·z = L⁻¹Pᵀx) and its z.
+#[derive(Clone, Copy, Debug)]
+pub struct LuTape<R, const D: usize> {
+    y: [R; D],
+    z: [R; D],
+}
+
+/// Backward of the inverse y = L⁻¹Pᵀx, z = (U + diag s)⁻¹y, l = −ln 2·Σℓ:
+/// ȳ = (U + diag s)⁻ᵀz̄, Ū = −ȳ zᵀ (strict upper), s̄ = −ȳ⊙z; w̄ = L⁻ᵀȳ, L̄ = −w̄ yᵀ (strict
+/// lower); x̄ = P w̄. Two triangular solves, like the inverse itself.
+impl<const D: usize> TrainableInverse<D> for LuLinear<D> {
+    type InverseTape<R: Real> = LuTape<R, D>;
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, LuTape<R, D>), Error> {
+        let (w, _) = self.perm.inverse(x)?;
+        let y = self.lower_solve(w);
+        let mut z = y;
+        for i in (0..D).rev() {
+            let mut acc = z[i];
+            for j in i + 1..D {
+                acc -= R::from_f32(self.upper[i][j]) * z[j];
+            }
+            z[i] = acc / self.diag[i].get::<R>();
+        }
+        Ok((z, -self.log_det.get::<R>(), LuTape { y, z }))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        _x: &[R; D],
+        tape: &LuTape<R, D>,
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        // (U + diag s)ᵀ ȳ = z̄: forward substitution.
+        let mut ybar = *zbar;
+        for j in 0..D {
+            let mut acc = ybar[j];
+            for i in 0..j {
+                acc -= R::from_f32(self.upper[i][j]) * ybar[i];
+            }
+            ybar[j] = acc / self.diag[j].get::<R>();
+        }
+        // Lᵀ w̄ = ȳ: back substitution (unit diagonal).
+        let mut wbar = ybar;
+        for j in (0..D).rev() {
+            let mut acc = wbar[j];
+            for i in j + 1..D {
+                acc -= R::from_f32(self.lower[i][j]) * wbar[i];
+            }
+            wbar[j] = acc;
+        }
+        let neg_w: [R; D] = core::array::from_fn(|i| -wbar[i]);
+        let neg_y: [R; D] = core::array::from_fn(|i| -ybar[i]);
+        self.accumulate(&neg_w, &tape.y, &neg_y, &tape.z, -lbar, grad);
+        self.perm.forward(wbar).0
+    }
+}
+
+/// Backward of the forward y = (U + diag s)·z, w = L·y, x = P·w, l = ln 2·Σℓ: w̄ = Pᵀx̄,
+/// L̄ = w̄ yᵀ, ȳ = Lᵀw̄, Ū = ȳ zᵀ, s̄ = ȳ⊙z, z̄ = (U + diag s)ᵀȳ.
+impl<const D: usize> TrainableForward<D> for LuLinear<D> {
+    type ForwardTape<R: Real> = [R; D];
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, [R; D]) {
+        let y = self.upper_apply(&z);
+        let mut w = y;
+        for i in (0..D).rev() {
+            let mut acc = w[i];
+            for j in 0..i {
+                acc += R::from_f32(self.lower[i][j]) * w[j];
+            }
+            w[i] = acc;
+        }
+        (self.perm.forward(w).0, self.log_det.get::<R>(), y)
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        z: &[R; D],
+        y: &[R; D],
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let mut wbar = *xbar;
+        for (&p, &xb) in self.perm.indices().iter().zip(xbar.iter()) {
+            wbar[p] = xb;
+        }
+        let mut ybar = wbar;
+        for j in 0..D {
+            for i in j + 1..D {
+                ybar[j] += R::from_f32(self.lower[i][j]) * wbar[i];
+            }
+        }
+        self.accumulate(&wbar, y, &ybar, z, lbar, grad);
+        let mut zbar = [R::zero(); D];
+        for j in 0..D {
+            let mut acc = self.diag[j].get::<R>() * ybar[j];
+            for i in 0..j {
+                acc += R::from_f32(self.upper[i][j]) * ybar[i];
+            }
+            zbar[j] = acc;
+        }
+        zbar
     }
 }

@@ -15,12 +15,19 @@
 
 use crate::error::Error;
 use crate::flow::Bijector;
-use crate::flow::coupling::bounded_log_scale;
-use crate::nn::{Mlp2, Network};
+use crate::flow::coupling::{bounded_log_scale, bounded_log_scale_derivative};
+use crate::flow::train::TrainableInverse;
+use crate::nn::mlp::MlpTape;
+use crate::nn::{Mlp2, Network, TrainableNetwork};
+use crate::params::{Params, check_len, split};
 use crate::real::Real;
 
 /// One MAF layer: a two-hidden-layer MADE `D → H → H → O` with `O = 2D` outputs (μ₀..μ_{D−1},
 /// then α̂₀..α̂_{D−1}).
+///
+/// Parameter layout ([`Params`]): the MADE's ([`Mlp2`]'s), masked weights included;
+/// [`Params::read_params`] re-applies the masks (masked weights read back as 0, whatever the
+/// source holds) and the backward gives them no gradient, so the layer stays autoregressive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Maf<const D: usize, const H: usize, const O: usize> {
     made: Mlp2<D, H, O>,
@@ -57,6 +64,96 @@ impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
     /// The masked network.
     pub fn made(&self) -> &Mlp2<D, H, O> {
         &self.made
+    }
+}
+
+impl<const D: usize, const H: usize, const O: usize> Params for Maf<D, H, O> {
+    const LEN: usize = <Mlp2<D, H, O> as Params>::LEN;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("maf params", out.len(), Self::LEN)?;
+        self.made.write_params(out)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("maf params", src.len(), Self::LEN)?;
+        let mut net = self.made;
+        net.read_params(src)?;
+        *self = Self::new(net);
+        Ok(())
+    }
+}
+
+/// What the MAF inverse keeps: the MADE's tape, α (entries `0..D`) and exp(−α) (`D..2D`),
+/// and z.
+#[derive(Clone, Copy, Debug)]
+pub struct MafTape<R, const D: usize, const H: usize, const O: usize> {
+    net: MlpTape<R, H, 1>,
+    a_exp: [R; O],
+    z: [R; D],
+}
+
+/// Backward of the one-pass inverse zᵢ = (xᵢ − μᵢ)·e^−αᵢ, l = −Σα: x̄ᵢ = z̄ᵢ e^−αᵢ plus the
+/// MADE's input cotangent of μ̄ᵢ = −z̄ᵢ e^−αᵢ and α̂̄ᵢ = −(z̄ᵢ zᵢ + l̄)·dα/dα̂; the MADE's
+/// backward skips the masked weights.
+impl<const D: usize, const H: usize, const O: usize> TrainableInverse<D> for Maf<D, H, O> {
+    type InverseTape<R: Real> = MafTape<R, D, H, O>;
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, MafTape<R, D, H, O>), Error> {
+        let (h, net) = self.made.forward_tape(&x);
+        let mut a_exp = [R::zero(); O];
+        let mut z = [R::zero(); D];
+        let mut log_det = R::zero();
+        for i in 0..D {
+            let a = bounded_log_scale(h[D + i]);
+            let e = (-a).exp();
+            z[i] = (x[i] - h[i]) * e;
+            log_det -= a;
+            a_exp[i] = a;
+            a_exp[D + i] = e;
+        }
+        Ok((z, log_det, MafTape { net, a_exp, z }))
+    }
+
+    fn inverse_backward<R: Real>(
+        &self,
+        x: &[R; D],
+        tape: &MafTape<R, D, H, O>,
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let mut hbar = [R::zero(); O];
+        let mut xbar = [R::zero(); D];
+        for i in 0..D {
+            let (a, e) = (tape.a_exp[i], tape.a_exp[D + i]);
+            let ze = zbar[i] * e;
+            xbar[i] = ze;
+            hbar[i] = -ze;
+            hbar[D + i] = -(zbar[i] * tape.z[i] + lbar) * bounded_log_scale_derivative(a);
+        }
+        let n1 = <crate::nn::Dense<D, H> as Params>::LEN;
+        let n2 = <crate::nn::Dense<H, H> as Params>::LEN;
+        let (g1, rest) = split(grad, n1);
+        let (g2, g3) = split(rest, n2);
+        let made = &self.made;
+        let t = &tape.net;
+        let a1 = &t.a[0];
+        made.output.backward_params_masked(a1, &hbar, g3, |o, k| hidden_degree(k, D) < (o % D) + 1);
+        let abar = made.output.backward_input(&hbar);
+        let zbar2: [R; H] = core::array::from_fn(|j| abar[j] * t.d[0][j]);
+        made.hidden[0].backward_params_masked(&t.a0, &zbar2, g2, |k, j| {
+            hidden_degree(k, D) >= hidden_degree(j, D)
+        });
+        let abar0 = made.hidden[0].backward_input(&zbar2);
+        let zbar1: [R; H] = core::array::from_fn(|j| abar0[j] * t.d0[j]);
+        made.input.backward_params_masked(x, &zbar1, g1, |k, i| hidden_degree(k, D) > i);
+        let ubar = made.input.backward_input(&zbar1);
+        for (xb, &u) in xbar.iter_mut().zip(ubar.iter()) {
+            *xb += u;
+        }
+        xbar
     }
 }
 

@@ -9,6 +9,12 @@
 //! everything that depends only on parameters (the planar û and wᵀû, the radial α and β, the
 //! affine log-determinant) once, so each layer costs O(D) per point.
 //!
+//! Training (MATH.md §7): every layer is [`Params`](crate::params::Params) (its unconstrained
+//! parameters), and has hand-written backward passes in the density direction
+//! ([`TrainableInverse`]: all layers but planar and radial, whose inverses are a solve or a
+//! root) and/or the sampling direction ([`TrainableForward`]: all layers but MAF, whose forward
+//! takes D passes); [`Flow::nll_backward`] gives the negative log-likelihood's gradient.
+//!
 //! ## Errors, not panics
 //! - Constructors validate: a NaN or infinite parameter gives [`Error::NonFinite`]; a finite but
 //!   invalid one (a zero affine scale, a box with lo ≥ hi) gives [`Error::InvalidParameter`].
@@ -39,10 +45,12 @@ pub mod affine;
 mod compose;
 pub mod planar;
 pub mod radial;
+pub mod train;
 
 pub use affine::Affine;
 pub use planar::Planar;
 pub use radial::Radial;
+pub use train::{TrainableForward, TrainableInverse};
 
 /// An invertible map f: ℝᴰ → ℝᴰ with a tractable log-determinant, evaluated over any [`Real`].
 ///

@@ -4,6 +4,8 @@
 
 use crate::error::Error;
 use crate::flow::Bijector;
+use crate::flow::train::{TrainableForward, TrainableInverse};
+use crate::params::{Params, check_len};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
 
@@ -70,5 +72,68 @@ impl<const D: usize> Bijector<D> for Permutation<D> {
             z[p] = xi;
         }
         Ok((z, R::zero()))
+    }
+}
+
+/// A permutation has no trainable parameters (`LEN = 0`; π is fixed).
+impl<const D: usize> Params for Permutation<D> {
+    const LEN: usize = 0;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("permutation params", out.len(), 0)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("permutation params", src.len(), 0)
+    }
+}
+
+/// The inverse z_{π(i)} = x_i has x̄_i = z̄_{π(i)}, i.e. x̄ = forward(z̄).
+impl<const D: usize> TrainableInverse<D> for Permutation<D> {
+    type InverseTape<R: Real> = ();
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, ()), Error> {
+        let (z, l) = self.inverse(x)?;
+        Ok((z, l, ()))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        _x: &[R; D],
+        _: &(),
+        zbar: &[R; D],
+        _lbar: R,
+        _grad: &mut [R],
+    ) -> [R; D] {
+        self.forward(*zbar).0
+    }
+}
+
+/// The forward x_i = z_{π(i)} has z̄_{π(i)} = x̄_i, i.e. z̄ = inverse(x̄).
+impl<const D: usize> TrainableForward<D> for Permutation<D> {
+    type ForwardTape<R: Real> = ();
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, ()) {
+        let (x, l) = self.forward(z);
+        (x, l, ())
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        _z: &[R; D],
+        _: &(),
+        xbar: &[R; D],
+        _lbar: R,
+        _grad: &mut [R],
+    ) -> [R; D] {
+        let mut zbar = *xbar;
+        for (&p, &xb) in self.perm.iter().zip(xbar.iter()) {
+            zbar[p] = xb;
+        }
+        zbar
     }
 }

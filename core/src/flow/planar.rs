@@ -1,10 +1,12 @@
 //! The planar layer of Rezende & Mohamed (2015), with the invertibility reparameterisation and a
 //! safeguarded-Newton inverse (MATH.md §1, "Planar").
 
+use super::train::TrainableForward;
 use super::{Bijector, eps_of};
 use crate::dist::TwoF32;
 use crate::error::{Error, all_finite, finite};
 use crate::lane::Mask;
+use crate::params::{Params, check_len};
 use crate::real::Real;
 
 /// Maximum iterations of the planar inverse's safeguarded Newton solve. Newton converges
@@ -29,9 +31,12 @@ const PLANAR_STEP_ULPS: f64 = 2.0;
 /// Free parameters u, w ∈ ℝᴰ and b ∈ ℝ (stored as `f32`). The layer uses
 /// û = u + (m(wᵀu) − wᵀu)·w/‖w‖², m(s) = −1 + softplus(s), so that wᵀû = m(wᵀu) > −1 and f is
 /// invertible (if ‖w‖ = 0, û = u and f is the shift z + u·tanh b). û and c = wᵀû are prepared
-/// at construction in `f64`: û is stored as `f32` (it defines the map), and c is wᵀû of that
-/// stored û, kept to ≈ 1e-15 as a sum of two `f32`s, so that `f64` evaluation is exact to
-/// `f64` rounding and `f32` evaluation uses c rounded once.
+/// at construction in `f64` and kept to ≈ 1e-15 as sums of two `f32`s: `f32` lanes use û
+/// rounded once and c = wᵀ(rounded û) rounded once, `f64` lanes the exact û and c = m(wᵀu),
+/// so that `f64` evaluation is a smooth function of the parameters.
+///
+/// Parameter layout ([`Params`], `2D + 1` numbers): u₀..u_{D−1}, w₀..w_{D−1}, b; any finite
+/// values are valid except the degenerate wᵀu ≲ −17 of [`Planar::new`].
 ///
 /// - forward: x = z + û·h, h = tanh(wᵀz + b); log|det| = ln(1 + h'(wᵀz + b)·c) with
 ///   h' = (1 − h)(1 + h), evaluated by `ln_1p` (matrix determinant lemma). Cost O(D): one
@@ -57,7 +62,7 @@ pub struct Planar<const D: usize> {
     u: [f32; D],
     w: [f32; D],
     b: f32,
-    u_hat: [f32; D],
+    u_hat: [TwoF32; D],
     c: TwoF32,
 }
 
@@ -82,20 +87,24 @@ impl<const D: usize> Planar<D> {
             wu += w[i] as f64 * u[i] as f64;
             ww += w[i] as f64 * w[i] as f64;
         }
-        let mut u_hat = u;
+        let mut exact = u.map(|v| v as f64);
         if ww > 0.0 {
             let m = -1.0 + softplus_f64(wu);
             let k = (m - wu) / ww;
             for i in 0..D {
-                u_hat[i] = (u[i] as f64 + k * w[i] as f64) as f32;
+                exact[i] = u[i] as f64 + k * w[i] as f64;
             }
         }
-        all_finite("u_hat", &u_hat)?;
-        let mut c = 0.0f64;
+        let rounded = exact.map(|v| v as f32);
+        all_finite("u_hat", &rounded)?;
+        let mut c_rounded = 0.0f64;
+        let mut c_exact = 0.0f64;
         for i in 0..D {
-            c += w[i] as f64 * u_hat[i] as f64;
+            c_rounded += w[i] as f64 * rounded[i] as f64;
+            c_exact += w[i] as f64 * exact[i];
         }
-        let c = TwoF32::new(c);
+        let u_hat = core::array::from_fn(|i| TwoF32::new(exact[i]));
+        let c = TwoF32::with_hi(c_rounded as f32, c_exact);
         if c.hi().partial_cmp(&-1.0) != Some(core::cmp::Ordering::Greater) {
             return Err(Error::InvalidParameter {
                 name: "u",
@@ -121,9 +130,9 @@ impl<const D: usize> Planar<D> {
         self.b
     }
 
-    /// The reparameterised û used by the map.
+    /// The reparameterised û used by the map (rounded to `f32`).
     pub fn u_hat(&self) -> [f32; D] {
-        self.u_hat
+        self.u_hat.map(TwoF32::hi)
     }
 
     /// c = wᵀû (> −1).
@@ -152,15 +161,102 @@ impl<const D: usize> Bijector<D> for Planar<D> {
     #[inline(always)]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         let t = (self.dot_w(&z) + R::from_f32(self.b)).tanh();
-        let x = core::array::from_fn(|i| z[i] + R::from_f32(self.u_hat[i]) * t);
+        let x = core::array::from_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
         (x, self.log_det_at(t))
     }
 
     fn inverse<R: Real>(&self, y: [R; D]) -> Result<([R; D], R), Error> {
         let (a, _) = self.solve(self.dot_w(&y))?;
         let t = (a + R::from_f32(self.b)).tanh();
-        let z = core::array::from_fn(|i| y[i] - R::from_f32(self.u_hat[i]) * t);
+        let z = core::array::from_fn(|i| y[i] - self.u_hat[i].get::<R>() * t);
         Ok((z, -self.log_det_at(t)))
+    }
+}
+
+impl<const D: usize> Params for Planar<D> {
+    const LEN: usize = 2 * D + 1;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("planar params", out.len(), Self::LEN)?;
+        for (o, v) in out.iter_mut().zip(self.u.iter().chain(self.w.iter()).chain([&self.b])) {
+            *o = *v;
+        }
+        Ok(())
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("planar params", src.len(), Self::LEN)?;
+        let u = core::array::from_fn(|i| src[i]);
+        let w = core::array::from_fn(|i| src[D + i]);
+        *self = Self::new(u, w, src[2 * D])?;
+        Ok(())
+    }
+}
+
+/// Backward of the forward x = z + û t, t = tanh(wᵀz + b), l = ln(1 + (1 − t²)c):
+/// with ρ = 1 + (1 − t²)c, t̄ = ⟨x̄, û⟩ − 2tc l̄/ρ, ā = t̄(1 − t²), c̄ = l̄(1 − t²)/ρ,
+/// z̄ = x̄ + ā w, b̄ = ā, and through û = u + k w, k = (m(s) − s)/‖w‖², c = m(s), s = wᵀu,
+/// m′ = σ: ū = û̄ + (⟨û̄, w⟩(σ − 1)/‖w‖² + c̄σ) w,
+/// w̄ = ā z + k û̄ + ⟨û̄, w⟩((σ − 1)u − 2k w)/‖w‖² + c̄σ u (û̄ = x̄ t). At w = 0, where û jumps,
+/// the gradient is that of the branch û = u, c = 0 (ū = û̄, w̄ = ā z). Cost O(D) and one
+/// softplus, one sigmoid per sample.
+impl<const D: usize> TrainableForward<D> for Planar<D> {
+    type ForwardTape<R: Real> = R;
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, R) {
+        let t = (self.dot_w(&z) + R::from_f32(self.b)).tanh();
+        let x = core::array::from_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
+        (x, self.log_det_at(t), t)
+    }
+
+    fn forward_backward<R: Real>(
+        &self,
+        z: &[R; D],
+        t: &R,
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let t = *t;
+        let one = R::one();
+        let c = self.c.get::<R>();
+        let sech2 = (one - t) * (one + t);
+        let rho = one + sech2 * c;
+        let mut xu = R::zero();
+        for (&xb, uh) in xbar.iter().zip(self.u_hat.iter()) {
+            xu += xb * uh.get::<R>();
+        }
+        let tbar = xu - R::from_f64(2.0) * t * c * lbar / rho;
+        let abar = tbar * sech2;
+        let cbar = lbar * sech2 / rho;
+        let uhbar: [R; D] = core::array::from_fn(|i| xbar[i] * t);
+        let u = self.u.map(R::from_f32);
+        let w = self.w.map(R::from_f32);
+        let (mut s, mut q, mut uw) = (R::zero(), R::zero(), R::zero());
+        for i in 0..D {
+            s += w[i] * u[i];
+            q += w[i] * w[i];
+            uw += uhbar[i] * w[i];
+        }
+        let mut gu = uhbar;
+        let mut gw: [R; D] = core::array::from_fn(|i| abar * z[i]);
+        if self.w.iter().any(|&v| v != 0.0) {
+            let sig = s.sigmoid();
+            let m = s.softplus() - one;
+            let k = (m - s) / q;
+            let cu = uw * (sig - one) / q + cbar * sig;
+            for i in 0..D {
+                gu[i] += cu * w[i];
+                gw[i] += k * uhbar[i]
+                    + uw * ((sig - one) * u[i] - R::from_f64(2.0) * k * w[i]) / q
+                    + cbar * sig * u[i];
+            }
+        }
+        for (g, v) in grad.iter_mut().zip(gu.iter().chain(gw.iter()).chain([&abar])) {
+            *g += *v;
+        }
+        core::array::from_fn(|i| xbar[i] + abar * w[i])
     }
 }
 

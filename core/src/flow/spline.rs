@@ -18,10 +18,13 @@
 //! square root); the coupling adds one conditioner pass and, per transformed coordinate, a
 //! softmax over K widths and K heights (2K exp) and K − 1 softplus for the derivatives.
 
+use crate::dual::Dual;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
 use crate::flow::coupling::BinaryMask;
-use crate::nn::Network;
+use crate::flow::train::{TrainableForward, TrainableInverse};
+use crate::nn::{Network, TrainableNetwork};
+use crate::params::{Params, check_len};
 use crate::real::Real;
 
 /// Smallest bin width as a fraction of 2B in the coupling (nflows' default): bins never
@@ -104,12 +107,7 @@ impl<R: Real, const K: usize> Knots<R, K> {
     fn forward(&self, x: R) -> (R, R) {
         let (xc, inside) = self.clamp(x);
         let b = self.search(xc, false);
-        let w = b.x1 - b.x0;
-        let h = b.y1 - b.y0;
-        let s = h / w;
-        let xi = clamp01((xc - b.x0) / w);
-        let (y, ld) = rq_eval(&b, h, s, xi);
-        (R::select(inside, y, x), tail_log_det(x, inside, ld))
+        bin_forward(&b, xc, inside, x)
     }
 
     /// x = g⁻¹(y) and log (g⁻¹)'(y).
@@ -117,22 +115,169 @@ impl<R: Real, const K: usize> Knots<R, K> {
     fn inverse(&self, y: R) -> (R, R) {
         let (yc, inside) = self.clamp(y);
         let b = self.search(yc, true);
-        let w = b.x1 - b.x0;
-        let h = b.y1 - b.y0;
-        let s = h / w;
-        let delta = yc - b.y0;
-        let kappa = b.d0 + b.d1 - R::from_f64(2.0) * s;
-        let qa = h * (s - b.d0) + delta * kappa;
-        let qb = h * b.d0 - delta * kappa;
-        let qc = -s * delta;
-        let disc = (qb * qb - R::from_f64(4.0) * qa * qc).max(R::zero());
-        let den = -qb - disc.sqrt();
-        // den < 0 for every finite lane (see the module docs); the select only keeps a
-        // degenerate lane finite, NaN lanes are restored below by `inside`.
-        let xi = clamp01(R::select(den.lt(R::zero()), R::from_f64(2.0) * qc / den, R::zero()));
-        let x = b.x0 + xi * w;
-        let (_, ld) = rq_eval(&b, h, s, xi);
-        (R::select(inside, x, y), tail_log_det(y, inside, -ld))
+        bin_inverse(&b, yc, inside, y)
+    }
+
+    /// The backward of [`Knots::forward`] (or of [`Knots::inverse`]) at `v` with cotangents
+    /// `obar` (of the output) and `lbar` (of the log-derivative): returns v̄ and the cotangents
+    /// of the knots x, y, d.
+    ///
+    /// The bin's value and log-derivative depend on v and on the bin's six numbers only; their
+    /// seven partials come from one evaluation of the same code on `Dual<R, 7>` lanes (the
+    /// search itself is piecewise constant), and the six are then scattered to the knots of the
+    /// bin the search selected, lane by lane.
+    #[inline(always)]
+    fn backward(&self, v: R, inverse: bool, obar: R, lbar: R) -> (R, [R; K], [R; K], [R; K]) {
+        let (vc, inside) = self.clamp(v);
+        let b = self.search(vc, inverse);
+        let var = |val: R, i: usize| Dual::<R, 7>::variable(val, i);
+        let vd = var(v, 0);
+        let bound = Dual::constant(self.bound);
+        let vcd = R7::select(vd.lt(-bound), -bound, R7::select(vd.gt(bound), bound, vd));
+        let bd = Bin {
+            x0: var(b.x0, 1),
+            y0: var(b.y0, 2),
+            d0: var(b.d0, 3),
+            x1: var(b.x1, 4),
+            y1: var(b.y1, 5),
+            d1: var(b.d1, 6),
+        };
+        let (o, l) = if inverse {
+            bin_inverse(&bd, vcd, inside, vd)
+        } else {
+            bin_forward(&bd, vcd, inside, vd)
+        };
+        let g = |i: usize| obar * o.eps[i] + lbar * l.eps[i];
+        let (gx0, gy0, gd0, gx1, gy1, gd1) = (g(1), g(2), g(3), g(4), g(5), g(6));
+        let edges = if inverse { &self.y } else { &self.x };
+        let (mut xbar, mut ybar, mut dbar) = ([R::zero(); K], [R::zero(); K], [R::zero(); K]);
+        let zero = R::zero();
+        for k in 0..K {
+            // The search selected bin k iff v ≥ edge k − 1 (always for k = 0) and v < edge k
+            // (never for the last bin, which extends to B).
+            let from = if k == 0 { vc.ge(vc) | !vc.ge(vc) } else { vc.ge(edges[k - 1]) };
+            let sel = if k + 1 < K { from & !vc.ge(edges[k]) } else { from };
+            xbar[k] += R::select(sel, gx1, zero);
+            ybar[k] += R::select(sel, gy1, zero);
+            dbar[k] += R::select(sel, gd1, zero);
+            if k >= 1 {
+                xbar[k - 1] += R::select(sel, gx0, zero);
+                ybar[k - 1] += R::select(sel, gy0, zero);
+                dbar[k - 1] += R::select(sel, gd0, zero);
+            }
+        }
+        (g(0), xbar, ybar, dbar)
+    }
+}
+
+/// The dual lane of [`Knots::backward`]: a value and the seven partials.
+type R7<R> = Dual<R, 7>;
+
+/// y = g(x) and log g'(x) in bin `b`, for x clamped to [−B, B] (`xc`, `inside`).
+#[inline(always)]
+fn bin_forward<R: Real>(
+    b: &Bin<R>,
+    xc: R,
+    inside: <R::Lane as crate::lane::Lane>::Mask,
+    x: R,
+) -> (R, R) {
+    let w = b.x1 - b.x0;
+    let h = b.y1 - b.y0;
+    let s = h / w;
+    let xi = clamp01((xc - b.x0) / w);
+    let (y, ld) = rq_eval(b, h, s, xi);
+    (R::select(inside, y, x), tail_log_det(x, inside, ld))
+}
+
+/// x = g⁻¹(y) and log (g⁻¹)'(y) in bin `b`, for y clamped to [−B, B] (`yc`, `inside`).
+#[inline(always)]
+fn bin_inverse<R: Real>(
+    b: &Bin<R>,
+    yc: R,
+    inside: <R::Lane as crate::lane::Lane>::Mask,
+    y: R,
+) -> (R, R) {
+    let w = b.x1 - b.x0;
+    let h = b.y1 - b.y0;
+    let s = h / w;
+    let delta = yc - b.y0;
+    let kappa = b.d0 + b.d1 - R::from_f64(2.0) * s;
+    let qa = h * (s - b.d0) + delta * kappa;
+    let qb = h * b.d0 - delta * kappa;
+    let qc = -s * delta;
+    let disc = (qb * qb - R::from_f64(4.0) * qa * qc).max(R::zero());
+    let den = -qb - disc.sqrt();
+    // den < 0 for every finite lane (see the module docs); the select only keeps a
+    // degenerate lane finite, NaN lanes are restored below by `inside`.
+    let xi = clamp01(R::select(den.lt(R::zero()), R::from_f64(2.0) * qc / den, R::zero()));
+    let x = b.x0 + xi * w;
+    let (_, ld) = rq_eval(b, h, s, xi);
+    (R::select(inside, x, y), tail_log_det(y, inside, -ld))
+}
+
+/// The backward of [`Knots::from_raw`]: from the cotangents of the knots x, y, d to those of
+/// the 3K − 1 raw numbers, accumulated into `out`. The last knot of each array is the fixed
+/// (B, B, 1) and receives nothing. For the cumulative softmax
+/// x_k = −B + 2B Σ_{j≤k} (min + (1 − K·min)·p_j), p = softmax(raw): p̄_j = 2B(1 − K·min)·Σ_{k≥j} x̄_k
+/// (k < K − 1), raw̄_j = p_j (p̄_j − Σᵢ pᵢ p̄ᵢ); for d_k = min + softplus(raw): raw̄ = d̄_k σ(raw).
+#[inline(always)]
+fn raw_backward<R: Real, const K: usize>(
+    bound: R,
+    raw: &[R],
+    xbar: &[R; K],
+    ybar: &[R; K],
+    dbar: &[R; K],
+    out: &mut [R],
+) {
+    let (w, rest) = raw.split_at(K.min(raw.len()));
+    let (h, d) = rest.split_at(K.min(rest.len()));
+    let (ow, orest) = out.split_at_mut(K.min(out.len()));
+    let (oh, od) = orest.split_at_mut(K.min(orest.len()));
+    softmax_knots_backward::<R, K>(bound, w, xbar, SPLINE_MIN_BIN_WIDTH, ow);
+    softmax_knots_backward::<R, K>(bound, h, ybar, SPLINE_MIN_BIN_HEIGHT, oh);
+    for ((o, &v), &db) in od.iter_mut().zip(d.iter()).zip(dbar.iter()) {
+        *o += db * v.sigmoid();
+    }
+}
+
+/// The backward of [`cumulative_knots`] (see [`raw_backward`]).
+#[inline(always)]
+fn softmax_knots_backward<R: Real, const K: usize>(
+    bound: R,
+    raw: &[R],
+    kbar: &[R; K],
+    min: f64,
+    out: &mut [R],
+) {
+    let mut m = raw.first().copied().unwrap_or(R::zero());
+    for &v in raw {
+        m = m.max(v);
+    }
+    let mut p = [R::zero(); K];
+    let mut sum = R::zero();
+    for (o, &v) in p.iter_mut().zip(raw.iter()) {
+        *o = (v - m).exp();
+        sum += *o;
+    }
+    for o in p.iter_mut() {
+        *o /= sum;
+    }
+    let c = R::from_f64(1.0 - K as f64 * min) * (bound + bound);
+    // p̄_j = c·Σ_{j ≤ k < K−1} k̄_k, by a suffix sum.
+    let mut pbar = [R::zero(); K];
+    let mut acc = R::zero();
+    for j in (0..K).rev() {
+        if j + 1 < K {
+            acc += kbar[j];
+        }
+        pbar[j] = c * acc;
+    }
+    let mut dotp = R::zero();
+    for j in 0..K {
+        dotp += p[j] * pbar[j];
+    }
+    for (o, j) in out.iter_mut().zip(0..K) {
+        *o += p[j] * (pbar[j] - dotp);
     }
 }
 
@@ -403,5 +548,155 @@ impl<const D: usize, const K: usize, const O: usize, C: Network<D, O>> Bijector<
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         Ok(self.apply(x, true))
+    }
+}
+
+/// A fixed elementwise spline layer has no trainable parameters (`LEN = 0`).
+impl<const D: usize, const K: usize> Params for SplineElementwise<D, K> {
+    const LEN: usize = 0;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("spline params", out.len(), 0)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("spline params", src.len(), 0)
+    }
+}
+
+/// A spline coupling's parameters are its conditioner's: the unnormalised widths, heights and
+/// derivatives are the conditioner's outputs (the mask and B are fixed).
+impl<const D: usize, const K: usize, const O: usize, C: Params> Params
+    for SplineCoupling<D, K, O, C>
+{
+    const LEN: usize = C::LEN;
+
+    fn write_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        check_len("spline coupling params", out.len(), Self::LEN)?;
+        self.net.write_params(out)
+    }
+
+    fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
+        check_len("spline coupling params", src.len(), Self::LEN)?;
+        self.net.read_params(src)
+    }
+}
+
+/// What a spline coupling keeps for its backward: the conditioner's tape and its raw outputs.
+#[derive(Clone, Copy, Debug)]
+pub struct SplineCouplingTape<T, R, const O: usize> {
+    net: T,
+    raw: [R; O],
+}
+
+impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>>
+    SplineCoupling<D, K, O, C>
+{
+    /// [`SplineCoupling::apply`] keeping the tape (bit-identical values).
+    #[inline(always)]
+    fn apply_tape<R: Real>(
+        &self,
+        v: [R; D],
+        inverse: bool,
+    ) -> ([R; D], R, SplineCouplingTape<C::Tape<R>, R, O>) {
+        let (raw, net) = self.net.forward_tape(&self.mask.apply(&v));
+        let bound = R::from_f32(self.bound);
+        let mut out = v;
+        let mut log_det = R::zero();
+        let mut chunks = raw.chunks_exact(Self::PER);
+        for (o, &k) in out.iter_mut().zip(self.mask.keep().iter()) {
+            if k {
+                continue;
+            }
+            if let Some(params) = chunks.next() {
+                let knots = Knots::<R, K>::from_raw(bound, params);
+                let (val, ld) = if inverse { knots.inverse(*o) } else { knots.forward(*o) };
+                *o = val;
+                log_det += ld;
+            }
+        }
+        (out, log_det, SplineCouplingTape { net, raw })
+    }
+
+    /// The backward of either direction: per transformed coordinate the spline's backward
+    /// ([`Knots::backward`], [`raw_backward`]) gives the input cotangent and the raw outputs'
+    /// cotangents; the conditioner's backward adds its input cotangent on the kept coordinates.
+    #[inline(always)]
+    fn backward_tape<R: Real>(
+        &self,
+        v: &[R; D],
+        tape: &SplineCouplingTape<C::Tape<R>, R, O>,
+        obar: &[R; D],
+        lbar: R,
+        inverse: bool,
+        grad: &mut [R],
+    ) -> [R; D] {
+        let bound = R::from_f32(self.bound);
+        let mut hbar = [R::zero(); O];
+        let mut vbar = *obar;
+        let mut chunks = tape.raw.chunks_exact(Self::PER);
+        let mut bars = hbar.chunks_exact_mut(Self::PER);
+        for i in 0..D {
+            if self.mask.keep()[i] {
+                continue;
+            }
+            if let (Some(params), Some(out)) = (chunks.next(), bars.next()) {
+                let knots = Knots::<R, K>::from_raw(bound, params);
+                let (vb, xb, yb, db) = knots.backward(v[i], inverse, obar[i], lbar);
+                vbar[i] = vb;
+                raw_backward::<R, K>(bound, params, &xb, &yb, &db, out);
+            }
+        }
+        let ubar = self.net.backward(&self.mask.apply(v), &tape.net, &hbar, grad);
+        self.mask.add_kept(&mut vbar, &ubar);
+        vbar
+    }
+}
+
+/// Backward of the spline coupling's inverse (see `backward_tape`).
+impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableInverse<D>
+    for SplineCoupling<D, K, O, C>
+{
+    type InverseTape<R: Real> = SplineCouplingTape<C::Tape<R>, R, O>;
+
+    #[inline]
+    fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, Self::InverseTape<R>), Error> {
+        Ok(self.apply_tape(x, true))
+    }
+
+    #[inline]
+    fn inverse_backward<R: Real>(
+        &self,
+        x: &[R; D],
+        tape: &Self::InverseTape<R>,
+        zbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        self.backward_tape(x, tape, zbar, lbar, true, grad)
+    }
+}
+
+/// Backward of the spline coupling's forward (see `backward_tape`).
+impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableForward<D>
+    for SplineCoupling<D, K, O, C>
+{
+    type ForwardTape<R: Real> = SplineCouplingTape<C::Tape<R>, R, O>;
+
+    #[inline]
+    fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, Self::ForwardTape<R>) {
+        self.apply_tape(z, false)
+    }
+
+    #[inline]
+    fn forward_backward<R: Real>(
+        &self,
+        z: &[R; D],
+        tape: &Self::ForwardTape<R>,
+        xbar: &[R; D],
+        lbar: R,
+        grad: &mut [R],
+    ) -> [R; D] {
+        self.backward_tape(z, tape, xbar, lbar, false, grad)
     }
 }

@@ -243,6 +243,29 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         grad.dense(0, ybar, x);
     }
 
+    /// As [`Dense::backward_params`], but only the weights where `keep(o, i)` holds receive a
+    /// gradient (a masked layer's structurally zero weights are not parameters of the model).
+    #[inline]
+    pub(crate) fn backward_params_masked<R: Real>(
+        &self,
+        x: &[R; IN],
+        ybar: &[R; OUT],
+        grad: &mut [R],
+        keep: impl Fn(usize, usize) -> bool,
+    ) {
+        let (gw, gb) = split(grad, OUT * IN);
+        for (o, (grow, &yo)) in gw.chunks_exact_mut(IN.max(1)).zip(ybar.iter()).enumerate() {
+            for (i, (g, &xi)) in grow.iter_mut().zip(x.iter()).enumerate() {
+                if keep(o, i) {
+                    *g += yo * xi;
+                }
+            }
+        }
+        for (g, &yo) in gb.iter_mut().zip(ybar.iter()) {
+            *g += yo;
+        }
+    }
+
     /// x̄ = Wᵀ ȳ, each input's sum taken over the rows in index order.
     #[inline]
     pub fn backward_input<R: Real>(&self, ybar: &[R; OUT]) -> [R; IN] {
@@ -440,10 +463,10 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Netw
 /// activation's derivative.
 #[derive(Clone, Copy, Debug)]
 pub struct MlpTape<R, const H: usize, const EXTRA: usize> {
-    a0: [R; H],
-    d0: [R; H],
-    a: [[R; H]; EXTRA],
-    d: [[R; H]; EXTRA],
+    pub(crate) a0: [R; H],
+    pub(crate) d0: [R; H],
+    pub(crate) a: [[R; H]; EXTRA],
+    pub(crate) d: [[R; H]; EXTRA],
 }
 
 impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Params
