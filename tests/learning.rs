@@ -11,18 +11,21 @@
 #![allow(clippy::needless_range_loop)]
 
 use flowscore::dual::Dual;
+use flowscore::flow::coupling::{AffineCoupling, BinaryMask};
+use flowscore::flow::lu::LuLinear;
+use flowscore::flow::{Affine, Bijector, Planar};
+use flowscore::loss::energy::{LogDensity, TestEnergy};
 use flowscore::loss::{
-    Dsm, DsmLevels, ExplicitSm, Ism, Projection, ScoreLoss, Scratch, Ssm, Weighting, Workspace,
+    Dsm, DsmLevels, ExplicitSm, Ism, Loss, Projection, Scratch, Ssm, Weighting, Workspace,
     chunk_gradient, record_len,
 };
+use flowscore::loss::{FlowNll, ReverseKl};
 use flowscore::nn::{
     Activation, Dense, Mlp, Network, TimeEmbedding, TimeFeature, TrainableNetwork,
 };
 use flowscore::params::Params;
 use flowscore::rng::{LaneSource, Streams};
-use flowscore::score::{
-    LinearScore, NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime, TrainableScore,
-};
+use flowscore::score::{LinearScore, NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime};
 use flowscore::sde::{SubVp, Ve, Vp};
 use flowscore::{Lane, Real};
 use wide::{f32x4, f32x8};
@@ -84,7 +87,7 @@ fn points<const D: usize>(n: usize, seed: u64) -> Vec<[f64; D]> {
 }
 
 /// The summed loss over `xs` (sample i on stream (seed, i)) and its gradient, in f64.
-fn loss_and_grad<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+fn loss_and_grad<const D: usize, M: Params, Lo: Loss<D, M>>(
     loss: &Lo,
     m: &M,
     xs: &[[f64; D]],
@@ -102,11 +105,7 @@ fn loss_and_grad<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
     (total, grad)
 }
 
-fn check_loss<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
-    name: &str,
-    loss: &Lo,
-    m: &M,
-) -> f64 {
+fn check_loss<const D: usize, M: Params, Lo: Loss<D, M>>(name: &str, loss: &Lo, m: &M) -> f64 {
     let xs = points::<D>(3, 11);
     let (_, grad) = loss_and_grad(loss, m, &xs, 5);
     let worst = fd_worst(m, &grad, |mm| loss_and_grad(loss, mm, &xs, 5).0);
@@ -402,7 +401,7 @@ struct Bufs<L: Lane> {
 }
 
 impl<L: Lane<Scalar = f32>> Bufs<L> {
-    fn new<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(loss: &Lo, m: &M) -> Self {
+    fn new<const D: usize, M: Params, Lo: Loss<D, M>>(loss: &Lo, m: &M) -> Self {
         let p = M::LEN;
         let z = <L as Real>::zero();
         let mut b = Self {
@@ -421,7 +420,7 @@ impl<L: Lane<Scalar = f32>> Bufs<L> {
         b.record = vec![z; n];
         b
     }
-    fn run<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+    fn run<const D: usize, M: Params, Lo: Loss<D, M>>(
         &mut self,
         loss: &Lo,
         m: &M,
@@ -440,7 +439,7 @@ impl<L: Lane<Scalar = f32>> Bufs<L> {
 }
 
 /// The chunk gradient on lane `L` for `data`.
-fn chunk_on<L: Lane<Scalar = f32>, const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+fn chunk_on<L: Lane<Scalar = f32>, const D: usize, M: Params, Lo: Loss<D, M>>(
     loss: &Lo,
     m: &M,
     data: &[[f32; D]],
@@ -452,7 +451,7 @@ fn chunk_on<L: Lane<Scalar = f32>, const D: usize, M: TrainableScore<D>, Lo: Sco
 
 /// The plain sum of per-sample f32 gradients (no blocking): the blocked sum must agree with it
 /// to rounding.
-fn plain_sum<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
+fn plain_sum<const D: usize, M: Params, Lo: Loss<D, M>>(
     loss: &Lo,
     m: &M,
     data: &[[f32; D]],
@@ -473,11 +472,7 @@ fn plain_sum<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
     total
 }
 
-fn check_lanes<const D: usize, M: TrainableScore<D>, Lo: ScoreLoss<D, M>>(
-    name: &str,
-    loss: &Lo,
-    m: &M,
-) {
+fn check_lanes<const D: usize, M: Params, Lo: Loss<D, M>>(name: &str, loss: &Lo, m: &M) {
     for n in [1usize, 7, 8, 13, 100] {
         let data: Vec<[f32; D]> =
             points::<D>(n, 40 + n as u64).iter().map(|x| x.map(|v| v as f32)).collect();
@@ -572,11 +567,7 @@ fn exact_moment_gaussian(n: usize, mu: [f64; 2], sigma: [[f64; 2]; 2], seed: u64
 
 /// Train a linear score model with the core's Adam (lr 2e-2, 2e-3, 2e-4, 2e-5 for a quarter of
 /// the steps each; an EMA of rate 0.9995 restarted at each switch) on `data`, f32x8 chunk gradients, fresh draws every step.
-fn train_linear<Lo: ScoreLoss<2, LinearScore<2>>>(
-    loss: &Lo,
-    data: &[[f32; 2]],
-    steps: u64,
-) -> [f64; 6] {
+fn train_linear<Lo: Loss<2, LinearScore<2>>>(loss: &Lo, data: &[[f32; 2]], steps: u64) -> [f64; 6] {
     use flowscore::optim::{Adam, AdamConfig, Ema};
     let mut model = LinearScore { map: Dense::from_params([[0.0; 2]; 2], [0.0; 2]).unwrap() };
     let p = LinearScore::<2>::LEN;
@@ -661,5 +652,164 @@ impl ScoreModel<2> for TrueGaussianScore {
         let inv = [[s[1][1] / det, -s[0][1] / det], [-s[1][0] / det, s[0][0] / det]];
         let d = [x[0] - R::from_f64(self.mu[0]), x[1] - R::from_f64(self.mu[1])];
         core::array::from_fn(|i| -(R::from_f64(inv[i][0]) * d[0] + R::from_f64(inv[i][1]) * d[1]))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow losses: maximum likelihood and reverse KL.
+
+type Nvp = [AffineCoupling<2, 2, Mlp<2, 8, 2, 1>>; 4];
+
+fn nvp(seed: u64) -> Nvp {
+    core::array::from_fn(|k| {
+        let net = randomized(
+            &Mlp::<2, 8, 2, 1>::init(Activation::Tanh, seed + k as u64),
+            0.3,
+            seed + k as u64,
+        );
+        AffineCoupling::new(BinaryMask::alternating(k % 2).unwrap(), net).unwrap()
+    })
+}
+
+#[test]
+fn flow_nll_chunk_gradients_are_bit_identical_across_lane_widths() {
+    check_lanes("flow nll realnvp", &FlowNll, &nvp(3));
+}
+
+#[test]
+fn reverse_kl_gradients_match_finite_differences() {
+    type Stack = (Affine<2>, [Planar<2>; 4], LuLinear<2>);
+    let stack: Stack = (
+        Affine::new([1.2, 0.8], [0.1, -0.2]).unwrap(),
+        core::array::from_fn(|k| {
+            let f = k as f32;
+            Planar::new([0.5 - 0.2 * f, 0.3 + 0.1 * f], [0.4 + 0.1 * f, -0.6 + 0.2 * f], 0.1 * f)
+                .unwrap()
+        }),
+        LuLinear::from_params(
+            [1, 0],
+            [[0.0, 0.0], [0.3, 0.0]],
+            [[0.0, -0.2], [0.0, 0.0]],
+            [1.1, 0.9],
+        )
+        .unwrap(),
+    );
+    for energy in [TestEnergy::U1, TestEnergy::U2, TestEnergy::U3, TestEnergy::U4] {
+        let loss = ReverseKl::new(energy);
+        let xs = vec![[0.0f64; 2]; 4];
+        let (_, grad) = loss_and_grad(&loss, &stack, &xs, 5);
+        let worst = fd_worst(&stack, &grad, |m| loss_and_grad(&loss, m, &xs, 5).0);
+        println!("reverse KL {energy:?}: worst relative FD error {worst:.2e}");
+        assert!(worst <= FD_TOL, "{energy:?}: {worst:e}");
+    }
+}
+
+/// N(μ, Σ) up to its normalising constant.
+struct GaussEnergy {
+    mu: [f64; 2],
+    prec: [[f64; 2]; 2],
+}
+
+impl LogDensity<2> for GaussEnergy {
+    fn log_density<R: Real>(&self, x: &[R; 2]) -> R {
+        let d = [x[0] - R::from_f64(self.mu[0]), x[1] - R::from_f64(self.mu[1])];
+        let mut q = R::zero();
+        for i in 0..2 {
+            for j in 0..2 {
+                q += R::from_f64(self.prec[i][j]) * d[i] * d[j];
+            }
+        }
+        R::from_f64(-0.5) * q
+    }
+}
+
+#[test]
+fn reverse_kl_fits_a_gaussian_exactly() {
+    // q = N(μ, Σ) is in the family x = L·a ⊙ z + b (affine, LU): at the optimum the per-sample
+    // loss log q − log p̃ is the constant −log Z for every z, so KL = mean loss + log Z → 0 and
+    // the flow's mean and covariance → μ, Σ.
+    use flowscore::optim::{Adam, AdamConfig, Ema};
+    let mu = [1.0, -0.5];
+    let sigma = [[0.8f64, 0.3], [0.3, 0.5]];
+    let det = sigma[0][0] * sigma[1][1] - sigma[0][1] * sigma[1][0];
+    let prec = [[sigma[1][1] / det, -sigma[0][1] / det], [-sigma[1][0] / det, sigma[0][0] / det]];
+    let log_z = (std::f64::consts::TAU * det.sqrt()).ln();
+    let loss = ReverseKl::new(GaussEnergy { mu, prec });
+    type Fit = (Affine<2>, LuLinear<2>);
+    let z2 = [[0.0f32; 2]; 2];
+    let mut model: Fit = (
+        Affine::new([1.0, 1.0], [0.0, 0.0]).unwrap(),
+        LuLinear::from_params([0, 1], z2, z2, [1.0, 1.0]).unwrap(),
+    );
+    let p = Fit::LEN;
+    let mut params = params_of(&model);
+    let (mut m, mut v) = (vec![0.0f32; p], vec![0.0f32; p]);
+    let mut adam = Adam::new(AdamConfig::adam(1e-2)).unwrap();
+    let mut ema = Ema::new(0.999).unwrap();
+    let mut avg = params.clone();
+    let mut bufs = Bufs::<f32x8>::new(&loss, &model);
+    let batch = vec![[0.0f32; 2]; 8192];
+    let mut grad = vec![0.0f32; p];
+    for step in 0..6000u64 {
+        if step > 0 && step % 2000 == 0 {
+            // lr 1e-2, 1e-3, 1e-4, and an EMA restarted at each switch: the per-sample
+            // gradients do not vanish at the optimum (only their mean does), and Adam's
+            // normalised steps jitter at the lr's scale.
+            let n = adam.step_count();
+            adam = Adam::new(AdamConfig::adam(1e-2 / 10f32.powi((step / 2000) as i32))).unwrap();
+            ema.reset(&mut avg, &params).unwrap();
+            adam.set_step_count(n);
+        }
+        bufs.run(&loss, &model, &batch, step, &mut grad).unwrap();
+        for g in grad.iter_mut() {
+            *g /= batch.len() as f32;
+        }
+        adam.step(&mut params, &grad, &mut m, &mut v).unwrap();
+        model.read_params(&params).unwrap();
+        ema.update(&mut avg, &params).unwrap();
+    }
+    model.read_params(&avg).unwrap();
+    let l = bufs.run(&loss, &model, &vec![[0.0f32; 2]; 65_536], 1 << 40, &mut grad).unwrap();
+    let kl = l / 65_536.0 + log_z;
+    // The fitted map x = W z + c: its mean c and covariance W Wᵀ, from the layers' action.
+    let apply = |z: [f64; 2]| model.forward(z).0;
+    let c = apply([0.0, 0.0]);
+    let w0 = apply([1.0, 0.0]);
+    let w1 = apply([0.0, 1.0]);
+    let w = [[w0[0] - c[0], w1[0] - c[0]], [w0[1] - c[1], w1[1] - c[1]]];
+    let cov: [[f64; 2]; 2] =
+        core::array::from_fn(|i| core::array::from_fn(|j| w[i][0] * w[j][0] + w[i][1] * w[j][1]));
+    println!("reverse KL to N(μ, Σ): KL {kl:.2e}, mean {c:?}, covariance {cov:?}");
+    assert!(kl.abs() < 1e-4, "KL {kl}");
+    for i in 0..2 {
+        assert!((c[i] - mu[i]).abs() < 1e-3, "mean {c:?}");
+        for j in 0..2 {
+            assert!((cov[i][j] - sigma[i][j]).abs() < 1e-3, "covariance {cov:?}");
+        }
+    }
+}
+
+#[test]
+fn test_energy_gradients_match_finite_differences() {
+    let mut r = Streams::<f64>::new(4, 0);
+    for energy in [TestEnergy::U1, TestEnergy::U2, TestEnergy::U3, TestEnergy::U4] {
+        for _ in 0..20 {
+            let x: [f64; 2] = core::array::from_fn(|_| 2.0 * r.normal());
+            let (v, g) = energy.grad(&x);
+            assert!((v + energy.energy(&x)).abs() < 1e-15 * v.abs().max(1.0));
+            for i in 0..2 {
+                let h = 1e-5;
+                let mut xp = x;
+                let mut xm = x;
+                xp[i] += h;
+                xm[i] -= h;
+                let fd = (energy.log_density(&xp) - energy.log_density(&xm)) / (2.0 * h);
+                assert!(
+                    (fd - g[i]).abs() <= 1e-6 * g[i].abs().max(1.0),
+                    "{energy:?} {x:?}: {fd} vs {}",
+                    g[i]
+                );
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::loss::{ScoreLoss, Scratch};
+use crate::loss::{Loss, Scratch};
 use crate::params::GradSink;
 use crate::real::Real;
 use crate::rng::LaneSource;
@@ -53,8 +53,9 @@ impl<S: Sde> Dsm<S> {
     }
 }
 
-impl<const D: usize, S: Sde, M: TrainableScore<D>> ScoreLoss<D, M> for Dsm<S> {
+impl<const D: usize, S: Sde, M: TrainableScore<D>> Loss<D, M> for Dsm<S> {
     const NEEDS_DUAL: bool = false;
+    const NEEDS_FLAT: bool = false;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
@@ -142,8 +143,9 @@ impl DsmLevels {
     }
 }
 
-impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for DsmLevels {
+impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for DsmLevels {
     const NEEDS_DUAL: bool = false;
+    const NEEDS_FLAT: bool = false;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(

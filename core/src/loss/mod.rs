@@ -1,7 +1,7 @@
 //! Per-sample training losses with their parameter gradients (MATH.md §3, §7), and the
 //! deterministic chunk reduction that sums them.
 //!
-//! Score matching ([`ScoreLoss`]): denoising with continuous t under VE / VP / sub-VP
+//! Score matching ([`Loss`]): denoising with continuous t under VE / VP / sub-VP
 //! ([`Dsm`]) or with discrete noise levels ([`DsmLevels`], NCSN), explicit with a known score
 //! ([`ExplicitSm`]), sliced ([`Ssm`]) and implicit ([`Ism`]). Every random draw (t, noise,
 //! projections) comes from the sample's own stream, so a loss and its gradient are a pure function
@@ -31,16 +31,17 @@
 use crate::dual::Dual;
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::params::GradSink;
+use crate::params::{GradSink, Params};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
-use crate::score::TrainableScore;
 
 mod dsm;
 pub mod energy;
+mod flow;
 mod sm;
 
 pub use dsm::{DSM_EPS, Dsm, DsmLevels, Weighting};
+pub use flow::{FlowNll, ReverseKl};
 pub use sm::{ExplicitSm, Ism, Projection, Ssm};
 
 /// The number of interleaved accumulation slots of [`chunk_gradient`] (the widest lane).
@@ -60,15 +61,20 @@ pub struct Scratch<'a, L: Lane> {
     pub flat: &'a mut [L],
 }
 
-/// A score-matching loss: per sample, its value and the gradient of that value with respect to
-/// the model's parameters.
-pub trait ScoreLoss<const D: usize, M: TrainableScore<D>> {
-    /// Whether [`ScoreLoss::loss_grad`] needs the [`Scratch`] buffers (sliced and implicit).
+/// A per-sample training loss of a model `M`: its value and the gradient of that value with
+/// respect to the model's parameters.
+pub trait Loss<const D: usize, M: Params> {
+    /// Whether [`Loss::loss_grad`] needs `scratch.dual` (sliced and implicit score matching).
     const NEEDS_DUAL: bool;
+    /// Whether [`Loss::loss_grad`] needs `scratch.flat` (losses that form a sample's whole
+    /// gradient before handing it to the sink: the dual-lane ones and the flow losses).
+    const NEEDS_FLAT: bool;
 
     /// The loss of the data point `x` (one per lane), drawing its randomness from `rng`, and
-    /// its parameter gradient accumulated into `grad`. `scratch` (both buffers of length
-    /// `M::LEN` when [`ScoreLoss::NEEDS_DUAL`], else unused) holds dual-lane gradients.
+    /// its parameter gradient accumulated into `grad`. `scratch` holds the buffers the loss
+    /// asks for ([`Loss::NEEDS_DUAL`], [`Loss::NEEDS_FLAT`]), each of length `M::LEN`.
+    /// A lane whose loss cannot be evaluated (e.g. an inverse that did not converge) returns a
+    /// NaN loss.
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
         &self,
         model: &M,
@@ -327,7 +333,7 @@ pub struct Workspace<'a, L: Lane> {
     pub slots: &'a mut [L],
     /// The block record: [`record_len`] lanes.
     pub record: &'a mut [L],
-    /// Dual-lane scratch if the loss needs it ([`ScoreLoss::NEEDS_DUAL`]), else may be empty.
+    /// Dual-lane scratch if the loss needs it ([`Loss::NEEDS_DUAL`]), else may be empty.
     pub scratch: Scratch<'a, L>,
     /// The same for the scalar remainder.
     pub scratch_scalar: Scratch<'a, f32>,
@@ -347,8 +353,8 @@ pub fn record_len<L, const D: usize, M, Lo>(
 ) -> usize
 where
     L: Lane<Scalar = f32>,
-    M: TrainableScore<D>,
-    Lo: ScoreLoss<D, M>,
+    M: Params,
+    Lo: Loss<D, M>,
 {
     struct Count(usize);
     impl<L> GradSink<L> for Count {
@@ -373,8 +379,9 @@ where
 ///
 /// Errors: [`Error::InvalidParameter`] if a buffer's length does not fit, `8` is not a multiple
 /// of the lane width, or the model's backward is not the same call sequence for every sample;
-/// [`Error::NonFinite`]`("gradient")` if a gradient entry is NaN or infinite (`out` then holds
-/// the non-finite sums: the caller must not apply them).
+/// [`Error::NonFinite`]`("loss")` if a sample's loss is NaN or infinite (e.g. a failed inverse),
+/// [`Error::NonFinite`]`("gradient")` if a gradient entry is (`out` then holds the non-finite
+/// sums: the caller must not apply them).
 pub fn chunk_gradient<L, const D: usize, M, Lo>(
     loss: &Lo,
     model: &M,
@@ -386,8 +393,8 @@ pub fn chunk_gradient<L, const D: usize, M, Lo>(
 ) -> Result<f64, Error>
 where
     L: Lane<Scalar = f32>,
-    M: TrainableScore<D>,
-    Lo: ScoreLoss<D, M>,
+    M: Params,
+    Lo: Loss<D, M>,
 {
     let p = M::LEN;
     let w = L::LANES;
@@ -401,13 +408,11 @@ where
     if out.len() != p {
         return Err(length_error("out"));
     }
-    if Lo::NEEDS_DUAL
-        && (ws.scratch.dual.len() != p
-            || ws.scratch.flat.len() != p
-            || ws.scratch_scalar.dual.len() != p
-            || ws.scratch_scalar.flat.len() != p)
-    {
-        return Err(length_error("scratch"));
+    if Lo::NEEDS_DUAL && (ws.scratch.dual.len() != p || ws.scratch_scalar.dual.len() != p) {
+        return Err(length_error("scratch dual"));
+    }
+    if Lo::NEEDS_FLAT && (ws.scratch.flat.len() != p || ws.scratch_scalar.flat.len() != p) {
+        return Err(length_error("scratch flat"));
     }
     ws.slots.fill(<L as Real>::zero());
     let mut loss_sum = 0.0f64;
@@ -446,6 +451,9 @@ where
         });
         *o = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
         finite &= o.is_finite();
+    }
+    if !loss_sum.is_finite() {
+        return Err(Error::NonFinite("loss"));
     }
     if finite { Ok(loss_sum) } else { Err(Error::NonFinite("gradient")) }
 }

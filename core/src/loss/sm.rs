@@ -9,7 +9,7 @@
 use crate::dual::Dual;
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::loss::{ScoreLoss, Scratch};
+use crate::loss::{Loss, Scratch};
 use crate::params::GradSink;
 use crate::real::Real;
 use crate::rng::LaneSource;
@@ -30,8 +30,9 @@ impl<'a, T> ExplicitSm<'a, T> {
     }
 }
 
-impl<const D: usize, T: ScoreModel<D>, M: TrainableScore<D>> ScoreLoss<D, M> for ExplicitSm<'_, T> {
+impl<const D: usize, T: ScoreModel<D>, M: TrainableScore<D>> Loss<D, M> for ExplicitSm<'_, T> {
     const NEEDS_DUAL: bool = false;
+    const NEEDS_FLAT: bool = false;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
@@ -114,8 +115,9 @@ fn dual_pass<const D: usize, L: Lane, M: TrainableScore<D>>(
     (s, vjv)
 }
 
-impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ssm {
+impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for Ssm {
     const NEEDS_DUAL: bool = true;
+    const NEEDS_FLAT: bool = true;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
@@ -178,8 +180,9 @@ impl Ism {
     }
 }
 
-impl<const D: usize, M: TrainableScore<D>> ScoreLoss<D, M> for Ism {
+impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for Ism {
     const NEEDS_DUAL: bool = true;
+    const NEEDS_FLAT: bool = true;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
