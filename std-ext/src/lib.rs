@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod cli;
 pub mod core_run;
 pub mod demo;
@@ -22,3 +23,4 @@ pub mod sde_kind;
 pub mod spec;
 pub mod standard;
 pub mod table;
+pub mod train;
