@@ -11,3 +11,29 @@ cargo test --workspace
 
 echo "== firmware in QEMU and the core's tests on target"
 bash scripts/firmware.sh
+
+echo "== fuzzing: the model loader (fuzz/, 60 s per target)"
+# Needs a nightly toolchain and cargo-fuzz; cargo-fuzz is installed when absent (about 2-3 min).
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "skipped: no nightly toolchain (cargo +nightly)"
+else
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked || true
+    fi
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        echo "skipped: cargo-fuzz is not installed and could not be installed"
+    else
+        for target in model_load; do
+            work=$(mktemp -d)
+            # New inputs go to a scratch directory; the committed seed corpus is only read.
+            (cd fuzz && cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
+                -max_total_time=60) >"$work.log" 2>&1 || {
+                tail -n 60 "$work.log"
+                echo "fuzz target $target failed (artifacts in fuzz/artifacts/$target)"
+                exit 1
+            }
+            echo "$target: $(grep -E '^Done [0-9]+ runs' "$work.log" | tail -n 1)"
+            rm -rf "$work" "$work.log"
+        done
+    fi
+fi

@@ -25,6 +25,7 @@ pub mod dist;
 pub mod dual;
 pub mod error;
 pub mod flow;
+pub mod format;
 pub mod lane;
 pub mod likelihood;
 pub mod loss;

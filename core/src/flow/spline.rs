@@ -391,6 +391,15 @@ impl<const K: usize> RationalQuadraticSpline<K> {
         self.bound
     }
 
+    /// Knot `k` of the K + 1 knots as (x_k, y_k, δ_k), in the form [`Self::from_knots`] takes:
+    /// knot 0 is (−B, −B, 1). `None` for k > K.
+    pub fn knot(&self, k: usize) -> Option<(f32, f32, f32)> {
+        match k.checked_sub(1) {
+            None => Some((-self.bound, -self.bound, 1.0)),
+            Some(j) => Some((*self.x.get(j)?, *self.y.get(j)?, *self.d.get(j)?)),
+        }
+    }
+
     #[inline(always)]
     fn knots<R: Real>(&self) -> Knots<R, K> {
         Knots {
@@ -424,6 +433,11 @@ impl<const D: usize, const K: usize> SplineElementwise<D, K> {
     /// The layer from one validated spline per coordinate.
     pub fn new(splines: [RationalQuadraticSpline<K>; D]) -> Self {
         Self { splines }
+    }
+
+    /// The splines, one per coordinate.
+    pub fn splines(&self) -> &[RationalQuadraticSpline<K>; D] {
+        &self.splines
     }
 }
 

@@ -182,6 +182,14 @@ impl Vp {
     pub fn new(beta_min: f32, beta_max: f32) -> Result<Self, Error> {
         Linear::new(beta_min, beta_max).map(Self)
     }
+    /// β_min = β(0).
+    pub fn beta_min(&self) -> f32 {
+        self.0.beta_min
+    }
+    /// β_max = β(1).
+    pub fn beta_max(&self) -> f32 {
+        self.0.beta_max
+    }
     /// β(t).
     #[inline(always)]
     pub fn beta<R: Real>(&self, t: R) -> R {
@@ -228,6 +236,14 @@ impl SubVp {
     /// A sub-VP SDE; requires 0 < β_min < β_max, both finite.
     pub fn new(beta_min: f32, beta_max: f32) -> Result<Self, Error> {
         Linear::new(beta_min, beta_max).map(Self)
+    }
+    /// β_min = β(0).
+    pub fn beta_min(&self) -> f32 {
+        self.0.beta_min
+    }
+    /// β_max = β(1).
+    pub fn beta_max(&self) -> f32 {
+        self.0.beta_max
     }
     /// β(t).
     #[inline(always)]

@@ -1,0 +1,414 @@
+//! Model files (core `format`): write → load round trips give the identical model (parameters
+//! bit for bit, the same forward evaluation) for the flow zoo and the score networks; every
+//! corruption class gives its own error; every single-byte change and every truncation of a
+//! file is detected; a file of one type loaded as another is refused. Also checks that the fuzz
+//! seed corpus (`fuzz/corpus/model_load/`) still loads (`FLOWSCORE_WRITE_CORPUS=1` rewrites it).
+
+use std::fmt::Debug;
+
+use flowscore::Error;
+use flowscore::flow::coupling::{AdditiveCoupling, AffineCoupling, BinaryMask, DiagonalScaling};
+use flowscore::flow::maf::Maf;
+use flowscore::flow::permute::Permutation;
+use flowscore::flow::spline::{RationalQuadraticSpline, SplineCoupling, SplineElementwise};
+use flowscore::flow::{Affine, Bijector, Planar};
+use flowscore::format::{self, ModelFormat, Standardize, checksum, encoded_len, load, save};
+use flowscore::nn::{Activation, Mlp1, Mlp2, TimeEmbedding, TimeFeature};
+use flowscore::params::Params;
+use flowscore::rng::{LaneSource, Streams};
+use flowscore::score::{NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime};
+use flowscore::sde::{SubVp, Ve, Vp};
+
+#[path = "../fuzz/fuzz_targets/models.rs"]
+#[allow(dead_code)]
+mod fuzz_models;
+
+type RealNvp = [AffineCoupling<2, 2, Mlp2<2, 64, 2>>; 4];
+type SplineStack = [SplineCoupling<2, 8, 23, Mlp2<2, 64, 23>>; 4];
+type MafStack = (Maf<3, 32, 6>, Permutation<3>, Maf<3, 32, 6>);
+type PlanarStack = [Planar<2>; 8];
+type VeNet = ScoreNet<SdeTime<Ve>, 2, 8, 18, 32, 1>;
+type VpNet = ScoreNet<SdeTime<Vp>, 2, 8, 18, 32, 1>;
+type SubVpNet = ScoreNet<SdeTime<SubVp>, 2, 8, 18, 32, 1>;
+type NcsnNet = ScoreNet<NoiseLevel, 2, 8, 18, 32, 0>;
+/// A small file for the byte-flip and truncation sweeps.
+type Tiny = (Affine<2>, AdditiveCoupling<2, 1, Mlp1<2, 3, 1>>, DiagonalScaling<2>);
+
+fn realnvp() -> RealNvp {
+    core::array::from_fn(|i| {
+        let mask = BinaryMask::alternating(i % 2).unwrap();
+        AffineCoupling::new(mask, Mlp2::init(Activation::Tanh, 100 + i as u64)).unwrap()
+    })
+}
+
+fn spline_stack() -> SplineStack {
+    core::array::from_fn(|i| {
+        let mask = BinaryMask::alternating(i % 2).unwrap();
+        SplineCoupling::new(mask, 3.0, Mlp2::init(Activation::Tanh, 200 + i as u64)).unwrap()
+    })
+}
+
+fn maf_stack() -> MafStack {
+    (
+        Maf::new(Mlp2::init(Activation::Relu, 1)),
+        Permutation::seeded(2),
+        Maf::new(Mlp2::init(Activation::Relu, 3)),
+    )
+}
+
+fn planar_stack() -> PlanarStack {
+    let mut rng = Streams::<f32>::new(11, 0);
+    core::array::from_fn(|_| {
+        let u = [rng.normal(), rng.normal()];
+        let w = [rng.normal(), rng.normal()];
+        Planar::new(u, w, 0.5 * rng.normal()).unwrap()
+    })
+}
+
+fn score_net<C: Copy + flowscore::score::Conditioning, const E: usize>(
+    c: C,
+    feature: TimeFeature,
+    output: OutputScale,
+) -> ScoreNet<C, 2, 8, 18, 32, E> {
+    let emb = TimeEmbedding::fourier(16.0, feature, 9).unwrap();
+    ScoreNet::init(Activation::Silu, emb, c, output, 10)
+}
+
+fn tiny() -> Tiny {
+    (
+        Affine::new([2.0, -0.5], [0.25, 1.0]).unwrap(),
+        AdditiveCoupling::new(
+            BinaryMask::new([true, false]).unwrap(),
+            Mlp1::init(Activation::Tanh, 4),
+        )
+        .unwrap(),
+        DiagonalScaling::new([0.1, -0.3]).unwrap(),
+    )
+}
+
+fn std2() -> Standardize<2> {
+    Standardize::new([1.5, -2.0], [3.0, 0.125]).unwrap()
+}
+
+fn write<M: ModelFormat, const D: usize>(m: &M, s: &Standardize<D>) -> Vec<u8> {
+    let n = encoded_len(m, s).unwrap();
+    let mut buf = vec![0xAAu8; n + 3];
+    assert_eq!(save(m, s, &mut buf).unwrap(), n);
+    assert!(buf[n..].iter().all(|&b| b == 0xAA), "save wrote past its length");
+    buf.truncate(n);
+    let mut short = vec![0u8; n - 1];
+    assert_eq!(save(m, s, &mut short), Err(format::BUFFER_TOO_SMALL));
+    assert!(short.iter().all(|&b| b == 0), "a failed save wrote into the buffer");
+    buf
+}
+
+fn param_bits<M: Params>(m: &M) -> Vec<u32> {
+    let mut p = vec![0.0f32; M::LEN];
+    m.write_params(&mut p).unwrap();
+    p.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Write, load, and check: the same value, bit-identical parameters and standardisation, the
+/// same bytes when written again. Returns the file and the loaded model.
+fn round_trip<M: ModelFormat + PartialEq + Debug, const D: usize>(
+    m: &M,
+    s: &Standardize<D>,
+) -> (Vec<u8>, M) {
+    let bytes = write(m, s);
+    let (back, s2) = load::<M, D>(&bytes).unwrap();
+    assert_eq!(param_bits(&back), param_bits(m));
+    assert_eq!(&back, m);
+    assert_eq!(
+        s2.shift()
+            .map(f32::to_bits)
+            .iter()
+            .chain(s2.scale().map(f32::to_bits).iter())
+            .collect::<Vec<_>>(),
+        s.shift()
+            .map(f32::to_bits)
+            .iter()
+            .chain(s.scale().map(f32::to_bits).iter())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(write(&back, &s2), bytes);
+    (bytes, back)
+}
+
+fn points<const D: usize>() -> Vec<[f32; D]> {
+    let mut rng = Streams::<f32>::new(5, 0);
+    (0..64).map(|_| core::array::from_fn(|_| 1.5 * rng.normal())).collect()
+}
+
+fn same_flow<B: Bijector<D>, const D: usize>(a: &B, b: &B, inverse: bool) {
+    for z in points::<D>() {
+        let (xa, la) = a.forward(z);
+        let (xb, lb) = b.forward(z);
+        assert_eq!(xa.map(f32::to_bits), xb.map(f32::to_bits));
+        assert_eq!(la.to_bits(), lb.to_bits());
+        if inverse {
+            let (za, la) = a.inverse(z).unwrap();
+            let (zb, lb) = b.inverse(z).unwrap();
+            assert_eq!(za.map(f32::to_bits), zb.map(f32::to_bits));
+            assert_eq!(la.to_bits(), lb.to_bits());
+        }
+    }
+}
+
+fn same_score<S: ScoreModel<2>>(a: &S, b: &S) {
+    for (k, x) in points::<2>().into_iter().enumerate() {
+        let t = 0.01 + 0.015 * k as f32;
+        assert_eq!(a.score(&x, t).map(f32::to_bits), b.score(&x, t).map(f32::to_bits));
+    }
+}
+
+#[test]
+fn realnvp_round_trip() {
+    let m = realnvp();
+    let (bytes, back) = round_trip(&m, &std2());
+    same_flow(&m, &back, true);
+    assert_eq!(bytes.len(), encoded_len(&m, &std2()).unwrap());
+}
+
+#[test]
+fn spline_stack_round_trip() {
+    let m = spline_stack();
+    let (_, back) = round_trip(&m, &std2());
+    same_flow(&m, &back, true);
+}
+
+#[test]
+fn maf_round_trip() {
+    let m = maf_stack();
+    let s = Standardize::new([0.0, 1.0, 2.0], [1.0, 2.0, 4.0]).unwrap();
+    let (_, back) = round_trip(&m, &s);
+    same_flow(&m, &back, true);
+}
+
+#[test]
+fn planar_round_trip() {
+    let m = planar_stack();
+    let (_, back) = round_trip(&m, &Standardize::<2>::identity());
+    same_flow(&m, &back, false);
+}
+
+#[test]
+fn score_net_round_trips() {
+    let t = TimeFeature::Time { scale: 1.0 };
+    let ve: VeNet =
+        score_net(SdeTime(Ve::default()), TimeFeature::LogSigma, OutputScale::InverseSigma);
+    let vp: VpNet = score_net(SdeTime(Vp::new(0.05, 15.0).unwrap()), t, OutputScale::InverseSigma);
+    let sub: SubVpNet = score_net(SdeTime(SubVp::default()), t, OutputScale::Unscaled);
+    let ncsn: NcsnNet = score_net(NoiseLevel, TimeFeature::LogSigma, OutputScale::InverseSigma);
+    same_score(&ve, &round_trip(&ve, &std2()).1);
+    same_score(&vp, &round_trip(&vp, &std2()).1);
+    same_score(&sub, &round_trip(&sub, &std2()).1);
+    same_score(&ncsn, &round_trip(&ncsn, &std2()).1);
+    let sin = ScoreNet::init(
+        Activation::Tanh,
+        TimeEmbedding::<8>::sinusoidal(),
+        SdeTime(Vp::default()),
+        OutputScale::InverseSigma,
+        3,
+    );
+    let _: VpNet = sin;
+    same_score(&sin, &round_trip(&sin, &std2()).1);
+}
+
+#[test]
+fn other_layers_round_trip() {
+    let (_, back) = round_trip(&tiny(), &std2());
+    same_flow(&tiny(), &back, true);
+    let m = fuzz_models::mixed();
+    let (_, back) = round_trip(&m, &std2());
+    same_flow(&m, &back, false);
+    let knots = RationalQuadraticSpline::<3>::from_knots(
+        &[-2.0, -0.5, 0.5, 2.0],
+        &[-2.0, -1.0, 1.5, 2.0],
+        &[1.0, 0.5, 2.0, 1.0],
+    )
+    .unwrap();
+    let m = (SplineElementwise::<2, 3>::new([knots; 2]), Permutation::<2>::reverse());
+    let (_, back) = round_trip(&m, &std2());
+    same_flow(&m, &back, true);
+}
+
+/// Replace the CRC-32 at the end of a file with the one of its new contents.
+fn reseal(f: &mut [u8]) {
+    let n = f.len() - 4;
+    let crc = checksum(&f[..n]).to_le_bytes();
+    f[n..].copy_from_slice(&crc);
+}
+
+/// Offset of the parameters: 20 + L + 8D.
+fn params_at(f: &[u8]) -> usize {
+    let l = u32::from_le_bytes(f[12..16].try_into().unwrap()) as usize;
+    let d = u32::from_le_bytes(f[8..12].try_into().unwrap()) as usize;
+    20 + l + 8 * d
+}
+
+fn edited(f: &[u8], at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut g = f.to_vec();
+    g[at..at + bytes.len()].copy_from_slice(bytes);
+    reseal(&mut g);
+    g
+}
+
+fn err<M: ModelFormat, const D: usize>(bytes: &[u8]) -> Error {
+    load::<M, D>(bytes).err().expect("expected an error")
+}
+
+#[test]
+fn each_corruption_class_has_its_error() {
+    let f = write(&tiny(), &std2());
+    load::<Tiny, 2>(&f).unwrap();
+    let p = params_at(&f);
+
+    let mut g = f.clone();
+    g[0] = b'X';
+    assert_eq!(err::<Tiny, 2>(&g), format::BAD_MAGIC);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 4, &2u16.to_le_bytes())), format::BAD_VERSION);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 7, &[1])), format::BAD_RESERVED);
+    let mut g = f.clone();
+    g[p] ^= 0x10;
+    assert_eq!(err::<Tiny, 2>(&g), format::BAD_CHECKSUM);
+    assert_eq!(err::<Tiny, 2>(&f[..f.len() - 1]), format::TRUNCATED);
+    assert_eq!(err::<Tiny, 2>(&f[..3]), format::TRUNCATED);
+    let mut g = f.clone();
+    g.push(0);
+    assert_eq!(err::<Tiny, 2>(&g), format::TRAILING);
+
+    // Parameters: the first of the affine layer's log₂-scales.
+    assert_eq!(err::<Tiny, 2>(&edited(&f, p, &f32::NAN.to_le_bytes())), format::NON_FINITE);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, p, &f32::INFINITY.to_le_bytes())), format::NON_FINITE);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, p, &500.0f32.to_le_bytes())), format::REJECTED);
+    // Standardisation: the first scale.
+    assert_eq!(err::<Tiny, 2>(&edited(&f, p - 8, &0.0f32.to_le_bytes())), format::BAD_STANDARDIZE);
+    assert_eq!(
+        err::<Tiny, 2>(&edited(&f, p - 16, &f32::NAN.to_le_bytes())),
+        format::BAD_STANDARDIZE
+    );
+
+    // Description: tuple tag 0x21, count 3, affine tag 0x01 at 25, D at 26, signs at 30..32,
+    // additive tag at 32, D, O at 33..41, mask at 41..43, MLP tag at 43, IN, H, OUT, EXTRA, act.
+    assert_eq!(f[20], 0x21);
+    assert_eq!(f[25], 0x01);
+    assert_eq!(f[32], 0x08);
+    assert_eq!(f[43], 0x30);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 21, &4u32.to_le_bytes())), format::WRONG_LAYERS);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 25, &[0x02])), format::WRONG_LAYERS);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 26, &3u32.to_le_bytes())), format::WRONG_SHAPE);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 30, &[2])), format::BAD_CONFIG);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 41, &[1, 1])), format::BAD_CONFIG);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 48, &4u32.to_le_bytes())), format::WRONG_SHAPE);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 56, &1u32.to_le_bytes())), format::WRONG_LAYERS);
+    assert_eq!(err::<Tiny, 2>(&edited(&f, 60, &[9])), format::BAD_CONFIG);
+    // One more description byte (L + 1): the type is fully read before the description ends.
+    let l = u32::from_le_bytes(f[12..16].try_into().unwrap()) as usize;
+    let mut g = f.clone();
+    g.insert(20 + l, 0);
+    g[12..16].copy_from_slice(&(l as u32 + 1).to_le_bytes());
+    reseal(&mut g);
+    assert_eq!(err::<Tiny, 2>(&g), format::DESCRIPTION_LONG);
+    // One byte fewer: the last item is cut short.
+    let mut g = f.clone();
+    g.remove(20 + l - 1);
+    g[12..16].copy_from_slice(&(l as u32 - 1).to_le_bytes());
+    reseal(&mut g);
+    assert_eq!(err::<Tiny, 2>(&g), format::DESCRIPTION_SHORT);
+}
+
+#[test]
+fn a_file_of_one_type_is_refused_as_another() {
+    let nvp = write(&realnvp(), &std2());
+    let spline = write(&spline_stack(), &std2());
+    let ve: VeNet =
+        score_net(SdeTime(Ve::default()), TimeFeature::LogSigma, OutputScale::InverseSigma);
+    let ve = write(&ve, &std2());
+    let planar = write(&planar_stack(), &std2());
+    assert_eq!(err::<VeNet, 2>(&nvp), format::WRONG_KIND);
+    assert_eq!(err::<RealNvp, 2>(&ve), format::WRONG_KIND);
+    assert_eq!(err::<SplineStack, 2>(&nvp), format::WRONG_PARAM_COUNT);
+    assert_eq!(err::<RealNvp, 2>(&spline), format::WRONG_PARAM_COUNT);
+    assert_eq!(err::<Affine<3>, 3>(&nvp), format::WRONG_DIM);
+    assert_eq!(err::<PlanarStack, 2>(&nvp), format::WRONG_PARAM_COUNT);
+    // Same parameter count, other structure.
+    assert_eq!(err::<VpNet, 2>(&ve), format::WRONG_LAYERS);
+    assert_eq!(err::<[Planar<2>; 9], 2>(&planar), format::WRONG_PARAM_COUNT);
+    let a = write(&(Affine::new([1.0, 2.0], [0.0; 2]).unwrap(),), &std2());
+    assert_eq!(err::<(flowscore::flow::actnorm::ActNorm<2>,), 2>(&a), format::WRONG_LAYERS);
+    assert_eq!(err::<[Affine<2>; 1], 2>(&a), format::WRONG_LAYERS);
+    let four =
+        write(&[Planar::<1>::new([0.5], [1.0], 0.0).unwrap(); 2], &Standardize::<1>::identity());
+    // [Planar<1>; 2] and [Radial<1>; 2] both have 6 parameters.
+    assert_eq!(err::<[flowscore::flow::Radial<1>; 2], 1>(&four), format::WRONG_LAYERS);
+    // A conditioner width that differs while the parameter count agrees (an edited
+    // description, resealed).
+    let mut g = nvp.clone();
+    // RealNVP: array tag, K, coupling tag, D, O, mask (2), MLP tag, IN, H at 20+5+1+8+2+1+4.
+    let h_at = 20 + 5 + 1 + 8 + 2 + 1 + 4;
+    assert_eq!(u32::from_le_bytes(g[h_at..h_at + 4].try_into().unwrap()), 64);
+    g[h_at..h_at + 4].copy_from_slice(&32u32.to_le_bytes());
+    reseal(&mut g);
+    assert_eq!(err::<RealNvp, 2>(&g), format::WRONG_SHAPE);
+}
+
+#[test]
+fn every_single_byte_change_is_detected() {
+    let f = write(&tiny(), &std2());
+    let header_errors = [
+        format::BAD_MAGIC,
+        format::BAD_VERSION,
+        format::WRONG_KIND,
+        format::BAD_RESERVED,
+        format::TRUNCATED,
+        format::TRAILING,
+    ];
+    let mut g = f.clone();
+    let mut checked = 0usize;
+    for i in 0..f.len() {
+        for x in 1..=255u8 {
+            g[i] = f[i] ^ x;
+            match load::<Tiny, 2>(&g) {
+                Ok(_) => panic!("byte {i} xor {x:#04x} was not detected"),
+                Err(e) => assert!(
+                    e == format::BAD_CHECKSUM || header_errors.contains(&e),
+                    "byte {i} xor {x:#04x}: {e:?}"
+                ),
+            }
+            checked += 1;
+        }
+        g[i] = f[i];
+    }
+    assert_eq!(checked, f.len() * 255);
+}
+
+#[test]
+fn every_truncation_is_detected() {
+    let f = write(&realnvp(), &std2());
+    for n in 0..f.len() {
+        assert_eq!(err::<RealNvp, 2>(&f[..n]), format::TRUNCATED, "length {n}");
+    }
+    load::<RealNvp, 2>(&f).unwrap();
+}
+
+#[test]
+fn fuzz_seed_corpus_loads() {
+    use fuzz_models::*;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/model_load");
+    let names = ["realnvp.flws", "spline.flws", "mixed.flws", "score.flws"];
+    let files = valid_files();
+    if std::env::var_os("FLOWSCORE_WRITE_CORPUS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, f) in names.iter().zip(files.iter()) {
+            std::fs::write(dir.join(name), f).unwrap();
+        }
+    }
+    for (name, f) in names.iter().zip(files.iter()) {
+        let stored = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(&stored, f, "{name} differs from what models.rs writes");
+    }
+    load::<SmallRealNvp, 2>(&files[0]).unwrap();
+    load::<SmallSpline, 2>(&files[1]).unwrap();
+    load::<Mixed, 2>(&files[2]).unwrap();
+    load::<SmallScore, 2>(&files[3]).unwrap();
+}
