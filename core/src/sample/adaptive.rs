@@ -11,7 +11,8 @@
 //! The step is accepted when E ≤ 1 (then x ← x″, t ← t − h: extrapolation with the
 //! second-order result), and in either case h ← min(t − ε, θ h E^{−r}). On a rejection the
 //! same z is used for the retry (set [`AdaptiveOptions::reuse_noise_on_rejection`] to false
-//! for a fresh draw per attempt, as the authors' PyTorch code does); either way a lane draws
+//! for a fresh draw per attempt, as the authors' PyTorch code does — the rejections then
+//! select small noise, which biases the samples visibly in `tests/sde_solvers.rs`); either way a lane draws
 //! D normals per loop pass, so its stream never depends on the other lanes.
 //!
 //! Every lane has its own t, h, x′_prev and counters. Bounded as [`crate::ode::dopri5`]: a

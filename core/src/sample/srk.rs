@@ -12,7 +12,8 @@
 //!   A⁽⁰⁾₂₁ = ¾, B⁽⁰⁾₂₁ = 3/2, α = (⅓, ⅔), β⁽¹⁾ = (1, 0), β⁽²⁾ = (−1, 1):
 //!   H₂ = x + ¾ h a(x, τ) + (3/2) g(τ + h) ΔZ/h,
 //!   x ← x + h(⅓ a(x, τ) + ⅔ a(H₂, τ + ¾h)) + g(τ + h)(ΔW − ΔZ/h) + g(τ) ΔZ/h.
-//!   Strong order 1.5 for additive noise (deterministic order 2).
+//!   Strong order 1.5 for additive noise (deterministic order 2); on a linear drift (a_xx = 0)
+//!   the first terms it misses are of order 2.5, so it converges at order 2 there.
 //! - [`SrkMethod::Heun`], the stochastic Heun (improved Euler) method, strong order 1 for
 //!   additive noise: x̃ = x + h a(x, τ) + g(τ) ΔW,
 //!   x ← x + ½h(a(x, τ) + a(x̃, τ + h)) + ½(g(τ) + g(τ + h)) ΔW.
