@@ -8,7 +8,6 @@
 //! `benches/peers/kdiffusion_samplers.py`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::{exact_n, random_mixture, sliced_energy, weight_error};
