@@ -17,8 +17,10 @@
 //! Cost: the reverse-SDE checks run 20 000 samples × 1 000 steps each (PC: two score
 //! evaluations per step); the whole file takes ≈ 47 s of CPU time on the dev profile.
 
+mod common;
+
+use common::{ALPHA, N, check_against, energy_test, exact, weights_of};
 use flowscore::Lane;
-use flowscore::dist::Distribution;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
     AnnealedLangevin, CorrectorStep, EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector,
@@ -27,16 +29,6 @@ use flowscore::score::{GaussianMixture, NoisyMixture};
 use flowscore::sde::{SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
 use wide::{f32x4, f32x8};
 
-/// Samples per check.
-const N: usize = 20_000;
-/// Half-width of the mode-weight check (> 5 standard errors at N = 20 000).
-const WEIGHT_TOL: f64 = 0.02;
-/// Projection directions of the sliced energy distance.
-const DIRECTIONS: usize = 16;
-/// Random relabellings of the permutation test.
-const PERMUTATIONS: usize = 200;
-/// Significance level of the two-sample test.
-const ALPHA: f64 = 0.01;
 /// Reverse-SDE steps (score_sde's N).
 const STEPS: u32 = 1000;
 
@@ -70,88 +62,6 @@ fn overlapping() -> GaussianMixture<2, 3> {
 fn ncsn() -> GaussianMixture<2, 2> {
     let id = [[1.0, 0.0], [0.0, 1.0]];
     GaussianMixture::new([0.8, 0.2], [[5.0, 5.0], [-5.0, -5.0]], [id, id]).unwrap()
-}
-
-/// `N` exact samples of `m` under `seed`.
-fn exact<const K: usize>(m: &GaussianMixture<2, K>, seed: u64) -> Vec<[f32; 2]> {
-    (0..N as u64).map(|i| m.sample(&mut Streams::<f32>::new(seed, i))).collect()
-}
-
-/// Mean posterior responsibilities (1/N) Σ γₖ(x) under p₀, in f64.
-fn weights_of<const K: usize>(m: &GaussianMixture<2, K>, xs: &[[f32; 2]]) -> [f64; K] {
-    let mut w = [0.0f64; K];
-    for x in xs {
-        let g = m.responsibilities(&[x[0] as f64, x[1] as f64], 1.0, 0.0);
-        for (wk, gk) in w.iter_mut().zip(g.iter()) {
-            *wk += gk / xs.len() as f64;
-        }
-    }
-    w
-}
-
-/// 2∫(F − G)² dx of the 1-D empirical CDFs, walking the pooled sorted values `z` (indices
-/// `order`) with labels `in_a`.
-fn cramer(z: &[f64], order: &[u32], in_a: &[bool], na: f64, nb: f64) -> f64 {
-    let (mut fa, mut fb, mut acc) = (0.0f64, 0.0f64, 0.0f64);
-    for w in order.windows(2) {
-        let (i, j) = (w[0] as usize, w[1] as usize);
-        if in_a[i] {
-            fa += 1.0 / na;
-        } else {
-            fb += 1.0 / nb;
-        }
-        acc += (fa - fb) * (fa - fb) * (z[j] - z[i]);
-    }
-    2.0 * acc
-}
-
-/// Sliced energy distance of `a` vs `b` and its permutation p-value.
-fn energy_test(a: &[[f32; 2]], b: &[[f32; 2]], seed: u64) -> (f64, f64) {
-    let pooled: Vec<[f64; 2]> =
-        a.iter().chain(b.iter()).map(|x| [x[0] as f64, x[1] as f64]).collect();
-    let n = pooled.len();
-    let proj: Vec<(Vec<f64>, Vec<u32>)> = (0..DIRECTIONS)
-        .map(|d| {
-            let th = core::f64::consts::PI * d as f64 / DIRECTIONS as f64;
-            let (s, c) = th.sin_cos();
-            let z: Vec<f64> = pooled.iter().map(|x| c * x[0] + s * x[1]).collect();
-            let mut order: Vec<u32> = (0..n as u32).collect();
-            order.sort_by(|&i, &j| z[i as usize].total_cmp(&z[j as usize]));
-            (z, order)
-        })
-        .collect();
-    let (na, nb) = (a.len() as f64, b.len() as f64);
-    let stat = |labels: &[bool]| {
-        proj.iter().map(|(z, o)| cramer(z, o, labels, na, nb)).sum::<f64>() / DIRECTIONS as f64
-    };
-    let mut labels: Vec<bool> = (0..n).map(|i| i < a.len()).collect();
-    let obs = stat(&labels);
-    let mut rng = Streams::<f64>::new(seed, 0);
-    let mut above = 0usize;
-    for _ in 0..PERMUTATIONS {
-        // Fisher–Yates.
-        for i in (1..n).rev() {
-            let j = ((LaneSource::<f64>::uniform(&mut rng) * (i + 1) as f64) as usize).min(i);
-            labels.swap(i, j);
-        }
-        if stat(&labels) >= obs {
-            above += 1;
-        }
-    }
-    (obs, (1 + above) as f64 / (1 + PERMUTATIONS) as f64)
-}
-
-/// Both checks of `xs` against the mixture `m`.
-fn check_against<const K: usize>(name: &str, m: &GaussianMixture<2, K>, xs: &[[f32; 2]]) {
-    assert!(xs.iter().all(|x| x[0].is_finite() && x[1].is_finite()), "{name}: non-finite");
-    let w = weights_of(m, xs);
-    for (k, (got, want)) in w.iter().zip(m.weights().iter()).enumerate() {
-        let err = (got - *want as f64).abs();
-        assert!(err <= WEIGHT_TOL, "{name}: weight {k} is {got:.4}, want {want}");
-    }
-    let (stat, p) = energy_test(xs, &exact(m, 9_999), 77);
-    println!("{name}: weights {w:.4?}, sliced energy {stat:.3e}, p = {p:.3}");
-    assert!(p >= ALPHA, "{name}: sliced energy distance {stat:.3e}, permutation p = {p:.4}");
 }
 
 /// The test has power: exact samples of the same mixture with two weights moved by 0.03

@@ -41,6 +41,10 @@ impl ReverseGrid {
     pub(crate) fn steps(&self) -> u32 {
         self.steps
     }
+    /// The step h = (T − ε)/N.
+    pub(crate) fn h(&self) -> f64 {
+        self.h
+    }
 
     /// Reverse Euler–Maruyama step i (from tᵢ to tᵢ₊₁, h > 0):
     /// x ← x − [c(tᵢ) x − g(tᵢ)² s(x, tᵢ)] h + g(tᵢ) √h z, noise-free on the last step (D normal

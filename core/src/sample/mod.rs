@@ -1,5 +1,7 @@
-//! Samplers driven by a score model (MATH.md §4, §5): Langevin (ULA), MALA, annealed Langevin
-//! (NCSN), reverse-SDE Euler–Maruyama and predictor–corrector.
+//! Samplers driven by a score model (MATH.md §4, §5, §6): Langevin (ULA), MALA, annealed
+//! Langevin (NCSN); for the reverse SDE Euler–Maruyama, predictor–corrector, stochastic
+//! Runge–Kutta (SRA1, stochastic Heun) and the adaptive EM/improved-Euler solver; and the
+//! few-step probability-flow samplers EDM-Heun and DPM-Solver++(2M). [`SAMPLERS`] lists them.
 //!
 //! Every sampler implements [`LaneSampler`]: it runs one independent chain per lane from that
 //! lane's own random stream. The batch methods of the trait give sample `i` of a batch the stream
@@ -12,17 +14,82 @@ use wide::{f32x8, f64x4};
 use crate::lane::Lane;
 use crate::rng::{LaneSource, Streams};
 
+pub mod adaptive;
 pub mod annealed;
 pub mod euler_maruyama;
+pub mod few_step;
 pub mod langevin;
 pub mod mala;
 pub mod pc;
+pub mod srk;
 
+pub use adaptive::{AdaptiveOptions, AdaptiveSde, AdaptiveStats};
 pub use annealed::AnnealedLangevin;
 pub use euler_maruyama::EulerMaruyama;
+pub use few_step::{DpmSolverPp2m, EdmHeun, KarrasSchedule};
 pub use langevin::Langevin;
 pub use mala::{Mala, MalaStats};
 pub use pc::{CorrectorStep, PredictorCorrector};
+pub use srk::{SrkMethod, StochasticRk};
+
+/// A sampler's command-line name, its type, and its score evaluations per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SamplerInfo {
+    /// The name a command line offers (`--sampler NAME`).
+    pub name: &'static str,
+    /// What it is, in a few words.
+    pub summary: &'static str,
+    /// Score evaluations per sample in terms of its step count N (or "adaptive").
+    pub evaluations: &'static str,
+}
+
+/// Every sampler of this module and the probability-flow ODE sampler of
+/// [`crate::likelihood::sampling`], for command lines and documentation.
+pub const SAMPLERS: [SamplerInfo; 11] = [
+    SamplerInfo { name: "langevin", summary: "Langevin (ULA)", evaluations: "N" },
+    SamplerInfo {
+        name: "mala",
+        summary: "Metropolis-adjusted Langevin",
+        evaluations: "N (+ log p)",
+    },
+    SamplerInfo { name: "annealed", summary: "annealed Langevin (NCSN)", evaluations: "L·T" },
+    SamplerInfo { name: "em", summary: "reverse-SDE Euler–Maruyama", evaluations: "N" },
+    SamplerInfo {
+        name: "pc",
+        summary: "reverse diffusion + Langevin corrector",
+        evaluations: "2N",
+    },
+    SamplerInfo {
+        name: "sra1",
+        summary: "reverse-SDE stochastic Runge–Kutta SRA1 (strong order 1.5)",
+        evaluations: "2N",
+    },
+    SamplerInfo {
+        name: "sde-heun",
+        summary: "reverse-SDE stochastic Heun (strong order 1)",
+        evaluations: "2N",
+    },
+    SamplerInfo {
+        name: "adaptive-sde",
+        summary: "adaptive EM / improved Euler (Jolicoeur-Martineau et al. 2021)",
+        evaluations: "adaptive",
+    },
+    SamplerInfo {
+        name: "ode",
+        summary: "probability-flow ODE, adaptive Dormand–Prince 5(4)",
+        evaluations: "adaptive",
+    },
+    SamplerInfo {
+        name: "edm-heun",
+        summary: "probability-flow Heun on the EDM schedule (Karras et al. 2022)",
+        evaluations: "2N",
+    },
+    SamplerInfo {
+        name: "dpmpp-2m",
+        summary: "probability-flow DPM-Solver++(2M) (Lu et al. 2022)",
+        evaluations: "N",
+    },
+];
 
 /// A sampler that runs one chain per lane.
 ///

@@ -1,0 +1,137 @@
+"""k-diffusion's sample_heun, sample_dpmpp_2m and sample_dpm_adaptive on the closed-form score of
+the same mixtures as `examples/sampler_quality.rs` (VP, eps = 1e-3, Karras schedule rho = 7 from
+sigma_bar(T) to sigma_bar(eps)), printing the same sliced-energy / mode-weight table.
+
+The mixtures are read from the JSON that `cargo run --release --example sampler_quality -- --dump DIR`
+writes (weights, means, covariances, and the exact reference samples). k-diffusion works in the
+VE-type variable x_hat = x / alpha with sigma = sigma_t / alpha_t; its denoiser is the exact
+posterior mean E[x0 | x_hat] of the mixture at that sigma (Tweedie), so no time variable is needed.
+
+    python benches/peers/kdiffusion_samplers.py DIR
+"""
+import json
+import math
+import sys
+
+import torch
+from k_diffusion import sampling as ks
+
+torch.set_default_dtype(torch.float64)
+BUDGETS = [10, 20, 50, 100, 250, 1000]
+BETA_MIN, BETA_MAX, EPS, T = 0.1, 20.0, 1e-3, 1.0
+
+
+def vp_sigma_bar(t):
+    log_alpha = -0.25 * t * t * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
+    return math.sqrt(-math.expm1(2 * log_alpha)) / math.exp(log_alpha)
+
+
+class MixtureDenoiser:
+    """D(x_hat; sigma) = E[x0 | x0 + sigma eps = x_hat] for sum_k pi_k N(mu_k, S_k)."""
+
+    def __init__(self, weights, means, covs):
+        self.logw = torch.log(torch.tensor(weights))
+        self.mu = torch.tensor(means)
+        self.cov = torch.tensor(covs)
+        self.evals = 0
+
+    def __call__(self, x, sigma, **kwargs):
+        self.evals += 1
+        s2 = sigma.reshape(-1, 1, 1, 1) ** 2 if torch.is_tensor(sigma) else sigma ** 2
+        d = x.shape[-1]
+        eye = torch.eye(d)
+        c = self.cov.unsqueeze(0) + s2 * eye  # (n, K, D, D) or (K, D, D)
+        if c.dim() == 3:
+            c = c.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+        diff = x.unsqueeze(1) - self.mu.unsqueeze(0)  # (n, K, D)
+        sol = torch.linalg.solve(c, diff.unsqueeze(-1)).squeeze(-1)
+        logdet = torch.logdet(c)
+        logp = self.logw - 0.5 * logdet - 0.5 * (diff * sol).sum(-1)
+        gamma = torch.softmax(logp, dim=1)
+        # E[x0 | k, x] = mu_k + S_k (S_k + s2 I)^-1 (x - mu_k)
+        post = self.mu.unsqueeze(0) + torch.einsum("kij,nkj->nki", self.cov, sol)
+        return (gamma.unsqueeze(-1) * post).sum(1)
+
+
+def sliced_energy(a, b, dirs):
+    pooled = torch.cat([a, b])
+    lab = torch.cat([torch.ones(len(a)), torch.zeros(len(b))])
+    total = 0.0
+    for v in dirs:
+        z = pooled @ v
+        order = torch.argsort(z)
+        zs, ls = z[order], lab[order]
+        fa = torch.cumsum(ls, 0) / len(a)
+        fb = torch.cumsum(1 - ls, 0) / len(b)
+        total += 2 * (((fa - fb) ** 2)[:-1] * (zs[1:] - zs[:-1])).sum().item()
+    return total / len(dirs)
+
+
+def directions(d):
+    if d == 2:
+        return [torch.tensor([math.cos(math.pi * k / 16), math.sin(math.pi * k / 16)]) for k in range(16)]
+    g = torch.Generator().manual_seed(0xD1EC)
+    out = []
+    for _ in range(32):
+        v = torch.randn(d, generator=g)
+        out.append(v / v.norm())
+    return out
+
+
+def weight_error(den, x):
+    # Responsibilities under p0 (sigma = 0).
+    d = x.shape[-1]
+    c = den.cov.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+    diff = x.unsqueeze(1) - den.mu.unsqueeze(0)
+    sol = torch.linalg.solve(c, diff.unsqueeze(-1)).squeeze(-1)
+    logp = den.logw - 0.5 * torch.logdet(c) - 0.5 * (diff * sol).sum(-1)
+    w = torch.softmax(logp, dim=1).mean(0)
+    return (w - torch.exp(den.logw)).abs().max().item()
+
+
+def table(case):
+    den = MixtureDenoiser(case["weights"], case["means"], case["covariances"])
+    ref = torch.tensor(case["reference"])
+    n, d = ref.shape
+    dirs = directions(d)
+    smax, smin = vp_sigma_bar(T), vp_sigma_bar(EPS)
+    alpha_eps = 1.0 / math.sqrt(1.0 + smin * smin)
+    g = torch.Generator().manual_seed(11)
+    x_t = torch.randn(n, d, generator=g)  # VP prior N(0, I)
+    alpha_t = 1.0 / math.sqrt(1.0 + smax * smax)
+
+    def cell(xhat):
+        x = alpha_eps * xhat
+        return f"{sliced_energy(x, ref, dirs):.2e} ({weight_error(den, x):.3f})"
+
+    print(f"\n### {case['name']} (k-diffusion {getattr(ks, '__name__', '')}, VP, eps = 1e-3, {n} samples)\n")
+    print("| sampler |" + "".join(f" {b} NFE |" for b in BUDGETS))
+    print("|---|" + "---:|" * len(BUDGETS))
+    for name, fn, per_step in [("k-diffusion sample_heun", ks.sample_heun, 2), ("k-diffusion sample_dpmpp_2m", ks.sample_dpmpp_2m, 1)]:
+        cells = []
+        for b in BUDGETS:
+            steps = max(1, b // per_step)
+            # k-diffusion's schedules end with sigma = 0; drop it so that the run ends at sigma_bar(eps).
+            sig = ks.get_sigmas_karras(steps + 1, smin, smax, rho=7.0)[:-1]
+            with torch.no_grad():
+                xh = fn(den, x_t / alpha_t, sig, disable=True)
+            cells.append(cell(xh))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n| adaptive sampler | tolerance | mean NFE | energy distance (weight error) |")
+    print("|---|---:|---:|---:|")
+    for tol in [1e-1, 3e-2, 1e-2, 1e-3, 1e-4]:
+        den.evals = 0
+        with torch.no_grad():
+            xh, info = ks.sample_dpm_adaptive(den, x_t / alpha_t, smin, smax, rtol=tol, atol=tol / 10, return_info=True)
+        print(f"| k-diffusion sample_dpm_adaptive (atol = rtol/10) | {tol:g} | {info['nfe']} | {cell(xh)} |")
+
+
+def main():
+    with open(sys.argv[1] + "/mixtures.json") as f:
+        cases = json.load(f)
+    for case in cases:
+        table(case)
+
+
+if __name__ == "__main__":
+    main()
