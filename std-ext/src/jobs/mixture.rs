@@ -4,8 +4,9 @@
 //! nothing: its log-weight is −∞). This is the one place the command line calls the core's
 //! samplers and likelihoods.
 //!
-//! Parallel over samples with rayon; sample (or row) i always uses the stream (seed, i), as the
-//! core's batch APIs do, so the output does not depend on the number of threads.
+//! Parallel over samples on [`crate::par`]'s driver; sample (or row) i always uses the stream
+//! (seed, i), as the core's batch APIs do, so the output does not depend on the number of
+//! threads.
 
 use anyhow::anyhow;
 use flowscore::likelihood::sampling::transport;
@@ -20,15 +21,16 @@ use flowscore::sample::{
 };
 use flowscore::score::GaussianMixture;
 use flowscore::sde::Sde;
-use rayon::prelude::*;
 
-use crate::run::{
-    ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, LoglikJob, LoglikOutput, Method, SampleJob, SampleOutput,
-    SamplerKind,
+use crate::data::Table;
+use crate::io::Spec;
+use crate::io::spec::{MAX_COMPONENTS, MAX_DIM};
+use crate::jobs::{
+    ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, LoglikOutput, LoglikSettings, Method, SampleOutput,
+    SampleSettings, SamplerKind,
 };
+use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
-use crate::spec::Spec;
-use crate::table::Table;
 
 /// Corrector moves per predictor step (score_sde's default).
 const CORRECTOR_STEPS: u32 = 1;
@@ -122,15 +124,12 @@ macro_rules! dispatch_mixture {
             (8, 16) => $f::<8, 16>(mixture!(8, 16, $spec)?, $($arg),*),
             (d, k) => Err(anyhow!(
                 "D = {d} with K = {k} components is not supported (D must be 1..={}, K 1..={})",
-                crate::spec::MAX_DIM,
-                crate::spec::MAX_COMPONENTS
+                MAX_DIM,
+                MAX_COMPONENTS
             )),
         }
     };
 }
-
-/// Samples computed and handed on together: memory stays bounded whatever N is.
-pub const CHUNK: usize = 1 << 16;
 
 /// A consumer of sample rows (row-major, D values each), called chunk by chunk in index order.
 pub type Sink<'a> = &'a mut dyn FnMut(&[f64]) -> anyhow::Result<()>;
@@ -138,13 +137,13 @@ pub type Sink<'a> = &'a mut dyn FnMut(&[f64]) -> anyhow::Result<()>;
 /// Runs `sample` on a validated spec with the core's samplers, handing the samples to `sink`
 /// in chunks of at most [`CHUNK`] rows; returns the mean per-sample statistic (NFE for the ODE
 /// sampler, acceptance rate for MALA, else 0).
-pub fn sample_into(spec: &Spec, job: &SampleJob, sink: Sink<'_>) -> anyhow::Result<f64> {
+pub fn sample_into(spec: &Spec, job: &SampleSettings, sink: Sink<'_>) -> anyhow::Result<f64> {
     let bx = start_box(spec);
     dispatch_mixture!(spec, sample_dk(job, &bx, sink))
 }
 
 /// Runs `sample` on a validated spec and collects the samples.
-pub fn sample(spec: &Spec, job: &SampleJob) -> anyhow::Result<SampleOutput> {
+pub fn sample(spec: &Spec, job: &SampleSettings) -> anyhow::Result<SampleOutput> {
     let mut data = Vec::new();
     let mean = sample_into(spec, job, &mut |rows| {
         data.try_reserve(rows.len()).map_err(|_| anyhow!("not enough memory for the samples"))?;
@@ -168,7 +167,7 @@ pub fn note_of(sampler: SamplerKind, mean: f64) -> Option<String> {
 }
 
 /// Runs `loglik` on validated data with the core's likelihoods.
-pub fn loglik(spec: &Spec, data: &Table, job: &LoglikJob) -> anyhow::Result<LoglikOutput> {
+pub fn loglik(spec: &Spec, data: &Table, job: &LoglikSettings) -> anyhow::Result<LoglikOutput> {
     if data.cols != spec.dim {
         return Err(anyhow!(
             "data has {} columns but the spec has dimension D = {}",
@@ -197,7 +196,7 @@ pub fn start_box(spec: &Spec) -> (Vec<f64>, Vec<f64>) {
 
 fn sample_dk<const D: usize, const K: usize>(
     mix: GaussianMixture<D, K>,
-    job: &SampleJob,
+    job: &SampleSettings,
     bx: &(Vec<f64>, Vec<f64>),
     sink: Sink<'_>,
 ) -> anyhow::Result<f64> {
@@ -229,11 +228,7 @@ fn sample_dk<const D: usize, const K: usize>(
     let mut buf: Vec<f64> = Vec::new();
     buf.try_reserve(CHUNK.min(job.n) * D).map_err(|_| anyhow!("not enough memory"))?;
     let mut run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
-        let mut lo = 0u64;
-        while lo < n {
-            let hi = (lo + CHUNK as u64).min(n);
-            let rows: Vec<anyhow::Result<([f64; D], f64)>> =
-                (lo..hi).into_par_iter().map(f).collect();
+        par::map_chunks(n, f, |rows| {
             buf.clear();
             for r in rows {
                 let (x, s) = r?;
@@ -243,10 +238,8 @@ fn sample_dk<const D: usize, const K: usize>(
                 buf.extend_from_slice(&x);
                 stat += s;
             }
-            sink(&buf)?;
-            lo = hi;
-        }
-        Ok(())
+            sink(&buf)
+        })
     };
     match job.sampler {
         SamplerKind::Langevin => {
@@ -343,7 +336,7 @@ fn sigma_max_of<const D: usize, const K: usize>(mix: &GaussianMixture<D, K>) -> 
 fn loglik_dk<const D: usize, const K: usize>(
     mix: GaussianMixture<D, K>,
     data: &Table,
-    job: &LoglikJob,
+    job: &LoglikSettings,
 ) -> anyhow::Result<LoglikOutput> {
     let sde: AnySde = job.sde;
     let model = mix.under(sde);
@@ -354,11 +347,14 @@ fn loglik_dk<const D: usize, const K: usize>(
             ..Dopri5Options::with_tol(job.ode.rtol, job.ode.atol)
         },
     };
-    let rows: Vec<anyhow::Result<(f64, u32)>> = (0..data.rows)
-        .into_par_iter()
-        .map(|i| {
+    let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
+    out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
+    out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
+    par::map_chunks(
+        data.rows as u64,
+        |idx| {
+            let i = idx as usize;
             let x: [f64; D] = core::array::from_fn(|j| data.row(i)[j]);
-            let idx = i as u64;
             let r = match job.method {
                 Method::Exact => Ok((exact_log_density(&model, &x, job.eps), 0u32)),
                 Method::Ode => pf_log_likelihood(
@@ -415,15 +411,15 @@ fn loglik_dk<const D: usize, const K: usize>(
                 ));
             }
             Ok((l, nfe))
-        })
-        .collect();
-    let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
-    out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
-    out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
-    for r in rows {
-        let (l, n) = r?;
-        out.log_p.push(l);
-        out.nfe.push(n);
-    }
+        },
+        |rows| {
+            for r in rows {
+                let (l, n) = r?;
+                out.log_p.push(l);
+                out.nfe.push(n);
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }

@@ -1,4 +1,4 @@
-//! Output files, validated before any work and written all-or-nothing.
+//! Output files, validated before any work and written all-or-nothing (staged outputs).
 //!
 //! [`Staged`] checks an output path when the command starts — a known extension, an existing
 //! directory that accepts a new file (proven by creating the temporary file there), a path that

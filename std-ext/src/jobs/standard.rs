@@ -16,7 +16,8 @@
 use anyhow::ensure;
 use nalgebra::{DMatrix, DVector};
 
-use crate::spec::{Spec, num};
+use crate::io::Spec;
+use crate::text::num;
 
 /// The largest condition number of a component covariance in standard coordinates: the core
 /// holds covariances in f32 (24 bits), which leaves the smallest eigenvalue within about 1% at

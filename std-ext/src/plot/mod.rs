@@ -1,9 +1,10 @@
-//! PNG figures with plotters' bitmap backend. The text font (Ubuntu Light, shipped by the
+//! PNG figures with plotters' bitmap backend: a figure with a title, square panels, scatter
+//! layers, legends and a colour map. The text font (Ubuntu Light, shipped by the
 //! `epaint_default_fonts` crate) is embedded and registered with plotters' `ab_glyph` renderer,
 //! so figures render the same on a headless machine with no system fonts.
 //!
 //! Figures are written where they are asked for; the commands draw them into a staging
-//! directory ([`crate::output::StagedDir`]) that is moved into place when every output is
+//! directory ([`crate::io::StagedDir`]) that is moved into place when every output is
 //! complete.
 
 use std::path::Path;

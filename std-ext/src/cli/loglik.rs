@@ -1,0 +1,66 @@
+//! `flowscore loglik`: its arguments, turned into a validated [`LoglikJob`] and run.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{SdeName, eps, tolerance};
+use crate::jobs::{LoglikJob, LoglikRequest, Method};
+
+/// The arguments of `flowscore loglik`.
+#[derive(Debug, Args)]
+pub struct LoglikArgs {
+    /// The target mixture, SPEC.json.
+    #[arg(long, value_name = "SPEC.json")]
+    pub target: PathBuf,
+    /// The data, .npy (float32 or float64, N x D) or .csv (header optional).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The method.
+    #[arg(long, value_enum)]
+    pub method: Method,
+    /// The SDE.
+    #[arg(long, value_enum, default_value_t = SdeName::Vp)]
+    pub sde: SdeName,
+    /// The time eps at which the log-density is evaluated, 1e-12..=1-1e-6.
+    #[arg(long, value_name = "E", value_parser = eps, allow_hyphen_values = true, default_value = "1e-5")]
+    pub eps: f64,
+    /// ODE relative tolerance (ode, ode-hutchinson), 1e-12..=1e-3 [default: 1e-5].
+    #[arg(long, value_name = "R", value_parser = tolerance, allow_hyphen_values = true)]
+    pub rtol: Option<f64>,
+    /// ODE absolute tolerance (ode, ode-hutchinson), 1e-12..=1e-3 [default: 1e-5].
+    #[arg(long, value_name = "A", value_parser = tolerance, allow_hyphen_values = true)]
+    pub atol: Option<f64>,
+    /// Hutchinson probes per point (ode-hutchinson), 1..=1024 [default: 1].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub probes: Option<u32>,
+    /// Random seed (ode-hutchinson probes); row i uses the stream (seed, i) [default: 0].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Output file, .npy or .csv (its directory must exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+impl LoglikArgs {
+    /// The request these arguments make (nothing checked yet).
+    pub fn request(self) -> LoglikRequest {
+        LoglikRequest {
+            target: self.target,
+            data: self.data,
+            method: self.method,
+            sde: self.sde.sde(),
+            eps: self.eps,
+            rtol: self.rtol,
+            atol: self.atol,
+            probes: self.probes,
+            seed: self.seed,
+            out: self.out,
+        }
+    }
+}
+
+/// Validates the arguments into a job (before any work) and runs it.
+pub fn run(args: LoglikArgs) -> anyhow::Result<()> {
+    LoglikJob::new(args.request())?.run(&mut super::say)
+}

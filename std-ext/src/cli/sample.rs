@@ -1,0 +1,63 @@
+//! `flowscore sample`: its arguments, turned into a validated [`SampleJob`] and run.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{SdeName, snr, step_size};
+use crate::jobs::{SampleJob, SampleRequest, SamplerKind};
+
+/// The arguments of `flowscore sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The target mixture, SPEC.json.
+    #[arg(long, value_name = "SPEC.json")]
+    pub target: PathBuf,
+    /// The sampler.
+    #[arg(long, value_enum)]
+    pub sampler: SamplerKind,
+    /// The SDE (euler-maruyama, pc, ode) [default: vp].
+    #[arg(long, value_enum)]
+    pub sde: Option<SdeName>,
+    /// Number of samples.
+    #[arg(short = 'n', value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub n: u64,
+    /// Number of steps (per noise level for annealed-langevin); must be >= 1.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
+    /// Step size (langevin, mala, annealed-langevin), in standard coordinates; 1e-10..=10.
+    #[arg(long, value_name = "E", value_parser = step_size, allow_hyphen_values = true)]
+    pub step_size: Option<f64>,
+    /// Corrector signal-to-noise ratio (pc), 1e-6..=10 [default: 0.16].
+    #[arg(long, value_name = "R", value_parser = snr, allow_hyphen_values = true)]
+    pub snr: Option<f64>,
+    /// Random seed; sample i uses the stream (seed, i).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Output file, .npy or .csv (its directory must exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+impl SampleArgs {
+    /// The request these arguments make (nothing checked yet).
+    pub fn request(self) -> SampleRequest {
+        SampleRequest {
+            target: self.target,
+            sampler: self.sampler,
+            sde: self.sde.map(SdeName::sde),
+            n: self.n,
+            steps: self.steps,
+            step_size: self.step_size,
+            snr: self.snr,
+            seed: self.seed,
+            out: self.out,
+        }
+    }
+}
+
+/// Validates the arguments into a job (before any work) and runs it.
+pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+    SampleJob::new(args.request())?.run(&mut super::say)
+}
