@@ -51,6 +51,16 @@ impl<S: Sde> Dsm<S> {
     pub fn sde(&self) -> &S {
         &self.sde
     }
+
+    /// The smallest training time ε.
+    pub fn eps(&self) -> f32 {
+        self.eps
+    }
+
+    /// The weighting λ(t).
+    pub fn weighting(&self) -> Weighting {
+        self.weighting
+    }
 }
 
 impl<const D: usize, S: Sde, M: TrainableScore<D>> Loss<D, M> for Dsm<S> {

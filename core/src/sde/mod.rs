@@ -102,6 +102,14 @@ impl Ve {
     pub fn sigma_max(&self) -> f32 {
         self.sigma_max
     }
+    /// ln(σ_max/σ_min), as the SDE holds it (f64).
+    pub fn log_ratio(&self) -> f64 {
+        self.log_ratio
+    }
+    /// √(2 ln(σ_max/σ_min)), the diffusion's constant factor, as the SDE holds it (f64).
+    pub fn g_factor(&self) -> f64 {
+        self.g_factor
+    }
     /// σ(t) = σ_min (σ_max/σ_min)^t.
     #[inline(always)]
     pub fn sigma<R: Real>(&self, t: R) -> R {
@@ -178,6 +186,10 @@ impl Linear {
 pub struct Vp(Linear);
 
 impl Vp {
+    /// (β_min, β_max).
+    pub fn beta_range(&self) -> (f32, f32) {
+        (self.0.beta_min, self.0.beta_max)
+    }
     /// A VP SDE; requires 0 < β_min < β_max, both finite.
     pub fn new(beta_min: f32, beta_max: f32) -> Result<Self, Error> {
         Linear::new(beta_min, beta_max).map(Self)
@@ -233,6 +245,10 @@ impl Sde for Vp {
 pub struct SubVp(Linear);
 
 impl SubVp {
+    /// (β_min, β_max).
+    pub fn beta_range(&self) -> (f32, f32) {
+        (self.0.beta_min, self.0.beta_max)
+    }
     /// A sub-VP SDE; requires 0 < β_min < β_max, both finite.
     pub fn new(beta_min: f32, beta_max: f32) -> Result<Self, Error> {
         Linear::new(beta_min, beta_max).map(Self)

@@ -7,8 +7,13 @@
 //! pairwise tree in chunk order (MATH.md §7, "Determinism").
 //!
 //! - [`cpu::Cpu`]: rayon threads over the chunks, `f32x8` lanes.
+//! - [`cuda::CudaBackend`] (feature `cuda`): NVRTC-compiled kernels on an NVIDIA GPU, the same
+//!   reduction order.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+#[allow(unsafe_code)]
+pub mod cuda;
 
 use flowscore::Error;
 use flowscore::loss::Loss;
