@@ -5,6 +5,10 @@
 
 pub mod readers;
 pub mod table;
+pub mod toy;
+pub mod user;
 
 pub use readers::{MAX_DATA_MAGNITUDE, read};
 pub use table::{Format, Table};
+pub use toy::{Floor, ToySet, entropy_floor};
+pub use user::{DataError, MAX_USER_DIM, Split, Standardize, read_points, split};

@@ -49,7 +49,7 @@ pub fn read(path: &Path) -> anyhow::Result<Table> {
     Ok(table)
 }
 
-fn read_npy(path: &Path) -> anyhow::Result<Table> {
+pub(crate) fn read_npy(path: &Path) -> anyhow::Result<Table> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
@@ -146,7 +146,7 @@ fn short(field: &str) -> String {
     s
 }
 
-fn read_csv(path: &Path) -> anyhow::Result<Table> {
+pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Table> {
     let delimiter = sniff_delimiter(path)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
