@@ -16,6 +16,7 @@ pub mod loglik;
 pub mod mixture;
 pub mod sample;
 pub mod standard;
+pub mod train;
 
 pub use loglik::{
     DEFAULT_MAX_STEPS, DEFAULT_TOL, LoglikJob, LoglikOutput, LoglikRequest, LoglikSettings, Method,
