@@ -1,0 +1,224 @@
+//! `flowscore train` end to end: the model file does not depend on --threads, a resumed run
+//! (also after SIGKILL at random moments) ends with the same bytes, bad input is exit 2 with one
+//! line and nothing written.
+
+use std::path::Path;
+use std::process::Command;
+
+fn flowscore() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowscore"))
+}
+
+fn train(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut c = flowscore();
+    c.args(["train", "--model", "realnvp", "--data", "moons", "--batch", "64", "--seed", "3"])
+        .arg("--out")
+        .arg(dir.join(out))
+        .args(extra);
+    c.output().unwrap()
+}
+
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn model_file_does_not_depend_on_threads_and_resume_is_exact() {
+    let d = tempfile::tempdir().unwrap();
+    let a = train(d.path(), "a.fsm", &["--steps", "60", "--threads", "1"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = train(d.path(), "b.fsm", &["--steps", "60", "--threads", "2"]);
+    assert!(b.status.success());
+    let fa = std::fs::read(d.path().join("a.fsm")).unwrap();
+    assert_eq!(fa, std::fs::read(d.path().join("b.fsm")).unwrap(), "1 vs 2 threads");
+    let ck = d.path().join("run.ckpt");
+    let ck_s = ck.to_str().unwrap();
+    let c = train(
+        d.path(),
+        "c.fsm",
+        &["--steps", "20", "--checkpoint", ck_s, "--checkpoint-every", "20"],
+    );
+    assert!(c.status.success());
+    let r = train(d.path(), "r.fsm", &["--steps", "60", "--resume", ck_s]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(fa, std::fs::read(d.path().join("r.fsm")).unwrap(), "resumed vs uninterrupted");
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_gives_the_same_bits() {
+    let d = tempfile::tempdir().unwrap();
+    let steps = "400";
+    let full = train(d.path(), "full.fsm", &["--steps", steps]);
+    assert!(full.status.success());
+    let want = std::fs::read(d.path().join("full.fsm")).unwrap();
+    let ck = d.path().join("k.ckpt");
+    let ck_s = ck.to_str().unwrap().to_string();
+    let mut kills_with_checkpoint = 0;
+    // Kill moments from a fixed pseudo-random sequence (reproducible), 30–900 ms.
+    let mut state = 0x9e3779b97f4a7c15u64;
+    for round in 0..12 {
+        let _ = std::fs::remove_file(&ck);
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let ms = 30 + state % 870;
+        let mut child = flowscore()
+            .args([
+                "train", "--model", "realnvp", "--data", "moons", "--batch", "64", "--seed", "3",
+            ])
+            .args(["--steps", steps, "--checkpoint", &ck_s, "--checkpoint-every", "5"])
+            .arg("--out")
+            .arg(d.path().join("killed.fsm"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL on Unix
+        let _ = child.wait();
+        if !ck.exists() {
+            continue;
+        }
+        kills_with_checkpoint += 1;
+        let out = format!("resumed{round}.fsm");
+        let r = train(d.path(), &out, &["--steps", steps, "--resume", &ck_s]);
+        assert!(
+            r.status.success(),
+            "round {round} ({ms} ms): {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert_eq!(want, std::fs::read(d.path().join(&out)).unwrap(), "round {round} ({ms} ms)");
+    }
+    assert!(kills_with_checkpoint >= 10, "only {kills_with_checkpoint} kills left a checkpoint");
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("nan.csv"), "x,y\n1,2\nnan,3\n4,5\n").unwrap();
+    std::fs::write(d.path().join("wide.csv"), "1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    std::fs::write(d.path().join("bad.ckpt"), b"FLWSCKPT not really").unwrap();
+    // A valid checkpoint of another model (scorenet).
+    let ok = flowscore()
+        .args(["train", "--model", "scorenet", "--data", "moons", "--steps", "2", "--batch", "16"])
+        .arg("--checkpoint")
+        .arg(d.path().join("score.ckpt"))
+        .args(["--checkpoint-every", "1", "--out"])
+        .arg(d.path().join("score.fsm"))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let before = listing(d.path());
+    let p = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--model".into(), "nosuch".into(), "--data".into(), "moons".into()],
+        vec![
+            "--model".into(),
+            "scorenet".into(),
+            "--loss".into(),
+            "nll".into(),
+            "--data".into(),
+            "moons".into(),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--loss".into(),
+            "dsm".into(),
+            "--data".into(),
+            "moons".into(),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--sde".into(),
+            "ve".into(),
+            "--data".into(),
+            "moons".into(),
+        ],
+        vec!["--model".into(), "realnvp".into(), "--data".into(), "nosuchset".into()],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--steps".into(),
+            "0".into(),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--batch".into(),
+            "0".into(),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--lr".into(),
+            "0".into(),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--lr".into(),
+            "-1".into(),
+        ],
+        vec!["--model".into(), "realnvp".into(), "--data".into(), p("nan.csv")],
+        vec!["--model".into(), "realnvp".into(), "--data".into(), p("wide.csv")],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--resume".into(),
+            p("bad.ckpt"),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--resume".into(),
+            p("score.ckpt"),
+        ],
+        vec![
+            "--model".into(),
+            "realnvp".into(),
+            "--data".into(),
+            "moons".into(),
+            "--resume".into(),
+            p("nosuch.ckpt"),
+        ],
+    ];
+    for args in cases {
+        let out = flowscore()
+            .arg("train")
+            .args(&args)
+            .args(["--steps", "3"].iter().filter(|_| !args.contains(&"--steps".to_string())))
+            .arg("--out")
+            .arg(d.path().join("new.fsm"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert_eq!(listing(d.path()), before, "{args:?} changed the directory");
+    }
+}
