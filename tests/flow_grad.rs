@@ -215,7 +215,7 @@ fn check_inverse<const D: usize, B: TrainableInverse<D> + Copy>(
         };
         let mut grad = vec![0.0f64; B::LEN];
         let (_, _, tape) = layer.inverse_tape(*x).unwrap();
-        let xbar = layer.inverse_backward(x, &tape, &a, c, &mut grad);
+        let xbar = layer.inverse_backward(x, &tape, &a, c, &mut grad[..]);
         worst_fd = worst_fd.max(fd_worst(&layer, &loss, &grad, &dirs, step));
         // ⟨x̄, v⟩ against the dual tangent of L along v.
         let v: [f64; D] = Draws::new(200 + k as u64).point(1.0);
@@ -254,7 +254,7 @@ fn check_forward<const D: usize, B: TrainableForward<D> + Copy>(
         };
         let mut grad = vec![0.0f64; B::LEN];
         let (_, _, tape) = layer.forward_tape(*z);
-        let zbar = layer.forward_backward(z, &tape, &a, c, &mut grad);
+        let zbar = layer.forward_backward(z, &tape, &a, c, &mut grad[..]);
         worst_fd = worst_fd.max(fd_worst(&layer, &loss, &grad, &dirs, step));
         let v: [f64; D] = Draws::new(400 + k as u64).point(1.0);
         let zd: [Dual<f64, 1>; D] = core::array::from_fn(|i| Dual::new(z[i], [v[i]]));
@@ -297,11 +297,11 @@ fn lanes_inverse<const D: usize, B: TrainableInverse<D>>(name: &str, b: &B, seed
         assert_eq!(zt[i].to_array().map(f32::to_bits), z[i].to_array().map(f32::to_bits), "{name}");
     }
     let mut gw = vec![f32x8::ZERO; B::LEN];
-    let xbw = b.inverse_backward(&x, &tape, &gather(&cot), f32x8::from(lbar), &mut gw);
+    let xbw = b.inverse_backward(&x, &tape, &gather(&cot), f32x8::from(lbar), &mut gw[..]);
     for j in 0..8 {
         let (_, _, t) = b.inverse_tape(p[j]).unwrap();
         let mut g = vec![0.0f32; B::LEN];
-        let xb = b.inverse_backward(&p[j], &t, &cot[j], lbar[j], &mut g);
+        let xb = b.inverse_backward(&p[j], &t, &cot[j], lbar[j], &mut g[..]);
         for (k, (gs, gv)) in g.iter().zip(&gw).enumerate() {
             assert_eq!(gs.to_bits(), gv.to_array()[j].to_bits(), "{name}: param {k}, lane {j}");
         }
@@ -325,11 +325,11 @@ fn lanes_forward<const D: usize, B: TrainableForward<D>>(name: &str, b: &B, seed
         assert_eq!(xt[i].to_array().map(f32::to_bits), x[i].to_array().map(f32::to_bits), "{name}");
     }
     let mut gw = vec![f32x8::ZERO; B::LEN];
-    let zbw = b.forward_backward(&z, &tape, &gather(&cot), f32x8::from(lbar), &mut gw);
+    let zbw = b.forward_backward(&z, &tape, &gather(&cot), f32x8::from(lbar), &mut gw[..]);
     for j in 0..8 {
         let (_, _, t) = b.forward_tape(p[j]);
         let mut g = vec![0.0f32; B::LEN];
-        let zb = b.forward_backward(&p[j], &t, &cot[j], lbar[j], &mut g);
+        let zb = b.forward_backward(&p[j], &t, &cot[j], lbar[j], &mut g[..]);
         for (k, (gs, gv)) in g.iter().zip(&gw).enumerate() {
             assert_eq!(gs.to_bits(), gv.to_array()[j].to_bits(), "{name}: param {k}, lane {j}");
         }
@@ -649,7 +649,7 @@ fn gaussian_recovered_by_maximum_likelihood() {
         let mut grad = vec![0.0f64; len];
         nll = 0.0;
         for x in &xs {
-            nll += flow.nll_backward(*x, &mut grad).unwrap() / N as f64;
+            nll += flow.nll_backward(*x, &mut grad[..]).unwrap() / N as f64;
         }
         let lr = 0.05 * (1.0 - step as f64 / 3000.0).max(0.02);
         for k in 0..len {
@@ -689,5 +689,5 @@ fn gaussian_recovered_by_maximum_likelihood() {
     assert!(nll - nll_mle < 1e-5, "NLL {nll} vs MLE {nll_mle}");
     // The NLL of `nll_backward` is −log_prob, bit for bit.
     let mut g = vec![0.0f64; len];
-    assert_eq!(flow.nll_backward(xs[0], &mut g).unwrap(), -flow.log_prob(xs[0]).unwrap());
+    assert_eq!(flow.nll_backward(xs[0], &mut g[..]).unwrap(), -flow.log_prob(xs[0]).unwrap());
 }

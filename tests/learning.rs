@@ -676,6 +676,74 @@ fn flow_nll_chunk_gradients_are_bit_identical_across_lane_widths() {
     check_lanes("flow nll realnvp", &FlowNll, &nvp(3));
 }
 
+/// A stack of planar layers with varied parameters.
+fn planars<const K: usize>() -> [Planar<2>; K] {
+    core::array::from_fn(|k| {
+        let f = k as f32;
+        Planar::new(
+            [0.5 - 0.15 * f, 0.3 + 0.1 * f],
+            [0.4 + 0.05 * f, -0.6 + 0.2 * f],
+            0.1 * f - 0.2,
+        )
+        .unwrap()
+    })
+}
+
+#[test]
+fn flow_loss_chunk_gradients_equal_the_plain_sum() {
+    // The flow losses hand the chunk's sink to the layers' backward passes (dense calls for the
+    // conditioners, adds for the elementwise parameters): the blocked sums must be the same on
+    // every lane width and equal the plain per-sample sums to f32 rounding.
+    type WideNvp = [AffineCoupling<2, 2, Mlp<2, 16, 2, 1>>; 4];
+    let wide: WideNvp = core::array::from_fn(|k| {
+        let net = randomized(
+            &Mlp::<2, 16, 2, 1>::init(Activation::Tanh, 20 + k as u64),
+            0.3,
+            20 + k as u64,
+        );
+        AffineCoupling::new(BinaryMask::alternating(k % 2).unwrap(), net).unwrap()
+    });
+    check_lanes("flow nll realnvp 2x16", &FlowNll, &wide);
+    check_lanes("flow nll realnvp 2x8", &FlowNll, &nvp(11));
+    let stack = planars::<8>();
+    for energy in [TestEnergy::U1, TestEnergy::U2, TestEnergy::U3, TestEnergy::U4] {
+        check_lanes(&format!("reverse kl planar {energy:?}"), &ReverseKl::new(energy), &stack);
+    }
+    let mixed = (
+        Affine::new([1.2, 0.8], [0.1, -0.2]).unwrap(),
+        planars::<3>(),
+        LuLinear::from_params(
+            [1, 0],
+            [[0.0, 0.0], [0.3, 0.0]],
+            [[0.0, -0.2], [0.0, 0.0]],
+            [1.1, 0.9],
+        )
+        .unwrap(),
+    );
+    check_lanes("reverse kl affine-planar-lu", &ReverseKl::new(TestEnergy::U2), &mixed);
+    // No flat scratch is needed any more.
+    let model = nvp(3);
+    let data: Vec<[f32; 2]> = points::<2>(77, 5).iter().map(|x| x.map(|v| v as f32)).collect();
+    let p = Nvp::LEN;
+    let mut slots = vec![f32x8::ZERO; p];
+    let n = record_len::<f32x8, 2, Nvp, FlowNll>(
+        &FlowNll,
+        &model,
+        &mut Scratch { dual: &mut [], flat: &mut [] },
+    );
+    let mut record = vec![f32x8::ZERO; n];
+    let mut ws = Workspace {
+        slots: &mut slots,
+        record: &mut record,
+        scratch: Scratch { dual: &mut [], flat: &mut [] },
+        scratch_scalar: Scratch { dual: &mut [], flat: &mut [] },
+    };
+    let mut out = vec![0.0f32; p];
+    chunk_gradient(&FlowNll, &model, &data, 9, 1000, &mut ws, &mut out).unwrap();
+    let want = chunk_on::<f32x8, 2, Nvp, FlowNll>(&FlowNll, &model, &data).1;
+    assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
+}
+
 #[test]
 fn reverse_kl_gradients_match_finite_differences() {
     type Stack = (Affine<2>, [Planar<2>; 4], LuLinear<2>);

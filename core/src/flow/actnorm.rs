@@ -15,7 +15,7 @@ use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
 use crate::flow::train::{TrainableForward, TrainableInverse};
-use crate::params::{Params, check_len, split, split_ref};
+use crate::params::{GradSink, Params, check_len, split, split_ref};
 use crate::real::Real;
 
 /// Added to each coordinate's batch standard deviation in [`ActNorm::init_from_data`] (Glow's
@@ -164,22 +164,18 @@ impl<const D: usize> TrainableInverse<D> for ActNorm<D> {
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         _: &(),
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
-        let (gm, gl) = split(grad, D);
         let xa: [R; D] = core::array::from_fn(|i| x[i] / self.scale[i].get::<R>());
-        for (g, &zb) in gm.iter_mut().zip(zbar.iter()) {
-            *g += zb;
-        }
-        for (i, g) in gl.iter_mut().enumerate().take(D) {
-            *g += zbar[i] * xa[i] + lbar;
-        }
+        let gl: [R; D] = core::array::from_fn(|i| zbar[i] * xa[i] + lbar);
+        grad.add(0, zbar);
+        grad.add(D, &gl);
         core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
     }
 }
@@ -195,22 +191,19 @@ impl<const D: usize> TrainableForward<D> for ActNorm<D> {
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _z: &[R; D],
         x: &[R; D],
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
-        let (gm, gl) = split(grad, D);
         let zbar: [R; D] = core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>());
-        for (g, &zb) in gm.iter_mut().zip(zbar.iter()) {
-            *g -= zb;
-        }
-        for (i, g) in gl.iter_mut().enumerate().take(D) {
-            *g -= xbar[i] * x[i] + lbar;
-        }
+        let gm: [R; D] = core::array::from_fn(|i| -zbar[i]);
+        let gl: [R; D] = core::array::from_fn(|i| -(xbar[i] * x[i] + lbar));
+        grad.add(0, &gm);
+        grad.add(D, &gl);
         zbar
     }
 }

@@ -4,7 +4,7 @@ use super::Bijector;
 use super::train::{TrainableForward, TrainableInverse};
 use crate::dist::TwoF32;
 use crate::error::{Error, all_finite};
-use crate::params::{Params, check_len, split, split_ref};
+use crate::params::{GradSink, Params, check_len, split, split_ref};
 use crate::real::Real;
 
 /// The largest |log₂|a|| accepted by [`Affine`] and [`LuLinear`](crate::flow::lu::LuLinear):
@@ -188,23 +188,20 @@ impl<const D: usize> TrainableInverse<D> for Affine<D> {
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _x: &[R; D],
         z: &[R; D],
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let ln2 = R::from_f64(core::f64::consts::LN_2);
-        let (gl, gb) = split(grad, D);
         let xbar: [R; D] = core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>());
-        for (i, g) in gl.iter_mut().enumerate().take(D) {
-            *g -= ln2 * (zbar[i] * z[i] + lbar);
-        }
-        for (g, &xb) in gb.iter_mut().zip(xbar.iter()) {
-            *g -= xb;
-        }
+        let gl: [R; D] = core::array::from_fn(|i| -(ln2 * (zbar[i] * z[i] + lbar)));
+        let gb: [R; D] = core::array::from_fn(|i| -xbar[i]);
+        grad.add(0, &gl);
+        grad.add(D, &gb);
         xbar
     }
 }
@@ -220,23 +217,19 @@ impl<const D: usize> TrainableForward<D> for Affine<D> {
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         _: &(),
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let ln2 = R::from_f64(core::f64::consts::LN_2);
-        let (gl, gb) = split(grad, D);
         let zbar: [R; D] = core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>());
-        for (i, g) in gl.iter_mut().enumerate().take(D) {
-            *g += ln2 * (zbar[i] * z[i] + lbar);
-        }
-        for (g, &xb) in gb.iter_mut().zip(xbar.iter()) {
-            *g += xb;
-        }
+        let gl: [R; D] = core::array::from_fn(|i| ln2 * (zbar[i] * z[i] + lbar));
+        grad.add(0, &gl);
+        grad.add(D, xbar);
         zbar
     }
 }

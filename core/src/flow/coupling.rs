@@ -21,7 +21,7 @@ use crate::error::{Error, all_finite};
 use crate::flow::Bijector;
 use crate::flow::train::{TrainableForward, TrainableInverse};
 use crate::nn::{Network, TrainableNetwork};
-use crate::params::{Params, check_len};
+use crate::params::{GradSink, Params, check_len};
 use crate::real::Real;
 
 /// c in the bounded log-scale s = c·tanh(ŝ/c): each affine coupling scales a coordinate by a
@@ -351,17 +351,16 @@ impl<const D: usize> TrainableInverse<D> for DiagonalScaling<D> {
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _x: &[R; D],
         z: &[R; D],
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
-        for (i, g) in grad.iter_mut().enumerate().take(D) {
-            *g -= zbar[i] * z[i] + lbar;
-        }
+        let gs: [R; D] = core::array::from_fn(|i| -(zbar[i] * z[i] + lbar));
+        grad.add(0, &gs);
         core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
     }
 }
@@ -377,17 +376,16 @@ impl<const D: usize> TrainableForward<D> for DiagonalScaling<D> {
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _z: &[R; D],
         x: &[R; D],
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
-        for (i, g) in grad.iter_mut().enumerate().take(D) {
-            *g += xbar[i] * x[i] + lbar;
-        }
+        let gs: [R; D] = core::array::from_fn(|i| xbar[i] * x[i] + lbar);
+        grad.add(0, &gs);
         core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>())
     }
 }
@@ -457,13 +455,13 @@ impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableInverse
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         tape: &C::Tape<R>,
         zbar: &[R; D],
         _lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut tbar = [R::zero(); O];
         let mut j = 0;
@@ -502,13 +500,13 @@ impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableForward
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         tape: &C::Tape<R>,
         xbar: &[R; D],
         _lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut tbar = [R::zero(); O];
         let mut j = 0;
@@ -573,13 +571,13 @@ impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableInverse
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         tape: &Self::InverseTape<R>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let t_off = O / 2;
         let mut hbar = [R::zero(); O];
@@ -632,13 +630,13 @@ impl<const D: usize, const O: usize, C: TrainableNetwork<D, O>> TrainableForward
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         tape: &Self::ForwardTape<R>,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let t_off = O / 2;
         let mut hbar = [R::zero(); O];

@@ -17,7 +17,7 @@ use crate::flow::Bijector;
 use crate::flow::affine::{log2_abs, signed_exp2};
 use crate::flow::permute::Permutation;
 use crate::flow::train::{TrainableForward, TrainableInverse};
-use crate::params::{Params, check_len, split, split_ref};
+use crate::params::{GradSink, Params, check_len, split, split_ref};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
 
@@ -221,38 +221,37 @@ impl<const D: usize> LuLinear<D> {
     /// log-determinant Σ ln|sᵢ| = ln 2·Σℓ with cotangent `lbar`, and of the triangles from
     /// (rank-one) products: L̄ᵢⱼ += `lo[i]·lo_r[j]`, Ūᵢⱼ += `up[i]·up_r[j]`, s̄ᵢ = `up[i]·up_r[i]`.
     #[inline(always)]
-    fn accumulate<R: Real>(
+    fn accumulate<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         lo: &[R; D],
         lo_r: &[R; D],
         up: &[R; D],
         up_r: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) {
-        let tri = D * D.saturating_sub(1) / 2;
-        let (gl, rest) = split(grad, tri);
-        let (gu, gd) = split(rest, tri);
-        let mut it = gl.iter_mut();
+        // The whole gradient, L (D(D−1)/2), U (the same) and ℓ (D): D² entries, one `add`.
+        let mut buf = [[R::zero(); D]; D];
+        let mut it = buf.as_flattened_mut().iter_mut();
         for i in 1..D {
             for j in 0..i {
                 if let Some(g) = it.next() {
-                    *g += lo[i] * lo_r[j];
+                    *g = lo[i] * lo_r[j];
                 }
             }
         }
-        let mut it = gu.iter_mut();
         for i in 0..D {
             for j in i + 1..D {
                 if let Some(g) = it.next() {
-                    *g += up[i] * up_r[j];
+                    *g = up[i] * up_r[j];
                 }
             }
         }
         let ln2 = R::from_f64(core::f64::consts::LN_2);
-        for (i, g) in gd.iter_mut().enumerate().take(D) {
-            *g += ln2 * (up[i] * up_r[i] * self.diag[i].get::<R>() + lbar);
+        for (i, g) in it.enumerate().take(D) {
+            *g = ln2 * (up[i] * up_r[i] * self.diag[i].get::<R>() + lbar);
         }
+        grad.add(0, buf.as_flattened());
     }
 }
 
@@ -387,13 +386,13 @@ impl<const D: usize> TrainableInverse<D> for LuLinear<D> {
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _x: &[R; D],
         tape: &LuTape<R, D>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         // (U + diag s)ᵀ ȳ = z̄: forward substitution.
         let mut ybar = *zbar;
@@ -440,13 +439,13 @@ impl<const D: usize> TrainableForward<D> for LuLinear<D> {
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         y: &[R; D],
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut wbar = *xbar;
         for (&p, &xb) in self.perm.indices().iter().zip(xbar.iter()) {

@@ -19,7 +19,7 @@ use crate::flow::coupling::{bounded_log_scale, bounded_log_scale_derivative};
 use crate::flow::train::TrainableInverse;
 use crate::nn::mlp::MlpTape;
 use crate::nn::{Mlp2, Network, TrainableNetwork};
-use crate::params::{Params, check_len, split};
+use crate::params::{GradSink, Offset, Params, check_len};
 use crate::real::Real;
 
 /// One MAF layer: a two-hidden-layer MADE `D → H → H → O` with `O = 2D` outputs (μ₀..μ_{D−1},
@@ -116,13 +116,13 @@ impl<const D: usize, const H: usize, const O: usize> TrainableInverse<D> for Maf
         Ok((z, log_det, MafTape { net, a_exp, z }))
     }
 
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         tape: &MafTape<R, D, H, O>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut hbar = [R::zero(); O];
         let mut xbar = [R::zero(); D];
@@ -135,20 +135,20 @@ impl<const D: usize, const H: usize, const O: usize> TrainableInverse<D> for Maf
         }
         let n1 = <crate::nn::Dense<D, H> as Params>::LEN;
         let n2 = <crate::nn::Dense<H, H> as Params>::LEN;
-        let (g1, rest) = split(grad, n1);
-        let (g2, g3) = split(rest, n2);
         let made = &self.made;
         let t = &tape.net;
         let a1 = &t.a[0];
+        let g3 = &mut Offset::new(&mut *grad, n1 + n2);
         made.output.backward_params_masked(a1, &hbar, g3, |o, k| hidden_degree(k, D) < (o % D) + 1);
         let abar = made.output.backward_input(&hbar);
         let zbar2: [R; H] = core::array::from_fn(|j| abar[j] * t.d[0][j]);
+        let g2 = &mut Offset::new(&mut *grad, n1);
         made.hidden[0].backward_params_masked(&t.a0, &zbar2, g2, |k, j| {
             hidden_degree(k, D) >= hidden_degree(j, D)
         });
         let abar0 = made.hidden[0].backward_input(&zbar2);
         let zbar1: [R; H] = core::array::from_fn(|j| abar0[j] * t.d0[j]);
-        made.input.backward_params_masked(x, &zbar1, g1, |k, i| hidden_degree(k, D) > i);
+        made.input.backward_params_masked(x, &zbar1, grad, |k, i| hidden_degree(k, D) > i);
         let ubar = made.input.backward_input(&zbar1);
         for (xb, &u) in xbar.iter_mut().zip(ubar.iter()) {
             *xb += u;

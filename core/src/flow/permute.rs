@@ -5,7 +5,7 @@
 use crate::error::Error;
 use crate::flow::Bijector;
 use crate::flow::train::{TrainableForward, TrainableInverse};
-use crate::params::{Params, check_len};
+use crate::params::{GradSink, Params, check_len};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
 
@@ -99,13 +99,13 @@ impl<const D: usize> TrainableInverse<D> for Permutation<D> {
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _x: &[R; D],
         _: &(),
         zbar: &[R; D],
         _lbar: R,
-        _grad: &mut [R],
+        _grad: &mut G,
     ) -> [R; D] {
         self.forward(*zbar).0
     }
@@ -122,13 +122,13 @@ impl<const D: usize> TrainableForward<D> for Permutation<D> {
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _z: &[R; D],
         _: &(),
         xbar: &[R; D],
         _lbar: R,
-        _grad: &mut [R],
+        _grad: &mut G,
     ) -> [R; D] {
         let mut zbar = *xbar;
         for (&p, &xb) in self.perm.iter().zip(xbar.iter()) {

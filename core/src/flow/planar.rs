@@ -6,7 +6,7 @@ use super::{Bijector, eps_of};
 use crate::dist::TwoF32;
 use crate::error::{Error, all_finite, finite};
 use crate::lane::Mask;
-use crate::params::{Params, check_len};
+use crate::params::{GradSink, Params, check_len, split_ref};
 use crate::real::Real;
 
 /// Maximum iterations of the planar inverse's safeguarded Newton solve. Newton converges
@@ -210,13 +210,13 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
         (x, self.log_det_at(t), t)
     }
 
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         t: &R,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let t = *t;
         let one = R::one();
@@ -253,9 +253,14 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
                     + cbar * sig * u[i];
             }
         }
-        for (g, v) in grad.iter_mut().zip(gu.iter().chain(gw.iter()).chain([&abar])) {
-            *g += *v;
+        // û, w, b are contiguous: one `add` of 2D + 1 entries.
+        let mut buf = [[R::zero(); D]; 3];
+        for (g, v) in
+            buf.as_flattened_mut().iter_mut().zip(gu.iter().chain(gw.iter()).chain([&abar]))
+        {
+            *g = *v;
         }
+        grad.add(0, split_ref(buf.as_flattened(), 2 * D + 1).0);
         core::array::from_fn(|i| xbar[i] + abar * w[i])
     }
 }

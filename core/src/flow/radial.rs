@@ -6,7 +6,7 @@ use super::planar::softplus_f64;
 use super::train::TrainableForward;
 use crate::dist::TwoF32;
 use crate::error::{Error, all_finite, finite};
-use crate::params::{Params, check_len};
+use crate::params::{GradSink, Params, check_len, split_ref};
 use crate::real::Real;
 
 /// Radial bijection f(z) = z + β·h(α, r)·(z − z₀), r = ‖z − z₀‖, h = 1/(α + r), on ℝᴰ.
@@ -188,13 +188,13 @@ impl<const D: usize> TrainableForward<D> for Radial<D> {
         (x, self.log_det_at(r), RadialTape { d, r, h })
     }
 
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _z: &[R; D],
         tape: &RadialTape<R, D>,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let (d, r, h) = (&tape.d, tape.r, tape.h);
         let alpha = self.alpha.get::<R>();
@@ -221,9 +221,12 @@ impl<const D: usize> TrainableForward<D> for Radial<D> {
         let g_ar = (alpha_bar - beta_bar) * ar.sigmoid();
         let g_br = beta_bar * br.sigmoid();
         let neg: [R; D] = core::array::from_fn(|i| -dbar[i]);
-        for (g, v) in grad.iter_mut().zip(neg.iter().chain([&g_ar, &g_br])) {
-            *g += *v;
+        // z₀, α, β are contiguous: one `add` of D + 2 entries.
+        let mut buf = [[R::zero(); D]; 3];
+        for (g, v) in buf.as_flattened_mut().iter_mut().zip(neg.iter().chain([&g_ar, &g_br])) {
+            *g = *v;
         }
+        grad.add(0, split_ref(buf.as_flattened(), D + 2).0);
         core::array::from_fn(|i| xbar[i] + dbar[i])
     }
 }

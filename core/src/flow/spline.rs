@@ -24,7 +24,7 @@ use crate::flow::Bijector;
 use crate::flow::coupling::BinaryMask;
 use crate::flow::train::{TrainableForward, TrainableInverse};
 use crate::nn::{Network, TrainableNetwork};
-use crate::params::{Params, check_len};
+use crate::params::{GradSink, Params, check_len};
 use crate::real::Real;
 
 /// Smallest bin width as a fraction of 2B in the coupling (nflows' default): bins never
@@ -636,14 +636,14 @@ impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>>
     /// ([`Knots::backward`], [`raw_backward`]) gives the input cotangent and the raw outputs'
     /// cotangents; the conditioner's backward adds its input cotangent on the kept coordinates.
     #[inline(always)]
-    fn backward_tape<R: Real>(
+    fn backward_tape<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         v: &[R; D],
         tape: &SplineCouplingTape<C::Tape<R>, R, O>,
         obar: &[R; D],
         lbar: R,
         inverse: bool,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let bound = R::from_f32(self.bound);
         let mut hbar = [R::zero(); O];
@@ -679,13 +679,13 @@ impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>> 
     }
 
     #[inline]
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         tape: &Self::InverseTape<R>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         self.backward_tape(x, tape, zbar, lbar, true, grad)
     }
@@ -703,13 +703,13 @@ impl<const D: usize, const K: usize, const O: usize, C: TrainableNetwork<D, O>> 
     }
 
     #[inline]
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         tape: &Self::ForwardTape<R>,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         self.backward_tape(z, tape, xbar, lbar, false, grad)
     }

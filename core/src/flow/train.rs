@@ -1,6 +1,6 @@
 //! Gradients of flow layers (MATH.md §7): reverse-mode backward passes written next to each
-//! forward, over any [`Real`], allocation-free, accumulating into a gradient slice of the
-//! [`Params`] layout.
+//! forward, over any [`Real`], allocation-free, accumulating into a [`GradSink`] in the
+//! [`Params`] layout (a gradient slice, or a chunk's block recorder).
 //!
 //! Two directions, two traits, because not every layer has a cheap backward both ways:
 //! - [`TrainableInverse`] (data → base, maximum likelihood): for z = f⁻¹(x) with
@@ -15,6 +15,13 @@
 //! (tuples and `[B; K]` arrays) keep every layer's input and tape, so one tape holds the whole
 //! stack's intermediate states (on the stack, no heap).
 //!
+//! Sinks: a chain hands each layer the sink shifted to the layer's parameters ([`Offset`]); a
+//! conditioner network's dense layers make [`GradSink::dense`] calls, and elementwise
+//! parameters (scales, shifts, triangular factors, planar and radial parameters) one
+//! [`GradSink::add`] per contiguous group from a small local array. The calls are the same, in
+//! the same order, for every sample (what the block recorder of
+//! [`chunk_gradient`](crate::loss::chunk_gradient) requires).
+//!
 //! Gradient slices shorter than [`Params::LEN`] receive only what fits (never a panic); the
 //! input cotangent is always complete. Backward passes are lane-wise, so lane j of an `f32x8`
 //! gradient is bit-identical to the scalar gradient of sample j.
@@ -22,7 +29,7 @@
 use super::{Bijector, Flow};
 use crate::dist::{Distribution, StandardNormal};
 use crate::error::Error;
-use crate::params::{Params, split};
+use crate::params::{GradSink, Offset, Params};
 use crate::real::Real;
 
 /// A bijector with a reverse-mode backward of its inverse (data → base) pass.
@@ -34,15 +41,15 @@ pub trait TrainableInverse<const D: usize>: Bijector<D> + Params {
     /// Errors: those of [`Bijector::inverse`].
     #[allow(clippy::type_complexity)]
     fn inverse_tape<R: Real>(&self, x: [R; D]) -> Result<([R; D], R, Self::InverseTape<R>), Error>;
-    /// Given the input `x`, its tape and the cotangents z̄, l̄: accumulate θ̄ into `grad` and
-    /// return x̄.
-    fn inverse_backward<R: Real>(
+    /// Given the input `x`, its tape and the cotangents z̄, l̄: accumulate θ̄ into `grad`
+    /// (offsets in the [`Params`] layout) and return x̄.
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; D],
         tape: &Self::InverseTape<R>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D];
 }
 
@@ -52,23 +59,16 @@ pub trait TrainableForward<const D: usize>: Bijector<D> + Params {
     type ForwardTape<R: Real>: Copy;
     /// x = f(z) and l = log|det ∂x/∂z| (bit-identical to [`Bijector::forward`]), and the tape.
     fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, Self::ForwardTape<R>);
-    /// Given the input `z`, its tape and the cotangents x̄, l̄: accumulate θ̄ into `grad` and
-    /// return z̄.
-    fn forward_backward<R: Real>(
+    /// Given the input `z`, its tape and the cotangents x̄, l̄: accumulate θ̄ into `grad`
+    /// (offsets in the [`Params`] layout) and return z̄.
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         z: &[R; D],
         tape: &Self::ForwardTape<R>,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D];
-}
-
-/// The `k`-th block of `len` entries of `grad` (empty where `grad` is short).
-#[inline(always)]
-fn block<R>(grad: &mut [R], k: usize, len: usize) -> &mut [R] {
-    let (_, rest) = split(grad, k.saturating_mul(len));
-    split(rest, len).0
 }
 
 /// [`Params::LEN`] of a value's type.
@@ -109,19 +109,20 @@ impl<const D: usize, B: TrainableInverse<D>, const K: usize> TrainableInverse<D>
         }
     }
 
-    fn inverse_backward<R: Real>(
+    fn inverse_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _x: &[R; D],
         tape: &Self::InverseTape<R>,
         zbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut bar = *zbar;
         for (i, (input, t)) in tape.iter().enumerate().rev() {
             let k = K - 1 - i;
             if let Some(t) = t {
-                bar = self[k].inverse_backward(input, t, &bar, lbar, block(grad, k, B::LEN));
+                let g = &mut Offset::new(&mut *grad, k * B::LEN);
+                bar = self[k].inverse_backward(input, t, &bar, lbar, g);
             }
         }
         bar
@@ -145,17 +146,18 @@ impl<const D: usize, B: TrainableForward<D>, const K: usize> TrainableForward<D>
         (x, log_det, tape)
     }
 
-    fn forward_backward<R: Real>(
+    fn forward_backward<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         _z: &[R; D],
         tape: &Self::ForwardTape<R>,
         xbar: &[R; D],
         lbar: R,
-        grad: &mut [R],
+        grad: &mut G,
     ) -> [R; D] {
         let mut bar = *xbar;
         for (k, (input, t)) in tape.iter().enumerate().rev() {
-            bar = self[k].forward_backward(input, t, &bar, lbar, block(grad, k, B::LEN));
+            let g = &mut Offset::new(&mut *grad, k * B::LEN);
+            bar = self[k].forward_backward(input, t, &bar, lbar, g);
         }
         bar
     }
@@ -186,13 +188,13 @@ macro_rules! tuple_trainable {
             }
 
             #[inline]
-            fn inverse_backward<R: Real>(
+            fn inverse_backward<R: Real, S: GradSink<R> + ?Sized>(
                 &self,
                 _x: &[R; D],
                 tape: &Self::InverseTape<R>,
                 zbar: &[R; D],
                 lbar: R,
-                grad: &mut [R],
+                grad: &mut S,
             ) -> [R; D] {
                 let ($($v,)+) = tape;
                 let mut bar = *zbar;
@@ -200,7 +202,7 @@ macro_rules! tuple_trainable {
                 // The inverse applied the last member first: member 0's output is z.
                 $(
                     let len = len_of(&self.$i);
-                    let g = split(split(grad, offset).1, len).0;
+                    let g = &mut Offset::new(&mut *grad, offset);
                     bar = self.$i.inverse_backward(&$v.0, &$v.1, &bar, lbar, g);
                     offset += len;
                 )+
@@ -227,13 +229,13 @@ macro_rules! tuple_trainable {
             }
 
             #[inline]
-            fn forward_backward<R: Real>(
+            fn forward_backward<R: Real, S: GradSink<R> + ?Sized>(
                 &self,
                 _z: &[R; D],
                 tape: &Self::ForwardTape<R>,
                 xbar: &[R; D],
                 lbar: R,
-                grad: &mut [R],
+                grad: &mut S,
             ) -> [R; D] {
                 let ($($v,)+) = tape;
                 let mut bar = *xbar;
@@ -241,7 +243,7 @@ macro_rules! tuple_trainable {
                 $(
                     let len = len_of(&self.$ri);
                     end -= len;
-                    let g = split(split(grad, end).1, len).0;
+                    let g = &mut Offset::new(&mut *grad, end);
                     bar = self.$ri.forward_backward(&$rv.0, &$rv.1, &bar, lbar, g);
                 )+
                 let _ = end;
@@ -281,10 +283,10 @@ impl<B> Flow<StandardNormal, B> {
     ///
     /// Errors: those of the bijector's inverse (then `grad` is unchanged).
     #[inline]
-    pub fn nll_backward<R: Real, const D: usize>(
+    pub fn nll_backward<R: Real, const D: usize, G: GradSink<R> + ?Sized>(
         &self,
         x: [R; D],
-        grad: &mut [R],
+        grad: &mut G,
     ) -> Result<R, Error>
     where
         B: TrainableInverse<D>,

@@ -1,8 +1,10 @@
 //! Flow losses (MATH.md §7): maximum likelihood (forward KL) and reverse KL to an unnormalised
 //! target, for a bijector on a standard-normal base.
 //!
-//! Both form a sample's whole gradient in `scratch.flat` with the layers' backward passes
-//! ([`crate::flow::train`]) and hand it to the sink in one call.
+//! Both hand the chunk's sink straight to the layers' backward passes
+//! ([`crate::flow::train`]): the conditioners' dense layers become [`GradSink::dense`] calls
+//! (recorded as cotangents and inputs, summed by the blocked reduction) and the elementwise
+//! parameters small [`GradSink::add`] calls, the same sequence for every sample.
 
 use crate::dist::{Distribution, StandardNormal};
 use crate::flow::train::{TrainableForward, TrainableInverse};
@@ -20,7 +22,7 @@ pub struct FlowNll;
 
 impl<const D: usize, B: TrainableInverse<D>> Loss<D, B> for FlowNll {
     const NEEDS_DUAL: bool = false;
-    const NEEDS_FLAT: bool = true;
+    const NEEDS_FLAT: bool = false;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
@@ -29,15 +31,13 @@ impl<const D: usize, B: TrainableInverse<D>> Loss<D, B> for FlowNll {
         x: &[L; D],
         _rng: &mut G,
         grad: &mut K,
-        scratch: &mut Scratch<'_, L>,
+        _scratch: &mut Scratch<'_, L>,
     ) -> L {
         let Ok((z, l, tape)) = model.inverse_tape(*x) else {
             return <L as Real>::from_f64(f64::NAN);
         };
         let lp = Distribution::<D>::log_prob(&StandardNormal, &z) + l;
-        scratch.flat.fill(<L as Real>::zero());
-        let _ = model.inverse_backward(x, &tape, &z, -<L as Real>::one(), scratch.flat);
-        grad.add(0, scratch.flat);
+        let _ = model.inverse_backward(x, &tape, &z, -<L as Real>::one(), grad);
         -lp
     }
 }
@@ -60,7 +60,7 @@ impl<T> ReverseKl<T> {
 
 impl<const D: usize, B: TrainableForward<D>, T: LogDensity<D>> Loss<D, B> for ReverseKl<T> {
     const NEEDS_DUAL: bool = false;
-    const NEEDS_FLAT: bool = true;
+    const NEEDS_FLAT: bool = false;
 
     #[inline]
     fn loss_grad<L: Lane, G: LaneSource<L>, K: GradSink<L> + ?Sized>(
@@ -69,16 +69,14 @@ impl<const D: usize, B: TrainableForward<D>, T: LogDensity<D>> Loss<D, B> for Re
         _x: &[L; D],
         rng: &mut G,
         grad: &mut K,
-        scratch: &mut Scratch<'_, L>,
+        _scratch: &mut Scratch<'_, L>,
     ) -> L {
         let z: [L; D] = rng.normal_array();
         let (x, l, tape) = model.forward_tape(z);
         let (lp, g) = self.target.grad(&x);
         let base = Distribution::<D>::log_prob(&StandardNormal, &z);
         let xbar: [L; D] = core::array::from_fn(|i| -g[i]);
-        scratch.flat.fill(<L as Real>::zero());
-        let _ = model.forward_backward(&z, &tape, &xbar, -<L as Real>::one(), scratch.flat);
-        grad.add(0, scratch.flat);
+        let _ = model.forward_backward(&z, &tape, &xbar, -<L as Real>::one(), grad);
         base - l - lp
     }
 }

@@ -67,7 +67,7 @@ pub trait Loss<const D: usize, M: Params> {
     /// Whether [`Loss::loss_grad`] needs `scratch.dual` (sliced and implicit score matching).
     const NEEDS_DUAL: bool;
     /// Whether [`Loss::loss_grad`] needs `scratch.flat` (losses that form a sample's whole
-    /// gradient before handing it to the sink: the dual-lane ones and the flow losses).
+    /// gradient before handing it to the sink: the dual-lane ones).
     const NEEDS_FLAT: bool;
 
     /// The loss of the data point `x` (one per lane), drawing its randomness from `rng`, and

@@ -245,25 +245,28 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
 
     /// As [`Dense::backward_params`], but only the weights where `keep(o, i)` holds receive a
     /// gradient (a masked layer's structurally zero weights are not parameters of the model).
+    /// The weight gradient is formed in a local array and handed over with one `add`, the
+    /// masked entries as −0 (the identity of `+=`, so they stay exactly what they were), then
+    /// the biases with another.
     #[inline]
-    pub(crate) fn backward_params_masked<R: Real>(
+    pub(crate) fn backward_params_masked<R: Real, G: GradSink<R> + ?Sized>(
         &self,
         x: &[R; IN],
         ybar: &[R; OUT],
-        grad: &mut [R],
+        grad: &mut G,
         keep: impl Fn(usize, usize) -> bool,
     ) {
-        let (gw, gb) = split(grad, OUT * IN);
-        for (o, (grow, &yo)) in gw.chunks_exact_mut(IN.max(1)).zip(ybar.iter()).enumerate() {
+        let nz = -R::zero();
+        let mut gw = [[nz; IN]; OUT];
+        for (o, (grow, &yo)) in gw.iter_mut().zip(ybar.iter()).enumerate() {
             for (i, (g, &xi)) in grow.iter_mut().zip(x.iter()).enumerate() {
                 if keep(o, i) {
-                    *g += yo * xi;
+                    *g = yo * xi;
                 }
             }
         }
-        for (g, &yo) in gb.iter_mut().zip(ybar.iter()) {
-            *g += yo;
-        }
+        grad.add(0, gw.as_flattened());
+        grad.add(OUT * IN, ybar);
     }
 
     /// x̄ = Wᵀ ȳ, each input's sum taken over the rows in index order.
