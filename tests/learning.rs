@@ -525,14 +525,17 @@ fn chunk_gradient_rejects_bad_buffers() {
     b.record.truncate(b.record.len() / 2);
     assert!(b.run(&loss, &net, &[[0.0f32; 2]; 64], 0, &mut out).is_err());
     assert!(b.run(&loss, &net, &[[0.0f32; 2]; 64], 0, &mut out[1..]).is_err());
-    // A non-finite data point gives a non-finite gradient: reported, not returned as Ok.
+    // A non-finite data point gives a non-finite loss and gradient: reported (the loss is
+    // checked first), not returned as Ok.
     let mut b = Bufs::<f32x8>::new(&loss, &net);
     let mut data = [[0.5f32; 2]; 16];
     data[3][0] = f32::NAN;
-    assert_eq!(
-        b.run(&loss, &net, &data, 0, &mut out),
-        Err(flowscore::Error::NonFinite("gradient"))
-    );
+    assert_eq!(b.run(&loss, &net, &data, 0, &mut out), Err(flowscore::Error::NonFinite("loss")));
+    // A finite loss with a non-finite gradient is reported as such: an overflowing cotangent.
+    let mut data = [[0.5f32; 2]; 16];
+    data[5] = [3e38, 3e38];
+    let r = b.run(&loss, &net, &data, 0, &mut out);
+    assert!(matches!(r, Err(flowscore::Error::NonFinite(_))), "{r:?}");
 }
 
 /// Points of N(μ, Σ) whose sample mean and covariance are μ and Σ exactly (up to f32 rounding):

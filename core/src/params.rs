@@ -144,8 +144,8 @@ tuple_params!(A B C E F G H I);
 /// Offsets are in the [`Params`] layout of the model being differentiated. A backward pass
 /// makes the same calls, in the same order, for every sample.
 pub trait GradSink<R> {
-    /// A dense layer's gradient: W̄[o][i] += ȳ[o]·x[i] at `offset + o·x.len() + i` (row-major),
-    /// then b̄[o] += ȳ[o] at `offset + ȳ.len()·x.len() + o`.
+    /// A dense layer's gradient: `W̄[o][i] += ȳ[o]·x[i]` at `offset + o·x.len() + i`
+    /// (row-major), then `b̄[o] += ȳ[o]` at `offset + ȳ.len()·x.len() + o`.
     fn dense(&mut self, offset: usize, ybar: &[R], x: &[R]);
     /// v̄ += v at `offset + k`.
     fn add(&mut self, offset: usize, v: &[R]);
