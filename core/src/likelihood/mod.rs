@@ -5,7 +5,7 @@
 //! For dx/dt = F(x, t), d log p_t(x(t))/dt = −∇·F(x(t), t), so
 //!   log p_{t₀}(x) = log p_{t₁}(x(t₁)) + ∫_{t₀}^{t₁} ∇·F(x(t), t) dt.
 //! [`log_likelihood`] integrates the augmented state [x, ℓ] (dℓ/dt = ∇·F, ℓ(t₀) = 0) from t₀ to
-//! t₁ with adaptive Dormand–Prince 5(4) ([`crate::ode::dopri5`]); the error norm covers ℓ as one
+//! t₁ with adaptive Dormand–Prince 5(4) ([`crate::ode::dopri5()`]); the error norm covers ℓ as one
 //! more component, as in score_sde and scipy. For a score model under an SDE the field is the
 //! probability flow ([`ProbabilityFlow`]) F = f − ½g²s — **correction** to the notes, which
 //! print f − g²s — integrated from ε to T ([`pf_log_likelihood`]).

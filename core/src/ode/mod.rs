@@ -1,5 +1,5 @@
 //! ODE solvers over lanes: fixed-step Euler, Heun and RK4 ([`fixed`]) and adaptive
-//! Dormand–Prince 5(4) ([`dopri5`]), bounded and never hanging (MATH.md §6).
+//! Dormand–Prince 5(4) ([`dopri5()`]), bounded and never hanging (MATH.md §6).
 //!
 //! ## Lanes are independent problems
 //! A solve runs on a state of lane type `R` (e.g. `[f32x8; N]`): every lane is its own initial

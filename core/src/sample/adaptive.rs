@@ -15,7 +15,7 @@
 //! select small noise, which biases the samples visibly in `tests/sde_solvers.rs`); either way a lane draws
 //! D normals per loop pass, so its stream never depends on the other lanes.
 //!
-//! Every lane has its own t, h, x′_prev and counters. Bounded as [`crate::ode::dopri5`]: a
+//! Every lane has its own t, h, x′_prev and counters. Bounded as [`crate::ode::dopri5()`]: a
 //! lane fails with [`Error::StepSizeUnderflow`] when its step falls below
 //! max(h_min, 16·ε_lane·|t|) (or [`Error::NonFiniteState`] when the last attempt was
 //! non-finite), and with [`Error::MaxStepsExceeded`] after `max_steps` attempts; the loop makes
