@@ -12,6 +12,7 @@
 //! const-generic samplers and likelihoods, on [`crate::par`]'s parallel driver, in the standard
 //! coordinates of [`standard`].
 
+pub mod eval;
 pub mod loglik;
 pub mod mixture;
 pub mod sample;

@@ -1,0 +1,28 @@
+//! `flowscore eval`: its arguments, turned into a validated [`EvalJob`] and run.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::jobs::eval::{EvalJob, EvalRequest};
+
+/// The arguments of `flowscore eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model file (written by `flowscore train`).
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// A toy set (its held-out points for --seed, as `flowscore train` holds them out) or a
+    /// 2-column .npy/.csv file.
+    #[arg(long, value_name = "SET|FILE")]
+    pub data: String,
+    /// The training seed (toy sets).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Validates and runs `flowscore eval`.
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    EvalJob::new(EvalRequest { model: args.model, data: args.data, seed: args.seed })?
+        .run(&mut super::print::say)
+}
