@@ -222,3 +222,58 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         assert_eq!(listing(d.path()), before, "{args:?} changed the directory");
     }
 }
+
+/// Points of N(μ, diag(σ²)) written as CSV.
+fn gaussian_csv(path: &Path, n: usize, seed: u64, mu: [f64; 2], sd: [f64; 2]) {
+    use flowscore::rng::{LaneSource, Streams};
+    let mut s = String::from("x0,x1\n");
+    let mut r = Streams::<f64>::new(seed, 0);
+    for _ in 0..n {
+        let z: [f64; 2] = r.normal_array();
+        s.push_str(&format!("{},{}\n", mu[0] + sd[0] * z[0], mu[1] + sd[1] * z[1]));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn eval_reports_the_nll_in_the_data_units() {
+    // Data far from the origin and on very different scales: after the stored standardisation
+    // the flow only has to learn N(0, I), so its NLL in the user's units must be the Gaussian's
+    // entropy ln(2πe) + ln σ₁ + ln σ₂ (= 0.535 here) — wrong units would be off by nats.
+    let d = tempfile::tempdir().unwrap();
+    let (mu, sd) = ([1e3, -5.0], [100.0, 0.001]);
+    gaussian_csv(&d.path().join("train.csv"), 20_000, 1, mu, sd);
+    gaussian_csv(&d.path().join("test.csv"), 20_000, 2, mu, sd);
+    let out = flowscore()
+        .args(["train", "--model", "realnvp", "--steps", "600", "--batch", "256", "--data"])
+        .arg(d.path().join("train.csv"))
+        .arg("--out")
+        .arg(d.path().join("g.fsm"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = flowscore()
+        .args(["eval", "--model"])
+        .arg(d.path().join("g.fsm"))
+        .arg("--data")
+        .arg(d.path().join("test.csv"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ev.stdout);
+    assert!(ev.status.success(), "{}", String::from_utf8_lossy(&ev.stderr));
+    let nll: f64 =
+        text.split("NLL ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let entropy = (2.0 * std::f64::consts::PI * std::f64::consts::E).ln() + sd[0].ln() + sd[1].ln();
+    println!("eval NLL {nll:.4} vs entropy {entropy:.4}");
+    // Sampling error of the mean over 20 000 points ≈ 0.007; the fit's own error is smaller.
+    assert!((nll - entropy).abs() < 0.03, "NLL {nll} vs entropy {entropy}");
+    // Bad input: exit 2 with one line.
+    for args in [
+        vec!["eval", "--model", "/nonexistent.fsm", "--data", "moons"],
+        vec!["eval", "--model", d.path().join("train.csv").to_str().unwrap(), "--data", "moons"],
+    ] {
+        let o = flowscore().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+    }
+}
