@@ -6,17 +6,20 @@ cd "$(dirname "$0")/.."
 echo "== set-up: embedded Rust targets"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
 
-echo "== host tests (workspace)"
-cargo test --workspace
-
-echo "== CUDA kernels: NVRTC compile for sm_80/sm_90, host-compiled kernels = CPU gradients"
-# libnvrtc from PyPI's nvidia-cuda-nvrtc-cu12 wheel (no CUDA toolkit or GPU needed). When it cannot
-# be fetched the test fails, unless FLOWSCORE_SKIP_NVRTC=1 is set.
+echo "== set-up: libnvrtc for the CUDA kernels' compile test"
+# libnvrtc from PyPI's nvidia-cuda-nvrtc-cu12 wheel (no CUDA toolkit or GPU needed), on the
+# loader's path for every test below. When it cannot be fetched the NVRTC test fails, unless
+# FLOWSCORE_SKIP_NVRTC=1 is set.
 if NVRTC_DIR="$(bash scripts/fetch-nvrtc.sh)"; then
     export LD_LIBRARY_PATH="$NVRTC_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 else
     echo "could not fetch libnvrtc (scripts/fetch-nvrtc.sh)"
 fi
+
+echo "== host tests (workspace)"
+cargo test --workspace
+
+echo "== CUDA kernels: host-compiled kernels = CPU gradients (and the NVRTC compile again)"
 cargo test -p flowscore-std --features host-kernels --test cuda
 
 echo "== firmware in QEMU and the core's tests on target"

@@ -118,6 +118,15 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // The score network's model file samples (Euler–Maruyama by default) to finite points.
+    let smp = flowscore()
+        .args(["sample", "-n", "20", "--steps", "50", "--model"])
+        .arg(d.path().join("score.fsm"))
+        .arg("--out")
+        .arg(d.path().join("score-samples.csv"))
+        .output()
+        .unwrap();
+    assert!(smp.status.success(), "{}", String::from_utf8_lossy(&smp.stderr));
     let before = listing(d.path());
     let p = |n: &str| d.path().join(n).to_str().unwrap().to_string();
     let cases: Vec<Vec<String>> = vec![
@@ -267,6 +276,35 @@ fn eval_reports_the_nll_in_the_data_units() {
     println!("eval NLL {nll:.4} vs entropy {entropy:.4}");
     // Sampling error of the mean over 20 000 points ≈ 0.007; the fit's own error is smaller.
     assert!((nll - entropy).abs() < 0.03, "NLL {nll} vs entropy {entropy}");
+    // Samples of the model in the data's units: mean and spread of the Gaussian.
+    let smp = flowscore()
+        .args(["sample", "--model"])
+        .arg(d.path().join("g.fsm"))
+        .args(["-n", "20000", "--out"])
+        .arg(d.path().join("s.csv"))
+        .output()
+        .unwrap();
+    assert!(smp.status.success(), "{}", String::from_utf8_lossy(&smp.stderr));
+    let text = std::fs::read_to_string(d.path().join("s.csv")).unwrap();
+    let rows: Vec<[f64; 2]> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut it = l.split(',').map(|v| v.parse::<f64>().unwrap());
+            [it.next().unwrap(), it.next().unwrap()]
+        })
+        .collect();
+    assert_eq!(rows.len(), 20_000);
+    for k in 0..2 {
+        let m = rows.iter().map(|r| r[k]).sum::<f64>() / rows.len() as f64;
+        let v = rows.iter().map(|r| (r[k] - m).powi(2)).sum::<f64>() / rows.len() as f64;
+        // What this checks is the map back to the data's units: a wrong one is off by the
+        // scales (×100, ×10⁻³) or the shift (10³). The fit itself is not exact: its NLL is
+        // ≈ 0.01 nats above the entropy, which a spread off by up to ≈ 10 % accounts for
+        // (KL of N(0, s²) from N(0, 1) is ½(s² − 1 − ln s²) = 0.007 at s = 1.09).
+        assert!((m - mu[k]).abs() < 0.1 * sd[k], "mean {k}: {m}");
+        assert!((v.sqrt() / sd[k] - 1.0).abs() < 0.15, "sd {k}: {}", v.sqrt());
+    }
     // Bad input: exit 2 with one line.
     for args in [
         vec!["eval", "--model", "/nonexistent.fsm", "--data", "moons"],

@@ -5,17 +5,27 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{SdeName, snr, step_size};
+use crate::jobs::model_sample::ModelSampleRequest;
 use crate::jobs::{SampleJob, SampleRequest, SamplerKind};
 
 /// The arguments of `flowscore sample`.
 #[derive(Debug, Args)]
 pub struct SampleArgs {
     /// The target mixture, SPEC.json.
-    #[arg(long, value_name = "SPEC.json")]
-    pub target: PathBuf,
-    /// The sampler.
-    #[arg(long, value_enum)]
-    pub sampler: SamplerKind,
+    #[arg(
+        long,
+        value_name = "SPEC.json",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    pub target: Option<PathBuf>,
+    /// A model file written by `flowscore train` (instead of --target): flows sample x = f(z);
+    /// score networks take --sampler euler-maruyama (default), pc or ode.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+    /// The sampler (required with --target).
+    #[arg(long, value_enum, required_unless_present = "model")]
+    pub sampler: Option<SamplerKind>,
     /// The SDE (euler-maruyama, pc, ode) [default: vp].
     #[arg(long, value_enum)]
     pub sde: Option<SdeName>,
@@ -44,8 +54,8 @@ impl SampleArgs {
     /// The request these arguments make (nothing checked yet).
     pub fn request(self) -> SampleRequest {
         SampleRequest {
-            target: self.target,
-            sampler: self.sampler,
+            target: self.target.unwrap_or_default(),
+            sampler: self.sampler.unwrap_or(SamplerKind::EulerMaruyama),
             sde: self.sde.map(SdeName::sde),
             n: self.n,
             steps: self.steps,
@@ -59,5 +69,24 @@ impl SampleArgs {
 
 /// Validates the arguments into a job (before any work) and runs it.
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+    if let Some(model) = args.model {
+        anyhow::ensure!(
+            args.sde.is_none(),
+            "--sde does not apply to a model file (it holds its SDE)"
+        );
+        anyhow::ensure!(
+            args.step_size.is_none() && args.snr.is_none(),
+            "--step-size and --snr do not apply to a model file"
+        );
+        let req = ModelSampleRequest {
+            model,
+            sampler: args.sampler,
+            n: args.n,
+            steps: args.steps,
+            seed: args.seed,
+            out: args.out,
+        };
+        return crate::jobs::model_sample::run(req, &mut super::say);
+    }
     SampleJob::new(args.request())?.run(&mut super::say)
 }

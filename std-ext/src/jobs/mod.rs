@@ -15,6 +15,7 @@
 pub mod eval;
 pub mod loglik;
 pub mod mixture;
+pub mod model_sample;
 pub mod sample;
 pub mod standard;
 pub mod train;
