@@ -25,6 +25,9 @@ pub enum Error {
     MaxStepsExceeded,
     /// A solver state became NaN or infinite from finite input.
     NonFiniteState,
+    /// An adaptive SDE solve had to store more revealed Brownian intervals than its bounded
+    /// memory holds (see [`crate::sample::adaptive`]).
+    BrownianMemoryFull,
     /// Serialized model bytes are malformed (bad magic, version, size or checksum).
     Format(&'static str),
 }
@@ -40,6 +43,9 @@ impl fmt::Display for Error {
             Error::StepSizeUnderflow => write!(f, "ODE step size fell below its minimum"),
             Error::MaxStepsExceeded => write!(f, "ODE solve reached its maximum number of steps"),
             Error::NonFiniteState => write!(f, "solver state became non-finite"),
+            Error::BrownianMemoryFull => {
+                write!(f, "adaptive SDE solve filled its bounded Brownian-path memory")
+            }
             Error::Format(what) => write!(f, "malformed model bytes: {what}"),
         }
     }
