@@ -42,12 +42,13 @@
 //! proposal), and over RSwM2, whose rejection of a step built from several stored intervals
 //! bridges over their inner points and so forgets revealed values. A split never creates a
 //! sliver: an interval at most 2⁻¹⁰·h longer than the proposal is taken whole, and a rejection
-//! shrinks h by at least the factor 1 − 2⁻⁸ (θ E^{−r} < θ ≤ 1 already does, except for θ near 1),
+//! shrinks h by at least the factor 1 − 2⁻⁸ (θ E^{−r} < θ does so already for θ ≤ 1 − 2⁻⁸),
 //! so the rejected attempt is never repeated.
 //!
 //! The stack holds [`BROWNIAN_MEMORY`] intervals per lane (allocation-free: D + 1 lanes per
 //! interval). Each stored point beyond t is the end of a rejected attempt not yet passed, so
-//! the depth rarely exceeds a few (the tests record it in [`AdaptiveStats::memory`]); an
+//! the depth stays small ([`AdaptiveStats::memory`]: at most 10 in 200 000 runs on the linear
+//! reverse VP SDE of `tests/sde_solvers.rs` at ε_rel from 0.2 to 0.005); an
 //! append that finds the stack full is skipped (the attempt snaps to the stored intervals,
 //! exactly), and a split that finds it full ends the lane with
 //! [`Error::BrownianMemoryFull`] rather than forget a revealed value.
