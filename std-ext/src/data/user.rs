@@ -229,6 +229,11 @@ mod tests {
         assert_eq!(read_points(&p, None), Err(DataError::NotFinite { row: 1, col: 1 }));
         std::fs::write(&p, "1,2\n3,inf\n").unwrap();
         assert_eq!(read_points(&p, None), Err(DataError::NotFinite { row: 1, col: 1 }));
+        // Finite but so large that the standardisation's squares would overflow.
+        std::fs::write(&p, "1,2\n-1e200,4\n").unwrap();
+        assert_eq!(read_points(&p, None), Err(DataError::TooLarge { row: 1, col: 0 }));
+        std::fs::write(&p, "1,2\n1e100,4\n").unwrap();
+        assert!(read_points(&p, None).is_ok());
         std::fs::write(&p, "x,y\n").unwrap();
         assert_eq!(read_points(&p, None), Err(DataError::Empty));
         std::fs::write(&p, "").unwrap();
