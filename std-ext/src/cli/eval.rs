@@ -21,8 +21,7 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
-/// Validates and runs `flowscore eval`.
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    EvalJob::new(EvalRequest { model: args.model, data: args.data, seed: args.seed })?
-        .run(&mut super::print::say)
+/// Validates the arguments into a job, before any work.
+pub fn job(args: EvalArgs) -> anyhow::Result<EvalJob> {
+    EvalJob::new(EvalRequest { model: args.model, data: args.data, seed: args.seed })
 }

@@ -60,7 +60,7 @@ impl LoglikArgs {
     }
 }
 
-/// Validates the arguments into a job (before any work) and runs it.
-pub fn run(args: LoglikArgs) -> anyhow::Result<()> {
-    LoglikJob::new(args.request())?.run(&mut super::say)
+/// Validates the arguments into a job, before any work.
+pub fn job(args: LoglikArgs) -> anyhow::Result<LoglikJob> {
+    LoglikJob::new(args.request())
 }

@@ -184,6 +184,47 @@ fn report(msg: &str) {
     let _ = writeln!(std::io::stderr(), "error: {line}");
 }
 
+/// What the arguments ask for, before any file is read.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A command, to be validated ([`validate`]) and run.
+    Command(Cli),
+    /// Help or version text for stdout; exit status 0.
+    Print(String),
+    /// A usage error: the message of its one `error:` line; exit status 2.
+    Error(String),
+}
+
+/// Parses the arguments (the first is the program name) with clap, turning clap's errors into
+/// one short line (quoted values cut to 24 characters).
+pub fn parse_args<I, T>(args: I) -> Parsed
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    use clap::error::ErrorKind;
+    match Cli::try_parse_from(args) {
+        Ok(c) => Parsed::Command(c),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            Parsed::Print(e.render().to_string())
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Parsed::Error(
+            "no subcommand given (expected demo, sample, loglik, train or eval); see flowscore --help"
+                .into(),
+        ),
+        Err(e) => {
+            let text = e.render().to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .filter(|l| !l.starts_with("Usage:"))
+                .collect();
+            Parsed::Error(shorten_quoted(&line.join(" ")))
+        }
+    }
+}
+
 /// Runs the command line with these arguments (the first is the program name) and returns the
 /// exit status: 0 on success (also when stdout was closed early), 2 on any error (after one
 /// line `error: …` on stderr).
@@ -192,37 +233,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                return match say(&e.render().to_string()) {
-                    Ok(()) => 0,
-                    Err(err) => {
-                        report(&err.to_string());
-                        EXIT_ERROR
-                    }
-                };
-            }
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                report(
-                    "no subcommand given (expected demo, sample, loglik, train or eval); see flowscore --help",
-                );
-                return EXIT_ERROR;
-            }
-            let text = e.render().to_string();
-            let line: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
-                .filter(|l| !l.starts_with("Usage:"))
-                .collect();
-            report(&shorten_quoted(&line.join(" ")));
+    let cli = match parse_args(args) {
+        Parsed::Command(c) => c,
+        Parsed::Print(text) => {
+            return match say(&text) {
+                Ok(()) => 0,
+                Err(err) => {
+                    report(&err.to_string());
+                    EXIT_ERROR
+                }
+            };
+        }
+        Parsed::Error(msg) => {
+            report(&msg);
             return EXIT_ERROR;
         }
     };
-    match execute(cli) {
+    match validate(cli).and_then(Validated::run) {
         Ok(()) => 0,
         Err(e) => {
             report(&format!("{e:#}"));
@@ -248,15 +275,52 @@ fn shorten_quoted(s: &str) -> String {
     out
 }
 
-/// Runs a parsed command.
-pub fn execute(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Sample(args) => sample::run(args),
-        Command::Loglik(args) => loglik::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
+/// A command after validation, before any work: its options checked against each other, its
+/// output paths checked (and their temporary files created), its inputs read and validated.
+/// Dropping it leaves the file system as it was.
+pub enum Validated {
+    /// `flowscore demo` (its output directory is checked when it starts, before any work).
+    Demo(demo::DemoArgs),
+    /// `flowscore sample --target`.
+    Sample(crate::jobs::SampleJob),
+    /// `flowscore sample --model` (the model file is read when it starts, before any work).
+    ModelSample(crate::jobs::model_sample::ModelSampleRequest),
+    /// `flowscore loglik`.
+    Loglik(crate::jobs::LoglikJob),
+    /// `flowscore train`.
+    Train(crate::jobs::train::TrainJob),
+    /// `flowscore eval`.
+    Eval(crate::jobs::eval::EvalJob),
+}
+
+/// Validates a parsed command into its job.
+pub fn validate(cli: Cli) -> anyhow::Result<Validated> {
+    Ok(match cli.command {
+        Command::Demo(args) => Validated::Demo(args),
+        Command::Sample(args) => sample::job(args)?,
+        Command::Loglik(args) => Validated::Loglik(loglik::job(args)?),
+        Command::Train(args) => Validated::Train(train::job(args)?),
+        Command::Eval(args) => Validated::Eval(eval::job(args)?),
+    })
+}
+
+impl Validated {
+    /// Runs the job, saying its results on stdout.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self {
+            Validated::Demo(args) => demo::run(args),
+            Validated::Sample(job) => job.run(&mut say),
+            Validated::ModelSample(req) => crate::jobs::model_sample::run(req, &mut say),
+            Validated::Loglik(job) => job.run(&mut say),
+            Validated::Train(job) => job.run(&mut |s| say(&format!("{s}\n"))),
+            Validated::Eval(job) => job.run(&mut say),
+        }
     }
+}
+
+/// Validates and runs a parsed command.
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
+    validate(cli)?.run()
 }
 
 #[cfg(test)]

@@ -67,8 +67,8 @@ impl SampleArgs {
     }
 }
 
-/// Validates the arguments into a job (before any work) and runs it.
-pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+/// Validates the arguments into a job, before any work.
+pub fn job(args: SampleArgs) -> anyhow::Result<super::Validated> {
     if let Some(model) = args.model {
         anyhow::ensure!(
             args.sde.is_none(),
@@ -86,7 +86,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
             seed: args.seed,
             out: args.out,
         };
-        return crate::jobs::model_sample::run(req, &mut super::say);
+        return Ok(super::Validated::ModelSample(req));
     }
-    SampleJob::new(args.request())?.run(&mut super::say)
+    Ok(super::Validated::Sample(SampleJob::new(args.request())?))
 }

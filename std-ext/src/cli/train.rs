@@ -74,8 +74,8 @@ pub struct TrainArgs {
     pub out: PathBuf,
 }
 
-/// Validates and runs `flowscore train`.
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+/// Validates the arguments into a job, before any work.
+pub fn job(args: TrainArgs) -> anyhow::Result<TrainJob> {
     let req = TrainRequest {
         model: match args.model {
             ModelArg::Realnvp => ModelName::Realnvp,
@@ -99,6 +99,5 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         checkpoint_every: args.checkpoint_every,
         out: args.out,
     };
-    let job = TrainJob::new(req)?;
-    job.run(&mut |s| super::print::say(&format!("{s}\n")))
+    TrainJob::new(req)
 }

@@ -2,7 +2,7 @@
 //! and CSV (optional header row, via `csv`), every value checked finite and of supported
 //! magnitude.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
@@ -13,6 +13,10 @@ use super::table::{Format, Table};
 /// finite in f64).
 pub const MAX_DATA_MAGNITUDE: f64 = 1e100;
 
+/// The longest NPY header accepted, in bytes: NumPy's own default limit when it reads a file
+/// (`max_header_size`).
+pub const MAX_NPY_HEADER: u64 = 10_000;
+
 /// Reserves room for `n` values or says, as an error, that memory is short.
 fn reserve(v: &mut Vec<f64>, n: usize, what: &str) -> anyhow::Result<()> {
     v.try_reserve(n).map_err(|_| {
@@ -21,17 +25,31 @@ fn reserve(v: &mut Vec<f64>, n: usize, what: &str) -> anyhow::Result<()> {
 }
 
 /// Reads a table from `.npy` (1-D arrays are one column) or `.csv`, and checks every value is
-/// finite.
+/// finite and of supported magnitude.
 pub fn read(path: &Path) -> anyhow::Result<Table> {
     let table = match Format::of(path)? {
         Format::Npy => read_npy(path)?,
         Format::Csv => read_csv(path)?,
     };
-    ensure!(table.rows > 0, "{}: no data rows", path.display());
+    check_values(table, &path.display().to_string())
+}
+
+/// Parses a table held in memory, in `format`, with the checks of [`read`]; `name` names it in
+/// messages. The same parsers as [`read`] (which streams from the file).
+pub fn parse(bytes: &[u8], format: Format, name: &str) -> anyhow::Result<Table> {
+    let table = match format {
+        Format::Npy => npy_from(bytes, bytes.len() as u64, name)?,
+        Format::Csv => csv_from(bytes, name)?,
+    };
+    check_values(table, name)
+}
+
+/// At least one row; every value finite and at most [`MAX_DATA_MAGNITUDE`] in magnitude.
+fn check_values(table: Table, name: &str) -> anyhow::Result<Table> {
+    ensure!(table.rows > 0, "{name}: no data rows");
     if let Some(i) = table.data.iter().position(|v| !v.is_finite()) {
         bail!(
-            "{}: row {} column {} is not finite ({})",
-            path.display(),
+            "{name}: row {} column {} is not finite ({})",
             i / table.cols.max(1),
             i % table.cols.max(1),
             table.data[i]
@@ -39,8 +57,7 @@ pub fn read(path: &Path) -> anyhow::Result<Table> {
     }
     if let Some(i) = table.data.iter().position(|v| v.abs() > MAX_DATA_MAGNITUDE) {
         bail!(
-            "{}: row {} column {} is {}, beyond the supported magnitude {MAX_DATA_MAGNITUDE:e}",
-            path.display(),
+            "{name}: row {} column {} is {}, beyond the supported magnitude {MAX_DATA_MAGNITUDE:e}",
             i / table.cols.max(1),
             i % table.cols.max(1),
             crate::text::num(table.data[i])
@@ -49,32 +66,69 @@ pub fn read(path: &Path) -> anyhow::Result<Table> {
     Ok(table)
 }
 
+fn open(path: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
 pub(crate) fn read_npy(path: &Path) -> anyhow::Result<Table> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
-        .map_err(|e| anyhow::anyhow!("{}: not a valid NPY file: {e}", path.display()))?;
+    let file = open(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    npy_from(BufReader::new(file), len, &path.display().to_string())
+}
+
+pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Table> {
+    csv_from(open(path)?, &path.display().to_string())
+}
+
+/// An NPY table from a reader of `len` bytes (the length bounds the header's shape before any
+/// allocation).
+fn npy_from<R: Read>(mut r: R, len: u64, name: &str) -> anyhow::Result<Table> {
+    // The preamble is checked here, before the NPY reader allocates the header it declares: a
+    // 60-byte file may declare a 4 GB header.
+    let mut pre = [0u8; 12];
+    let mut got = 0;
+    while got < pre.len() {
+        match r.read(&mut pre[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => bail!("{name}: cannot read data: {e}"),
+        }
+    }
+    ensure!(got >= 10 && pre.starts_with(b"\x93NUMPY"), "{name}: not a valid NPY file");
+    let (header_len, preamble) = match pre[6] {
+        1 => (u64::from(u16::from_le_bytes([pre[8], pre[9]])), 10),
+        2 | 3 if got == 12 => {
+            (u64::from(u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]])), 12)
+        }
+        v => bail!("{name}: not a valid NPY file (format version {v})"),
+    };
+    ensure!(
+        header_len <= MAX_NPY_HEADER && preamble + header_len <= len,
+        "{name}: not a valid NPY file (a header of {header_len} bytes; NumPy writes at most \
+         {MAX_NPY_HEADER})"
+    );
+    let npy = npyz::NpyFile::new(std::io::Cursor::new(&pre[..got]).chain(r))
+        .map_err(|e| anyhow::anyhow!("{name}: not a valid NPY file: {e}"))?;
     let shape = npy.shape().to_vec();
     let order = npy.order();
     let (rows, cols) = match shape.as_slice() {
         [n] => (*n as usize, 1),
         [n, d] => (*n as usize, *d as usize),
-        _ => bail!("{}: expected a 1-D or 2-D array, found shape {shape:?}", path.display()),
+        _ => bail!("{name}: expected a 1-D or 2-D array, found shape {shape:?}"),
     };
-    let bad = |e: std::io::Error| anyhow::anyhow!("{}: cannot read data: {e}", path.display());
+    let bad = |e: std::io::Error| anyhow::anyhow!("{name}: cannot read data: {e}");
     // The header's shape against the file's length, before any allocation.
     let values = rows
         .checked_mul(cols)
-        .ok_or_else(|| anyhow::anyhow!("{}: shape {shape:?} is too large", path.display()))?;
-    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+        .ok_or_else(|| anyhow::anyhow!("{name}: shape {shape:?} is too large"))?;
     let width = u64::from(npy.dtype().num_bytes().unwrap_or(8) as u32);
     ensure!(
-        (values as u64).saturating_mul(width) <= file_len,
-        "{}: truncated data (shape {shape:?} needs more bytes than the file holds)",
-        path.display()
+        (values as u64).saturating_mul(width) <= len,
+        "{name}: truncated data (shape {shape:?} needs more bytes than the file holds)"
     );
     let mut data: Vec<f64> = Vec::new();
-    reserve(&mut data, values, &format!("the data of {}", path.display()))?;
+    reserve(&mut data, values, &format!("the data of {name}"))?;
     match npy.try_data::<f64>() {
         Ok(r) => {
             for v in r {
@@ -88,16 +142,15 @@ pub(crate) fn read_npy(path: &Path) -> anyhow::Result<Table> {
                 }
             }
             Err(npy) => bail!(
-                "{}: unsupported dtype {} (expected float32 or float64)",
-                path.display(),
+                "{name}: unsupported dtype {} (expected float32 or float64)",
                 npy.dtype().descr()
             ),
         },
     }
-    ensure!(data.len() == rows * cols, "{}: truncated data", path.display());
+    ensure!(data.len() == rows * cols, "{name}: truncated data");
     let data = if order == npyz::Order::Fortran && cols > 1 {
         let mut t = Vec::new();
-        reserve(&mut t, data.len(), &format!("the data of {}", path.display()))?;
+        reserve(&mut t, data.len(), &format!("the data of {name}"))?;
         t.resize(data.len(), 0.0);
         for r in 0..rows {
             for c in 0..cols {
@@ -111,30 +164,38 @@ pub(crate) fn read_npy(path: &Path) -> anyhow::Result<Table> {
     Ok(Table { rows, cols, data })
 }
 
-/// The field delimiter of a CSV file from its first data line: tab if it holds one, else `;`
-/// if it holds one, else `,`.
-fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
-    use std::io::BufRead;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut first = String::new();
-    for line in BufReader::new(file).lines().take(1000) {
-        let line = line.with_context(|| format!("{}: not UTF-8 text", path.display()))?;
-        let t = line.trim();
-        if !t.is_empty() && !t.starts_with('#') {
-            first = line;
-            break;
-        }
-    }
-    // Numbers never contain tabs or semicolons, but decimal-comma files separate by ';'.
-    let best = if first.contains('\t') {
+/// The field delimiter of a CSV file from its first data line (`head`): tab if it holds one,
+/// else `;` if it holds one, else `,`. Numbers never contain tabs or semicolons, but
+/// decimal-comma files separate by `;`.
+fn sniff_delimiter(head: &str) -> u8 {
+    if head.contains('\t') {
         b'\t'
-    } else if first.contains(';') {
+    } else if head.contains(';') {
         b';'
     } else {
         b','
-    };
-    Ok(best)
+    }
+}
+
+/// Reads lines up to and including the first data line (not empty, not a `#` comment; at most
+/// 1 000 lines), and returns the bytes read and that line.
+fn read_head<R: BufRead>(r: &mut R, name: &str) -> anyhow::Result<(Vec<u8>, String)> {
+    let mut bytes = Vec::new();
+    for _ in 0..1000 {
+        let start = bytes.len();
+        let n = r.read_until(b'\n', &mut bytes).with_context(|| format!("cannot read {name}"))?;
+        if n == 0 {
+            break;
+        }
+        let line = std::str::from_utf8(&bytes[start..])
+            .map_err(|_| anyhow::anyhow!("{name}: not UTF-8 text"))?;
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            let line = line.to_owned();
+            return Ok((bytes, line));
+        }
+    }
+    Ok((bytes, String::new()))
 }
 
 /// A field as shown in a message: at most 24 characters.
@@ -146,22 +207,26 @@ fn short(field: &str) -> String {
     s
 }
 
-pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Table> {
-    let delimiter = sniff_delimiter(path)?;
+/// A CSV table from a reader: delimiter sniffed from the first data line, an optional header
+/// row (no field of it is, or looks like, a number), `#` comments, every row as wide as the
+/// first.
+fn csv_from<R: Read>(r: R, name: &str) -> anyhow::Result<Table> {
+    let mut r = BufReader::new(r);
+    let (head, first) = read_head(&mut r, name)?;
+    let delimiter = sniff_delimiter(&first);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
-        .from_path(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+        .from_reader(std::io::Cursor::new(head).chain(r));
     let mut data = Vec::new();
     let mut cols = None;
     let mut rows = 0usize;
     let mut first = true;
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let rec = rec.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let line = rec.position().map_or(0, |p| p.line());
         let parsed: Vec<Result<f64, _>> = rec.iter().map(|f| f.parse::<f64>()).collect();
         // Fields that are numbers, or would be with a decimal point for a decimal comma.
@@ -180,21 +245,14 @@ pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Table> {
             } else {
                 ""
             };
-            bail!(
-                "{}: line {line} field {} `{}` is not a number{hint}",
-                path.display(),
-                j + 1,
-                short(field)
-            );
+            bail!("{name}: line {line} field {} `{}` is not a number{hint}", j + 1, short(field));
         }
         let n = parsed.len();
         match cols {
             None => cols = Some(n),
-            Some(c) => {
-                ensure!(c == n, "{}: line {line} has {n} fields, expected {c}", path.display())
-            }
+            Some(c) => ensure!(c == n, "{name}: line {line} has {n} fields, expected {c}"),
         }
-        reserve(&mut data, n, &format!("the data of {}", path.display()))?;
+        reserve(&mut data, n, &format!("the data of {name}"))?;
         data.extend(parsed.into_iter().flatten());
         rows += 1;
     }
@@ -204,6 +262,37 @@ pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Table> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `table_parse` fuzz target: an NPY file of 60 bytes whose version-2 header
+    /// length says 4 GB made the reader allocate 4 GB. It is refused from its preamble, as is
+    /// a header longer than the file.
+    #[test]
+    fn an_npy_header_longer_than_the_file_is_refused_before_allocating() {
+        let mut f = b"\x93NUMPY\x02\x00".to_vec();
+        f.extend_from_slice(&[0xf5; 4]);
+        f.extend_from_slice(&[0xf5; 41]);
+        f.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0]);
+        let e = parse(&f, Format::Npy, "a.npy").unwrap_err().to_string();
+        assert!(e.contains("not a valid NPY file"), "{e}");
+        let mut g = b"\x93NUMPY\x01\x00".to_vec();
+        g.extend_from_slice(&200u16.to_le_bytes());
+        g.extend_from_slice(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }");
+        assert!(parse(&g, Format::Npy, "b.npy").is_err());
+        // A valid file of each version still reads.
+        for v in [1u8, 2, 3] {
+            let h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n";
+            let mut f = vec![0x93, b'N', b'U', b'M', b'P', b'Y', v, 0];
+            if v == 1 {
+                f.extend_from_slice(&(h.len() as u16).to_le_bytes());
+            } else {
+                f.extend_from_slice(&(h.len() as u32).to_le_bytes());
+            }
+            f.extend_from_slice(h);
+            f.extend_from_slice(&1.5f64.to_le_bytes());
+            f.extend_from_slice(&(-2.0f64).to_le_bytes());
+            assert_eq!(parse(&f, Format::Npy, "c.npy").unwrap().data, vec![1.5, -2.0], "v{v}");
+        }
+    }
 
     #[test]
     fn csv_without_header_and_bad_values() {

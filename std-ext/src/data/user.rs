@@ -8,7 +8,7 @@ use std::path::Path;
 
 use flowscore::rng::{LaneSource, Streams};
 
-use super::readers::{read_csv, read_npy};
+use super::readers::{MAX_DATA_MAGNITUDE, read_csv, read_npy};
 use super::table::{Format, Table};
 
 /// The largest data dimension D accepted (the const-generic core is dispatched up to 8).
@@ -35,6 +35,14 @@ pub enum DataError {
         /// Its column.
         col: usize,
     },
+    /// A value's magnitude is beyond [`MAX_DATA_MAGNITUDE`] (its square would overflow f64 in
+    /// the standardisation).
+    TooLarge {
+        /// Its row.
+        row: usize,
+        /// Its column.
+        col: usize,
+    },
     /// A split or standardisation parameter is out of range (the message says which).
     Invalid(String),
 }
@@ -51,6 +59,10 @@ impl fmt::Display for DataError {
                 write!(f, "data have {found} columns, expected 1..={MAX_USER_DIM}")
             }
             DataError::NotFinite { row, col } => write!(f, "row {row} column {col} is not finite"),
+            DataError::TooLarge { row, col } => write!(
+                f,
+                "row {row} column {col} is beyond the supported magnitude {MAX_DATA_MAGNITUDE:e}"
+            ),
             DataError::Invalid(m) => write!(f, "{m}"),
         }
     }
@@ -60,7 +72,7 @@ impl std::error::Error for DataError {}
 
 /// Reads N × D points from `.npy` (float32 or float64, shape (N, D) or (N,)) or `.csv` (header
 /// optional): at least one row, D within 1..=[`MAX_USER_DIM`] (and equal to `expected_dim`
-/// when given), every value finite.
+/// when given), every value finite and at most [`MAX_DATA_MAGNITUDE`] in magnitude.
 pub fn read_points(path: &Path, expected_dim: Option<usize>) -> Result<Table, DataError> {
     let read = |e: anyhow::Error| DataError::Read(format!("{e:#}"));
     let t = match Format::of(path).map_err(read)? {
@@ -83,6 +95,9 @@ pub fn check_points(t: &Table, expected_dim: Option<usize>) -> Result<(), DataEr
     }
     if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
         return Err(DataError::NotFinite { row: i / t.cols, col: i % t.cols });
+    }
+    if let Some(i) = t.data.iter().position(|v| v.abs() > MAX_DATA_MAGNITUDE) {
+        return Err(DataError::TooLarge { row: i / t.cols, col: i % t.cols });
     }
     Ok(())
 }
@@ -214,6 +229,11 @@ mod tests {
         assert_eq!(read_points(&p, None), Err(DataError::NotFinite { row: 1, col: 1 }));
         std::fs::write(&p, "1,2\n3,inf\n").unwrap();
         assert_eq!(read_points(&p, None), Err(DataError::NotFinite { row: 1, col: 1 }));
+        // Finite but so large that the standardisation's squares would overflow.
+        std::fs::write(&p, "1,2\n-1e200,4\n").unwrap();
+        assert_eq!(read_points(&p, None), Err(DataError::TooLarge { row: 1, col: 0 }));
+        std::fs::write(&p, "1,2\n1e100,4\n").unwrap();
+        assert!(read_points(&p, None).is_ok());
         std::fs::write(&p, "x,y\n").unwrap();
         assert_eq!(read_points(&p, None), Err(DataError::Empty));
         std::fs::write(&p, "").unwrap();
