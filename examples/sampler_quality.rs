@@ -3,151 +3,362 @@
 //! and probability-flow sampler, on an 8-component 2-D and a 5-component 8-D random anisotropic
 //! mixture under VP (exact mixture score). Prints markdown tables.
 //!
-//! `cargo run --release --example sampler_quality [-- --dump DIR]`; with `--dump` it also writes
-//! the mixtures and their exact reference samples to `DIR/mixtures.json` for
-//! `benches/peers/kdiffusion_samplers.py`.
+//! ```sh
+//! cargo run --release --example sampler_quality [-- --samples N] [-- --out DIR]
+//! ```
+//!
+//! With `--out DIR` it also writes `DIR/flowscore.json` (every measured point, for
+//! `cargo run --release -p flowscore-std --example sampler_quality_plot`) and
+//! `DIR/mixtures.json` (the mixtures, the exact reference samples and the exact p_T start
+//! points, for `benches/peers/kdiffusion_samplers.py`).
+//!
+//! The reverse-SDE samplers start from the VP prior N(0, I) drawn from their own streams (their
+//! noise forgets the start); the probability-flow samplers (EDM-Heun, DPM-Solver++(2M), the
+//! adaptive Dormand–Prince PF-ODE) from exact draws of p_T, as `flowscore sample` runs them: a
+//! deterministic flow carries any start mismatch into its output (MATH.md §6.1). The peer
+//! script starts k-diffusion's samplers from the same points.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
 use common::{exact_n, random_mixture, sliced_energy, weight_error};
 use flowscore::Error;
-use flowscore::likelihood::{OdeSolver, pf_sample_batch};
+use flowscore::likelihood::ProbabilityFlow;
+use flowscore::likelihood::sampling::{OdeSolver, transport};
 use flowscore::ode::Dopri5Options;
+use flowscore::rng::Streams;
 use flowscore::sample::{
     AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, EdmHeun, EulerMaruyama, LaneSampler,
     PredictorCorrector, SrkMethod, StochasticRk,
 };
 use flowscore::score::{GaussianMixture, MixtureScore};
-use flowscore::sde::{SAMPLING_EPS_VP, Vp};
+use flowscore::sde::{SAMPLING_EPS_VP, Sde, Vp};
 use wide::f32x8;
 
-/// Samples per measurement.
-const SAMPLES: usize = 10_000;
+/// Samples per measurement (`--samples` changes it).
+const SAMPLES: usize = 20_000;
 /// Evaluation budgets per sample.
 const BUDGETS: [u32; 6] = [10, 20, 50, 100, 250, 1000];
+/// Independent exact sets behind the noise floor.
+const FLOOR_SETS: u64 = 4;
+/// Seed of the exact p_T start points of the probability-flow samplers.
+const START_SEED: u64 = 606;
+/// Seed of the samplers' own streams.
+const SEED: u64 = 11;
 
-fn cell<const D: usize, const K: usize>(
+/// One measurement: mean NFE per sample, sliced energy distance, largest mode-weight error, and
+/// the tolerance (adaptive samplers).
+struct Point {
+    nfe: f64,
+    energy: f64,
+    weight: f64,
+    tol: Option<f64>,
+    failed: usize,
+}
+
+/// A sampler's measurements.
+struct Row {
+    name: &'static str,
+    adaptive: bool,
+    points: Vec<Point>,
+}
+
+/// `f(first_index, chunk)` on consecutive chunks of `xs` on all cores, cut at multiples of 8 so
+/// that the lane chunks (and so the bits) are those of one call on the whole slice.
+fn parallel<T: Send>(xs: &mut [T], f: &(dyn Fn(u64, &mut [T]) + Sync)) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = xs.len().div_ceil(threads).div_ceil(8) * 8;
+    std::thread::scope(|s| {
+        for (c, chunk) in xs.chunks_mut(per.max(8)).enumerate() {
+            s.spawn(move || f((c * per.max(8)) as u64, chunk));
+        }
+    });
+}
+
+fn point<const D: usize, const K: usize>(
     m: &GaussianMixture<D, K>,
     xs: &[[f32; D]],
     reference: &[[f32; D]],
-) -> String {
-    if xs.iter().any(|x| x.iter().any(|v| !v.is_finite())) {
-        return "non-finite".into();
+    nfe: f64,
+    tol: Option<f64>,
+    failed: usize,
+) -> Point {
+    let finite: Vec<[f32; D]> =
+        xs.iter().filter(|x| x.iter().all(|v| v.is_finite())).copied().collect();
+    let failed = failed.max(xs.len() - finite.len());
+    if failed > 0 {
+        return Point { nfe, energy: f64::NAN, weight: f64::NAN, tol, failed };
     }
-    format!("{:.2e} ({:.3})", sliced_energy(xs, reference), weight_error(m, xs))
+    Point { nfe, energy: sliced_energy(xs, reference), weight: weight_error(m, xs), tol, failed }
 }
 
-fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>) {
+fn cell(p: &Point) -> String {
+    if p.failed > 0 {
+        format!("{} non-finite", p.failed)
+    } else {
+        format!("{:.2e} ({:.3})", p.energy, p.weight)
+    }
+}
+
+struct Case {
+    name: String,
+    floor: f64,
+    floor_min: f64,
+    floor_max: f64,
+    rows: Vec<Row>,
+    mixture_json: String,
+}
+
+fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n: usize) -> Case {
     let sde = Vp::default();
     let model: MixtureScore<D, K, Vp> = m.under(sde);
     let eps = SAMPLING_EPS_VP;
-    let reference = exact_n(&m, 9_999, SAMPLES);
-    let floor = sliced_energy(&exact_n(&m, 1_234, SAMPLES), &reference);
-    println!("\n### {name} (VP, ε = 1e-3, {SAMPLES} samples)\n");
-    println!("Exact vs exact (the noise floor): {floor:.2e}\n");
+    let t_max = sde.t_max();
+    let reference = exact_n(&m, 9_999, n);
+    let floors: Vec<f64> =
+        (0..FLOOR_SETS).map(|s| sliced_energy(&exact_n(&m, 1_234 + s, n), &reference)).collect();
+    let floor = floors.iter().sum::<f64>() / floors.len() as f64;
+    let floor_min = floors.iter().copied().fold(f64::INFINITY, f64::min);
+    let floor_max = floors.iter().copied().fold(0.0, f64::max);
+    let start: Vec<[f32; D]> = (0..n as u64)
+        .map(|i| model.sample_at(t_max, &mut Streams::<f32>::new(START_SEED, i)))
+        .collect();
+    let mut rows = Vec::new();
+
+    let fixed = |name: &'static str, run: &dyn Fn(u32, &mut [[f32; D]]) -> Option<()>| -> Row {
+        let points = BUDGETS
+            .iter()
+            .filter_map(|&b| {
+                let mut xs = start.clone();
+                run(b, &mut xs)?;
+                Some(point(&m, &xs, &reference, b as f64, None, 0))
+            })
+            .collect();
+        Row { name, adaptive: false, points }
+    };
+    rows.push(fixed("EM", &|b, xs| {
+        let s = EulerMaruyama::new(sde, b, eps).unwrap();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+    rows.push(fixed("PC (1 corrector)", &|b, xs| {
+        let s = PredictorCorrector::new(sde, b / 2, eps, 0.16, 1).unwrap();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+    for (label, method) in [("SRA1", SrkMethod::Sra1), ("stochastic Heun", SrkMethod::Heun)] {
+        rows.push(fixed(label, &|b, xs| {
+            let s = StochasticRk::new(sde, method, b / 2, eps).unwrap();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+            Some(())
+        }));
+    }
+    rows.push(fixed("EDM-Heun", &|b, xs| {
+        let s = EdmHeun::new(sde, b / 2, eps).unwrap().starting_from_input();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+    rows.push(fixed("DPM-Solver++(2M)", &|b, xs| {
+        let s = DpmSolverPp2m::new(sde, b, eps).unwrap().starting_from_input();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+
+    // Adaptive samplers: a tolerance sweep, with the mean NFE each reached.
+    let mut points = Vec::new();
+    for tol in [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005] {
+        let s = AdaptiveSde::new(sde, eps, AdaptiveOptions::with_tol(0.78 * tol, tol)).unwrap();
+        let mut xs: Vec<([f32; D], Result<u32, Error>)> = vec![([0.0; D], Ok(0)); n];
+        parallel(&mut xs, &|first, c| {
+            let (mut x, mut st): (Vec<[f32; D]>, Vec<Result<u32, Error>>) =
+                c.iter().cloned().unzip();
+            s.run_batch_with_status::<f32x8, f32, _, D>(&model, SEED, first, &mut x, &mut st)
+                .unwrap();
+            for (o, v) in c.iter_mut().zip(x.into_iter().zip(st)) {
+                *o = v;
+            }
+        });
+        let (x, st): (Vec<[f32; D]>, Vec<Result<u32, Error>>) = xs.into_iter().unzip();
+        let (nfe, failed) = mean_nfe(&st);
+        points.push(point(&m, &x, &reference, nfe, Some(tol), failed));
+    }
+    rows.push(Row { name: "adaptive SDE (ε_abs = 0.78 ε_rel)", adaptive: true, points });
+    let mut points = Vec::new();
+    for tol in [1e-1, 3e-2, 1e-2, 1e-3, 1e-4, 1e-5] {
+        let solver = OdeSolver::Adaptive(Dopri5Options::with_tol(tol, tol));
+        let field = ProbabilityFlow::new(&model, &sde);
+        let mut xs: Vec<([f32; D], Result<u32, Error>)> =
+            start.iter().map(|x| (*x, Ok(0))).collect();
+        parallel(&mut xs, &|_, c| {
+            for (x, st) in c.iter_mut() {
+                let r = transport(&field, &solver, *x, t_max as f64, eps as f64);
+                match r.and_then(|sol| sol.status.lane(0).map(|()| sol)) {
+                    Ok(sol) => {
+                        *x = sol.y;
+                        *st = Ok(sol.nfe as u32);
+                    }
+                    Err(e) => *st = Err(e),
+                }
+            }
+        });
+        let (x, st): (Vec<[f32; D]>, Vec<Result<u32, Error>>) = xs.into_iter().unzip();
+        let (nfe, failed) = mean_nfe(&st);
+        points.push(point(&m, &x, &reference, nfe, Some(tol), failed));
+    }
+    rows.push(Row { name: "PF-ODE Dormand–Prince (rtol = atol)", adaptive: true, points });
+
+    // The tables.
+    println!("\n### {name} (VP, ε = 1e-3, {n} samples)\n");
+    println!(
+        "Exact vs exact (the noise floor): {floor:.2e} (mean of {FLOOR_SETS} sets; \
+         {floor_min:.2e}–{floor_max:.2e})\n"
+    );
     print!("| sampler |");
     for b in BUDGETS {
         print!(" {b} NFE |");
     }
     println!();
     println!("|---|{}", "---:|".repeat(BUDGETS.len()));
-    let run = |f: &dyn Fn(u32) -> Option<Vec<[f32; D]>>| -> String {
-        BUDGETS
+    for r in rows.iter().filter(|r| !r.adaptive) {
+        let cells: Vec<String> = BUDGETS
             .iter()
-            .map(|&b| match f(b) {
-                Some(xs) => cell(&m, &xs, &reference),
-                None => "–".into(),
-            })
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
-    let batch = |s: &dyn Fn(&mut [[f32; D]])| {
-        let mut xs = vec![[0.0f32; D]; SAMPLES];
-        s(&mut xs);
-        xs
-    };
-    println!(
-        "| EM | {} |",
-        run(&|b| Some(batch(&|xs| {
-            EulerMaruyama::new(sde, b, eps).unwrap().sample_batch(&model, 11, 0, xs);
-        })))
-    );
-    println!(
-        "| PC (1 corrector) | {} |",
-        run(&|b| (b >= 2).then(|| batch(&|xs| {
-            PredictorCorrector::new(sde, b / 2, eps, 0.16, 1)
-                .unwrap()
-                .sample_batch(&model, 11, 0, xs);
-        })))
-    );
-    println!(
-        "| SRA1 | {} |",
-        run(&|b| Some(batch(&|xs| {
-            StochasticRk::new(sde, SrkMethod::Sra1, b / 2, eps)
-                .unwrap()
-                .sample_batch(&model, 11, 0, xs);
-        })))
-    );
-    println!(
-        "| stochastic Heun | {} |",
-        run(&|b| Some(batch(&|xs| {
-            StochasticRk::new(sde, SrkMethod::Heun, b / 2, eps)
-                .unwrap()
-                .sample_batch(&model, 11, 0, xs);
-        })))
-    );
-    println!(
-        "| EDM-Heun | {} |",
-        run(&|b| Some(batch(&|xs| {
-            EdmHeun::new(sde, b / 2, eps).unwrap().sample_batch(&model, 11, 0, xs);
-        })))
-    );
-    println!(
-        "| DPM-Solver++(2M) | {} |",
-        run(&|b| Some(batch(&|xs| {
-            DpmSolverPp2m::new(sde, b, eps).unwrap().sample_batch(&model, 11, 0, xs);
-        })))
-    );
-
-    // Adaptive samplers: a tolerance sweep, with the mean NFE each reached.
+            .map(|&b| r.points.iter().find(|p| p.nfe == b as f64).map_or("–".into(), cell))
+            .collect();
+        println!("| {} | {} |", r.name, cells.join(" | "));
+    }
     println!("\n| adaptive sampler | tolerance | mean NFE | energy distance (weight error) |");
     println!("|---|---:|---:|---:|");
-    for tol in [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005] {
-        let s = AdaptiveSde::new(sde, eps, AdaptiveOptions::with_tol(0.78 * tol, tol)).unwrap();
-        let mut xs = vec![[0.0f32; D]; SAMPLES];
-        let mut st = vec![Ok(0); SAMPLES];
-        s.run_batch_with_status::<f32x8, f32, _, D>(&model, 11, 0, &mut xs, &mut st).unwrap();
-        let (nfe, failed) = mean_nfe(&st);
-        println!(
-            "| adaptive SDE (ε_abs = 0.78 ε_rel) | {tol} | {nfe:.1}{failed} | {} |",
-            cell(&m, &xs, &reference)
-        );
+    for r in rows.iter().filter(|r| r.adaptive) {
+        for p in &r.points {
+            println!("| {} | {:e} | {:.1} | {} |", r.name, p.tol.unwrap_or(0.0), p.nfe, cell(p));
+        }
     }
-    for tol in [1e-1, 3e-2, 1e-2, 1e-3, 1e-4, 1e-5] {
-        let solver = OdeSolver::Adaptive(Dopri5Options::with_tol(tol, tol));
-        let mut xs = vec![[0.0f32; D]; SAMPLES];
-        let mut st = vec![Ok(0); SAMPLES];
-        pf_sample_batch(&model, &sde, &solver, eps as f64, 11, 0, &mut xs, &mut st).unwrap();
-        let (nfe, failed) = mean_nfe(&st);
-        println!(
-            "| PF-ODE Dormand–Prince (rtol = atol) | {tol:e} | {nfe:.1}{failed} | {} |",
-            cell(&m, &xs, &reference)
-        );
-    }
+
+    let arr = |v: &[f32]| {
+        format!("[{}]", v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", "))
+    };
+    let rowsj =
+        |xs: &[[f32; D]]| format!("[{}]", xs.iter().map(|x| arr(x)).collect::<Vec<_>>().join(", "));
+    let mut mj = String::new();
+    let _ = write!(
+        mj,
+        "{{\"name\": \"{name}\", \"weights\": {}, \"means\": [{}], \"covariances\": [{}], \
+         \"reference\": {}, \"start\": {}, \"t_max\": {t_max:e}, \"eps\": {eps:e}}}",
+        arr(m.weights()),
+        m.means().iter().map(|v| arr(v)).collect::<Vec<_>>().join(", "),
+        m.covariances()
+            .iter()
+            .map(|c| format!(
+                "[{}]",
+                c.matrix().iter().map(|r| arr(r)).collect::<Vec<_>>().join(", ")
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        rowsj(&reference),
+        rowsj(&start),
+    );
+    Case { name: name.to_string(), floor, floor_min, floor_max, rows, mixture_json: mj }
 }
 
-fn mean_nfe(st: &[Result<u32, Error>]) -> (f64, String) {
+fn mean_nfe(st: &[Result<u32, Error>]) -> (f64, usize) {
     let ok: Vec<u32> = st.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     let failed = st.len() - ok.len();
     let mean = ok.iter().map(|&v| v as f64).sum::<f64>() / ok.len().max(1) as f64;
-    (mean, if failed > 0 { format!(" ({failed} failed)") } else { String::new() })
+    (mean, failed)
+}
+
+/// A JSON number (`null` for NaN).
+fn num(v: f64) -> String {
+    if v.is_finite() { format!("{v:e}") } else { "null".into() }
+}
+
+fn results_json(cases: &[Case], n: usize) -> String {
+    let mut s = format!("{{\"peer\": \"flowscore\", \"samples\": {n}, \"cases\": [");
+    for (ci, c) in cases.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{{\"name\": \"{}\", \"floor\": {}, \"floor_min\": {}, \"floor_max\": {}, \"rows\": [",
+            if ci > 0 { ", " } else { "" },
+            c.name,
+            num(c.floor),
+            num(c.floor_min),
+            num(c.floor_max)
+        );
+        for (ri, r) in c.rows.iter().enumerate() {
+            let pts: Vec<String> = r
+                .points
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{{\"nfe\": {}, \"energy\": {}, \"weight_error\": {}, \"tol\": {}}}",
+                        num(p.nfe),
+                        num(p.energy),
+                        num(p.weight),
+                        p.tol.map_or("null".into(), num)
+                    )
+                })
+                .collect();
+            let _ = write!(
+                s,
+                "{}{{\"sampler\": \"{}\", \"adaptive\": {}, \"points\": [{}]}}",
+                if ri > 0 { ", " } else { "" },
+                r.name,
+                r.adaptive,
+                pts.join(", ")
+            );
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}\n");
+    s
 }
 
 fn main() {
-    println!(
-        "Cells: sliced energy distance to {SAMPLES} exact samples (largest mode-weight error)."
-    );
-    table("8-component 2-D mixture", random_mixture::<2, 8>(41));
-    table("5-component 8-D mixture", random_mixture::<8, 5>(42));
+    let mut out: Option<PathBuf> = None;
+    let mut n = SAMPLES;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next().map(PathBuf::from),
+            "--samples" => n = args.next().and_then(|v| v.parse().ok()).unwrap_or(SAMPLES),
+            other => {
+                eprintln!("error: unknown argument {other} (use --out DIR, --samples N)");
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Some(dir) = &out {
+        if !dir.is_dir() {
+            eprintln!("error: --out {}: not a directory", dir.display());
+            std::process::exit(2);
+        }
+    }
+    println!("Cells: sliced energy distance to {n} exact samples (largest mode-weight error).");
+    let cases = [
+        table("8-component 2-D mixture", random_mixture::<2, 8>(41), n),
+        table("5-component 8-D mixture", random_mixture::<8, 5>(42), n),
+    ];
+    if let Some(dir) = out {
+        let mixtures = format!(
+            "[{}]\n",
+            cases.iter().map(|c| c.mixture_json.as_str()).collect::<Vec<_>>().join(",\n")
+        );
+        std::fs::write(dir.join("mixtures.json"), mixtures).expect("write mixtures.json");
+        std::fs::write(dir.join("flowscore.json"), results_json(&cases, n))
+            .expect("write flowscore.json");
+        println!("\nwrote {0}/mixtures.json and {0}/flowscore.json", dir.display());
+    }
 }

@@ -1,13 +1,17 @@
 """k-diffusion's sample_heun, sample_dpmpp_2m and sample_dpm_adaptive on the closed-form score of
 the same mixtures as `examples/sampler_quality.rs` (VP, eps = 1e-3, Karras schedule rho = 7 from
-sigma_bar(T) to sigma_bar(eps)), printing the same sliced-energy / mode-weight table.
+sigma_bar(T) to sigma_bar(eps)), printing the same sliced-energy / mode-weight table and writing
+DIR/kdiffusion.json for `sampler_quality_plot`.
 
-The mixtures are read from the JSON that `cargo run --release --example sampler_quality -- --dump DIR`
-writes (weights, means, covariances, and the exact reference samples). k-diffusion works in the
-VE-type variable x_hat = x / alpha with sigma = sigma_t / alpha_t; its denoiser is the exact
-posterior mean E[x0 | x_hat] of the mixture at that sigma (Tweedie), so no time variable is needed.
+The mixtures are read from the JSON that `cargo run --release --example sampler_quality -- --out DIR`
+writes (weights, means, covariances, the exact reference samples and the exact p_T start points,
+from which flowscore's probability-flow samplers start too). k-diffusion works in the VE-type
+variable x_hat = x / alpha with sigma = sigma_t / alpha_t; its denoiser is the exact posterior
+mean E[x0 | x_hat] of the mixture at that sigma (Tweedie), so no time variable is needed.
 
-    python benches/peers/kdiffusion_samplers.py DIR
+    python3 -m venv benches/peers/.venv
+    benches/peers/.venv/bin/pip install -r benches/peers/requirements-kdiffusion.txt
+    benches/peers/.venv/bin/python benches/peers/kdiffusion_samplers.py DIR
 """
 import json
 import math
@@ -96,41 +100,57 @@ def table(case):
     dirs = directions(d)
     smax, smin = vp_sigma_bar(T), vp_sigma_bar(EPS)
     alpha_eps = 1.0 / math.sqrt(1.0 + smin * smin)
-    g = torch.Generator().manual_seed(11)
-    x_t = torch.randn(n, d, generator=g)  # VP prior N(0, I)
+    # The exact p_T draws that flowscore's probability-flow samplers start from.
+    x_t = torch.tensor(case["start"])
     alpha_t = 1.0 / math.sqrt(1.0 + smax * smax)
+    rows = []
 
-    def cell(xhat):
+    def measure(xhat, nfe, tol=None):
         x = alpha_eps * xhat
-        return f"{sliced_energy(x, ref, dirs):.2e} ({weight_error(den, x):.3f})"
+        e, w = sliced_energy(x, ref, dirs), weight_error(den, x)
+        return {"nfe": nfe, "energy": e, "weight_error": w, "tol": tol}
+
+    def cell(p):
+        return f"{p['energy']:.2e} ({p['weight_error']:.3f})"
 
     print(f"\n### {case['name']} (k-diffusion {getattr(ks, '__name__', '')}, VP, eps = 1e-3, {n} samples)\n")
     print("| sampler |" + "".join(f" {b} NFE |" for b in BUDGETS))
     print("|---|" + "---:|" * len(BUDGETS))
     for name, fn, per_step in [("k-diffusion sample_heun", ks.sample_heun, 2), ("k-diffusion sample_dpmpp_2m", ks.sample_dpmpp_2m, 1)]:
-        cells = []
+        points = []
         for b in BUDGETS:
             steps = max(1, b // per_step)
             # k-diffusion's schedules end with sigma = 0; drop it so that the run ends at sigma_bar(eps).
             sig = ks.get_sigmas_karras(steps + 1, smin, smax, rho=7.0)[:-1]
+            den.evals = 0
             with torch.no_grad():
                 xh = fn(den, x_t / alpha_t, sig, disable=True)
-            cells.append(cell(xh))
-        print(f"| {name} | " + " | ".join(cells) + " |")
+            assert den.evals == steps * per_step, (name, b, den.evals)
+            points.append(measure(xh, float(b)))
+        print(f"| {name} | " + " | ".join(cell(p) for p in points) + " |")
+        rows.append({"sampler": name.removeprefix("k-diffusion "), "adaptive": False, "points": points})
     print("\n| adaptive sampler | tolerance | mean NFE | energy distance (weight error) |")
     print("|---|---:|---:|---:|")
-    for tol in [1e-1, 3e-2, 1e-2, 1e-3, 1e-4]:
+    points = []
+    for tol in [3e-1, 1e-1, 3e-2, 1e-2, 1e-3, 1e-4]:
         den.evals = 0
         with torch.no_grad():
             xh, info = ks.sample_dpm_adaptive(den, x_t / alpha_t, smin, smax, rtol=tol, atol=tol / 10, return_info=True)
-        print(f"| k-diffusion sample_dpm_adaptive (atol = rtol/10) | {tol:g} | {info['nfe']} | {cell(xh)} |")
+        # One batched call per evaluation: the NFE of every sample.
+        p = measure(xh, float(den.evals), tol)
+        points.append(p)
+        print(f"| k-diffusion sample_dpm_adaptive (atol = rtol/10) | {tol:g} | {den.evals} | {cell(p)} |")
+    rows.append({"sampler": "sample_dpm_adaptive", "adaptive": True, "points": points})
+    return {"name": case["name"], "rows": rows}
 
 
 def main():
     with open(sys.argv[1] + "/mixtures.json") as f:
         cases = json.load(f)
-    for case in cases:
-        table(case)
+    out = {"peer": "k-diffusion", "samples": len(cases[0]["reference"]), "cases": [table(c) for c in cases]}
+    with open(sys.argv[1] + "/kdiffusion.json", "w") as f:
+        json.dump(out, f)
+    print(f"\nwrote {sys.argv[1]}/kdiffusion.json")
 
 
 if __name__ == "__main__":

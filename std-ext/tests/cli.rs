@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use flowscore_std::jobs::SamplerKind;
 use npyz::WriterBuilder;
 use predicates::prelude::*;
 use tempfile::TempDir;
@@ -276,20 +277,53 @@ fn sample_writes_npy_and_csv_as_numpy_reads_them() {
 fn every_sampler_runs_from_the_command_line() {
     let fx = Fixture::new();
     let spec = fx.file("spec.json", NCSN);
-    for sampler in ["langevin", "mala", "annealed-langevin", "euler-maruyama", "pc", "ode"] {
+    for kind in SamplerKind::ALL {
+        let sampler = kind.name();
         let out = fx.out(&format!("{sampler}.csv"));
         let mut args = vec!["sample", "--target", p(&spec), "--sampler", sampler, "-n", "16"];
         // Each sampler gets exactly the options that apply to it.
-        if sampler != "ode" {
+        if kind.takes_steps() {
             args.extend(["--steps", "50"]);
         }
-        if matches!(sampler, "euler-maruyama" | "pc" | "ode") {
+        if kind.takes_sde() {
             args.extend(["--sde", "subvp"]);
+        }
+        if kind == SamplerKind::Adaptive {
+            args.extend(["--rtol", "0.02", "--atol", "0.01"]);
         }
         args.extend(["--out", p(&out)]);
         flowscore().args(&args).assert().success();
         let text = fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 17, "{sampler}");
+    }
+}
+
+/// The reverse-SDE and probability-flow samplers write the same bytes with 1, 2 and 3 threads
+/// (sample i depends on its index only), and print their score evaluations per sample.
+#[test]
+fn samples_do_not_depend_on_the_thread_count() {
+    let fx = Fixture::new();
+    let spec = fx.file("spec.json", ANISO);
+    for kind in SamplerKind::ALL.into_iter().filter(|k| k.takes_sde()) {
+        let sampler = kind.name();
+        let run = |threads: &str| {
+            let out = fx.out(&format!("{sampler}-{threads}.npy"));
+            let mut args = vec!["sample", "--target", p(&spec), "--sampler", sampler];
+            args.extend(["-n", "300", "--seed", "5", "--out", p(&out)]);
+            let o = flowscore().args(&args).env("RAYON_NUM_THREADS", threads).output().unwrap();
+            assert!(o.status.success(), "{sampler}: {}", String::from_utf8_lossy(&o.stderr));
+            (fs::read(&out).unwrap(), String::from_utf8(o.stdout).unwrap())
+        };
+        let (one, said) = run("1");
+        assert_eq!(run("2").0, one, "{sampler}: 1 vs 2 threads");
+        assert_eq!(run("3").0, one, "{sampler}: 1 vs 3 threads");
+        if let Some(n) = kind.evaluations(kind.default_steps()) {
+            if kind != SamplerKind::EulerMaruyama && kind != SamplerKind::Pc {
+                assert!(said.contains(&format!("{n} score evaluations per sample")), "{said}");
+            }
+        } else {
+            assert!(said.contains("mean NFE"), "{said}");
+        }
     }
 }
 
@@ -402,12 +436,27 @@ fn demo_writes_figures_and_meets_the_bounds() {
     let summary = fs::read_to_string(dir.join("summary.md")).unwrap();
     let mut sampler_rows = 0;
     let mut loglik_rows = 0;
+    let mut names = Vec::new();
     for line in summary.lines().filter(|l| l.starts_with("| ") && !l.contains("---")) {
         let c = cells(line);
-        if c.len() == 6 && c[0] != "sampler" {
+        if c.len() == 7 && c[0] != "sampler" {
             sampler_rows += 1;
             let mode_error: f64 = c[3].parse().unwrap();
             let energy: f64 = c[4].parse().unwrap();
+            let nfe: f64 = c[5].parse().unwrap();
+            names.push(c[0].clone());
+            // The fixed counts of the defaults; the adaptive ones in a plausible range.
+            let expected = match c[0].as_str() {
+                "Langevin" | "MALA" | "Euler-Maruyama" => Some(1000.0),
+                "annealed Langevin" | "predictor-corrector" => Some(2000.0),
+                "SRA1" | "stochastic Heun" => Some(200.0),
+                "EDM-Heun" | "DPM-Solver++(2M)" => Some(100.0),
+                _ => None,
+            };
+            match expected {
+                Some(e) => assert_eq!(nfe, e, "{line}"),
+                None => assert!(nfe > 10.0 && nfe < 5000.0, "{line}"),
+            }
             if c[0] == "Langevin" || c[0] == "MALA" {
                 assert!(mode_error >= 0.2, "{line}");
             } else {
@@ -424,7 +473,11 @@ fn demo_writes_figures_and_meets_the_bounds() {
             }
         }
     }
-    assert_eq!(sampler_rows, 12);
+    // Three Langevin rows, then eight samplers under each of the three SDEs.
+    assert_eq!(sampler_rows, 27);
+    for name in ["SRA1", "stochastic Heun", "adaptive SDE", "EDM-Heun", "DPM-Solver++(2M)"] {
+        assert_eq!(names.iter().filter(|n| *n == name).count(), 3, "{name} under VE, VP, sub-VP");
+    }
     assert_eq!(loglik_rows, 6);
     // Only the figures and the summary: no temporary files.
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 6);

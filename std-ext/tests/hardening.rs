@@ -11,6 +11,10 @@ use std::process::{Command as Proc, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use flowscore_std::jobs::{
+    DEFAULT_ADAPTIVE_ATOL, DEFAULT_ADAPTIVE_RTOL, DEFAULT_DPM_STEPS, DEFAULT_EDM_STEPS,
+    DEFAULT_SRK_STEPS, SamplerKind,
+};
 use tempfile::TempDir;
 
 fn bin() -> PathBuf {
@@ -376,24 +380,16 @@ fn check_moments(xs: &[Vec<f64>], spec: &str, what: &str) {
     }
 }
 
-#[test]
-fn every_sampler_is_exact_at_any_location_and_scale() {
+/// Draws 4 000 samples with each (sampler, options) from the far and the wide target and checks
+/// their moments; returns the samplers run.
+fn exact_at_any_location_and_scale(cases: &[(&'static str, &[&str])]) -> Vec<&'static str> {
     let fx = Fx::new();
+    let mut tested = Vec::new();
     for (name, text) in [("far", FAR), ("wide", WIDE)] {
         let spec = fx.file(&format!("{name}.json"), text);
-        for (sampler, extra) in [
-            // Unadjusted Langevin is biased by O(step): a smaller step keeps its bias below
-            // the statistical bound.
-            ("langevin", &["--step-size", "0.01", "--steps", "3000"][..]),
-            ("mala", &[]),
-            ("annealed-langevin", &[]),
-            ("euler-maruyama", &["--sde", "vp"]),
-            ("euler-maruyama", &["--sde", "ve"]),
-            ("pc", &["--sde", "subvp"]),
-            ("ode", &["--sde", "ve"]),
-            ("ode", &["--sde", "vp"]),
-        ] {
-            let out = fx.out(&format!("{name}-{sampler}-{}.csv", extra.len()));
+        for (k, (sampler, extra)) in cases.iter().enumerate() {
+            tested.push(*sampler);
+            let out = fx.out(&format!("{name}-{sampler}-{k}.csv"));
             let mut args = vec!["sample", "--target", p(&spec), "--sampler", sampler, "-n", "4000"];
             args.extend_from_slice(extra);
             args.extend(["--seed", "11", "--out", p(&out)]);
@@ -402,6 +398,35 @@ fn every_sampler_is_exact_at_any_location_and_scale() {
             assert_eq!(xs.len(), 4000);
             check_moments(&xs, text, &format!("{name} {sampler} {extra:?}"));
         }
+    }
+    tested
+}
+
+#[test]
+fn every_sampler_is_exact_at_any_location_and_scale() {
+    let tested = exact_at_any_location_and_scale(&[
+        // Unadjusted Langevin is biased by O(step): a smaller step keeps its bias below
+        // the statistical bound.
+        ("langevin", &["--step-size", "0.01", "--steps", "3000"][..]),
+        ("mala", &[]),
+        ("annealed-langevin", &[]),
+        ("euler-maruyama", &["--sde", "vp"]),
+        ("euler-maruyama", &["--sde", "ve"]),
+        ("pc", &["--sde", "subvp"]),
+        ("ode", &["--sde", "ve"]),
+        ("ode", &["--sde", "vp"]),
+        ("sra1", &["--sde", "vp"]),
+        ("sra1", &["--sde", "ve"]),
+        ("sde-heun", &["--sde", "subvp"]),
+        ("edm-heun", &["--sde", "ve"]),
+        ("edm-heun", &["--sde", "vp"]),
+        ("dpmpp-2m", &["--sde", "ve"]),
+        ("dpmpp-2m", &["--sde", "subvp"]),
+        ("adaptive", &["--sde", "vp"]),
+        ("adaptive", &["--sde", "ve"]),
+    ]);
+    for kind in SamplerKind::ALL {
+        assert!(tested.contains(&kind.name()), "{} is not tested here", kind.name());
     }
 }
 
@@ -579,6 +604,39 @@ fn limits_are_stated_and_enforced_with_reasons() {
     check(sm("langevin", &["--snr", "0.1"]), "--snr does not apply");
     check(sm("mala", &["--sde", "ve"]), "--sde does not apply");
     check(sm("langevin", &["--step-size", "1e-30"]), "--step-size");
+    check(sm("adaptive", &["--steps", "10"]), "--steps does not apply to --sampler adaptive");
+    check(sm("edm-heun", &["--snr", "0.1"]), "--snr does not apply to --sampler edm-heun");
+    check(sm("sra1", &["--step-size", "0.1"]), "--step-size does not apply to --sampler sra1");
+    check(sm("annealed-langevin", &["--sde", "vp"]), "--sde does not apply");
+    for other in ["euler-maruyama", "pc", "ode", "sra1", "sde-heun", "edm-heun", "dpmpp-2m"] {
+        check(
+            sm(other, &["--rtol", "0.01"]),
+            &format!("--rtol does not apply to --sampler {other}"),
+        );
+        check(
+            sm(other, &["--atol", "0.01"]),
+            &format!("--atol does not apply to --sampler {other}"),
+        );
+    }
+    for bad in ["0", "1e-6", "2", "-0.01", "nan"] {
+        check(sm("adaptive", &["--rtol", bad]), "--rtol");
+        check(sm("adaptive", &["--atol", bad]), "--atol");
+    }
+    // The sample help states each sampler's default steps and its score evaluations.
+    let help =
+        String::from_utf8(flowscore().args(["sample", "--help"]).output().unwrap().stdout).unwrap();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        format!("{} (sra1, sde-heun: {} evaluations)", DEFAULT_SRK_STEPS, 2 * DEFAULT_SRK_STEPS),
+        format!("{} (edm-heun: {} evaluations)", DEFAULT_EDM_STEPS, 2 * DEFAULT_EDM_STEPS),
+        format!("{} (dpmpp-2m: {} evaluations)", DEFAULT_DPM_STEPS, DEFAULT_DPM_STEPS),
+        format!("--rtol {DEFAULT_ADAPTIVE_RTOL}, --atol {DEFAULT_ADAPTIVE_ATOL} (adaptive)"),
+    ] {
+        assert!(help.contains(&needle), "{needle} in sample --help: {help}");
+    }
+    for kind in SamplerKind::ALL {
+        assert!(help.contains(kind.name()), "{} in sample --help", kind.name());
+    }
     // Help states the defaults as written and the limits.
     let help =
         String::from_utf8(flowscore().args(["loglik", "--help"]).output().unwrap().stdout).unwrap();

@@ -66,15 +66,25 @@ figures and summary.md into DIR and prints the summary.")]
     #[command(long_about = "Draw N samples from the Gaussian mixture in SPEC.json with a \
 sampler driven by its exact score. Dimensions D = 1..8 are dispatched to the const-generic core \
 (a larger D is an error). Writes an N x D table: .npy (float64, '<f8') or .csv (header x0,x1,..).\n\n\
+Samplers and score evaluations per sample (S = --steps): langevin, mala, euler-maruyama S; \
+annealed-langevin 20 S (20 noise levels); pc 2S (one corrector move per step); sra1 (stochastic \
+Runge-Kutta, strong order 1.5) and sde-heun (stochastic Heun, order 1) 2S; adaptive (reverse-SDE \
+Euler-Maruyama / improved Euler with step rejection) and ode (probability-flow ODE, \
+Dormand-Prince 5(4)) adaptive, the mean printed; edm-heun (probability-flow Heun on the EDM \
+schedule) 2S; dpmpp-2m (probability-flow DPM-Solver++(2M)) S.\n\n\
 Defaults: --steps 1000 (langevin, mala, euler-maruyama, pc; per noise level: 100 for \
-annealed-langevin); --step-size 0.05 (langevin, mala) or 2e-5 (annealed-langevin: the eps of \
-alpha_i = eps sigma_i^2 / sigma_L^2); --snr 0.16 (pc); --sde vp.\n\n\
-Which options apply: --steps to langevin, mala, annealed-langevin, euler-maruyama, pc; \
---step-size to langevin, mala, annealed-langevin; --snr to pc; --sde to euler-maruyama, pc, ode. \
-Giving an option to a sampler it does not apply to is an error. Step sizes act in standard \
-coordinates (the target mapped to mean 0, covariance I); 1e-10 <= step size <= 10. A chain \
-that ends exactly at its start is an error. The ode sampler starts from the exact p_T of the \
-target. N <= 1e8; samples are computed and written in chunks, so memory does not grow with N.")]
+annealed-langevin), 100 (sra1, sde-heun: 200 evaluations), 50 (edm-heun: 100 evaluations), 100 \
+(dpmpp-2m: 100 evaluations); --step-size 0.05 (langevin, mala) or 2e-5 (annealed-langevin: the \
+eps of alpha_i = eps sigma_i^2 / sigma_L^2); --snr 0.16 (pc); --rtol 0.01, --atol 0.0078 \
+(adaptive); --sde vp.\n\n\
+Which options apply: --steps to all but ode and adaptive; --step-size to langevin, mala, \
+annealed-langevin; --snr to pc; --rtol, --atol to adaptive (1e-5..=1); --sde to all but \
+langevin, mala, annealed-langevin. Giving an option to a sampler it does not apply to is an \
+error. Step sizes act in standard coordinates (the target mapped to mean 0, covariance I); \
+1e-10 <= step size <= 10. A chain that ends exactly at its start is an error. The \
+probability-flow samplers (ode, edm-heun, dpmpp-2m) start from the exact p_T of the target, the \
+reverse-SDE ones from the SDE's prior. N <= 1e8; samples are computed and written in chunks, so \
+memory does not grow with N; the output is the same bits for any number of threads.")]
     Sample(sample::SampleArgs),
     /// One log p_eps(x) per data row: closed form or probability-flow ODE.
     #[command(long_about = "One log p_eps(x) per row of the data under the Gaussian mixture in \

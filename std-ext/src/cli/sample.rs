@@ -4,9 +4,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{SdeName, snr, step_size};
+use super::{SdeName, in_range, snr, step_size};
 use crate::jobs::model_sample::ModelSampleRequest;
-use crate::jobs::{SampleJob, SampleRequest, SamplerKind};
+use crate::jobs::{ADAPTIVE_TOL_MAX, ADAPTIVE_TOL_MIN, SampleJob, SampleRequest, SamplerKind};
+
+/// An adaptive reverse-SDE tolerance, in [`ADAPTIVE_TOL_MIN`, `ADAPTIVE_TOL_MAX`].
+fn sde_tolerance(s: &str) -> Result<f64, String> {
+    in_range(
+        s,
+        ADAPTIVE_TOL_MIN,
+        ADAPTIVE_TOL_MAX,
+        " (below 1e-5 a sample needs more than the solver's 10 000 attempts)",
+    )
+}
 
 /// The arguments of `flowscore sample`.
 #[derive(Debug, Args)]
@@ -26,14 +36,14 @@ pub struct SampleArgs {
     /// The sampler (required with --target).
     #[arg(long, value_enum, required_unless_present = "model")]
     pub sampler: Option<SamplerKind>,
-    /// The SDE (euler-maruyama, pc, ode) [default: vp].
+    /// The SDE (every sampler but langevin, mala, annealed-langevin) [default: vp].
     #[arg(long, value_enum)]
     pub sde: Option<SdeName>,
     /// Number of samples.
     #[arg(short = 'n', value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub n: u64,
-    /// Number of steps (per noise level for annealed-langevin); must be >= 1.
+    /// Number of steps (per noise level for annealed-langevin; not for ode, adaptive); >= 1.
     #[arg(long, value_name = "S", value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: Option<u32>,
     /// Step size (langevin, mala, annealed-langevin), in standard coordinates; 1e-10..=10.
@@ -42,6 +52,12 @@ pub struct SampleArgs {
     /// Corrector signal-to-noise ratio (pc), 1e-6..=10 [default: 0.16].
     #[arg(long, value_name = "R", value_parser = snr, allow_hyphen_values = true)]
     pub snr: Option<f64>,
+    /// Relative tolerance eps_rel (adaptive), 1e-5..=1 [default: 0.01].
+    #[arg(long, value_name = "R", value_parser = sde_tolerance, allow_hyphen_values = true)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance eps_abs (adaptive), 1e-5..=1 [default: 0.0078].
+    #[arg(long, value_name = "A", value_parser = sde_tolerance, allow_hyphen_values = true)]
+    pub atol: Option<f64>,
     /// Random seed; sample i uses the stream (seed, i).
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
@@ -61,6 +77,8 @@ impl SampleArgs {
             steps: self.steps,
             step_size: self.step_size,
             snr: self.snr,
+            rtol: self.rtol,
+            atol: self.atol,
             seed: self.seed,
             out: self.out,
         }
@@ -78,6 +96,10 @@ pub fn job(args: SampleArgs) -> anyhow::Result<super::Validated> {
             args.step_size.is_none() && args.snr.is_none(),
             "--step-size and --snr do not apply to a model file"
         );
+        anyhow::ensure!(
+            args.rtol.is_none() && args.atol.is_none(),
+            "--rtol and --atol do not apply to a model file"
+        );
         let req = ModelSampleRequest {
             model,
             sampler: args.sampler,
@@ -89,4 +111,27 @@ pub fn job(args: SampleArgs) -> anyhow::Result<super::Validated> {
         return Ok(super::Validated::ModelSample(req));
     }
     Ok(super::Validated::Sample(SampleJob::new(args.request())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use crate::jobs::SamplerKind;
+
+    /// [`SamplerKind::ALL`] is the command line's list, in its order.
+    #[test]
+    fn all_is_the_value_list() {
+        assert_eq!(SamplerKind::value_variants(), &SamplerKind::ALL[..]);
+    }
+
+    #[test]
+    fn tolerances_outside_the_range_are_refused() {
+        for bad in ["0", "1e-6", "1.5", "-0.01", "nan", "inf", "x"] {
+            assert!(super::sde_tolerance(bad).is_err(), "{bad}");
+        }
+        for ok in ["1e-5", "0.01", "1"] {
+            assert!(super::sde_tolerance(ok).is_ok(), "{ok}");
+        }
+    }
 }

@@ -31,8 +31,8 @@ use rayon::prelude::*;
 use crate::data::Table;
 use crate::io::{Spec, StagedDir};
 use crate::jobs::{
-    DEFAULT_ANNEALED_STEP, DEFAULT_ANNEALED_STEPS, LoglikSettings, Method, OdeOptions,
-    SampleSettings, SamplerKind, Say, mixture,
+    DEFAULT_ADAPTIVE_ATOL, DEFAULT_ADAPTIVE_RTOL, DEFAULT_ANNEALED_STEP, DEFAULT_ANNEALED_STEPS,
+    LoglikSettings, Method, OdeOptions, SampleSettings, SamplerKind, Say, mixture,
 };
 use crate::sde_kind::AnySde;
 use progress::{bar, draw};
@@ -58,6 +58,16 @@ pub const FLOW_SAMPLES: usize = 3000;
 pub const TRAJECTORY_SEGMENTS: usize = 40;
 /// Layers of the demo's planar flow.
 pub const PLANAR_LAYERS: usize = 10;
+
+/// The samplers the demo runs at their command-line defaults under each SDE, after
+/// Euler–Maruyama, predictor–corrector and the probability-flow ODE, with their table names.
+pub const NEW_SAMPLERS: [(&str, SamplerKind); 5] = [
+    ("SRA1", SamplerKind::Sra1),
+    ("stochastic Heun", SamplerKind::SdeHeun),
+    ("adaptive SDE", SamplerKind::Adaptive),
+    ("EDM-Heun", SamplerKind::EdmHeun),
+    ("DPM-Solver++(2M)", SamplerKind::DpmPp2m),
+];
 
 /// The demo's target: the spec's two-component mixture in 2-D.
 type Mix = GaussianMixture<2, 2>;
@@ -166,7 +176,7 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
         draw(SAMPLES, "exact samples (2nd set)", |i| Ok(exact_sample(&mix, sub_seed(seed, 2), i)))?;
     let exact_energy = energy_distance(&exact, &exact2);
 
-    let mut record = |name: &str, sde: Option<&'static str>, xs: &[[f64; 2]], ms: f64| {
+    let mut record = |name: &str, sde: Option<&'static str>, xs: &[[f64; 2]], nfe: f64, ms: f64| {
         let (weights, mode_error) = mode_weights(&mix, xs);
         rows.push(SamplerRow {
             sampler: name.to_string(),
@@ -174,9 +184,12 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
             weights,
             mode_error,
             energy: energy_distance(xs, &exact),
+            nfe,
             millis: ms,
         });
     };
+    // Score evaluations per sample of a fixed-step sampler.
+    let fixed = |s: SamplerKind, steps: u32| s.evaluations(steps).unwrap_or(0) as f64;
 
     // Langevin family, on the core's samplers.
     let t = Instant::now();
@@ -189,7 +202,7 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
         sub_seed(seed, 3),
     )?
     .0;
-    record("Langevin", None, &langevin, ms(t));
+    record("Langevin", None, &langevin, fixed(SamplerKind::Langevin, LANGEVIN_STEPS), ms(t));
     let t = Instant::now();
     let mala = core_draw(
         &spec,
@@ -200,7 +213,7 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
         sub_seed(seed, 4),
     )?
     .0;
-    record("MALA", None, &mala, ms(t));
+    record("MALA", None, &mala, fixed(SamplerKind::Mala, LANGEVIN_STEPS), ms(t));
     let t = Instant::now();
     let annealed = core_draw(
         &spec,
@@ -211,7 +224,8 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
         sub_seed(seed, 5),
     )?
     .0;
-    record("annealed Langevin", None, &annealed, ms(t));
+    let nfe = fixed(SamplerKind::AnnealedLangevin, DEFAULT_ANNEALED_STEPS);
+    record("annealed Langevin", None, &annealed, nfe, ms(t));
 
     // Reverse SDE (EM and PC) and probability-flow ODE under each SDE, on the core. The
     // figure's mean NFE is the single-solve sampler's (`pf_sample`, T → ε in one solve); the
@@ -230,7 +244,8 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
             sub_seed(seed, tag),
         )?
         .0;
-        record("Euler-Maruyama", Some(sde.label()), &em, ms(t));
+        let nfe = fixed(SamplerKind::EulerMaruyama, REVERSE_STEPS);
+        record("Euler-Maruyama", Some(sde.label()), &em, nfe, ms(t));
         let t = Instant::now();
         let pc = core_draw(
             &spec,
@@ -241,11 +256,21 @@ pub fn run(out_dir: &Path, seed: u64, say: Say<'_>) -> anyhow::Result<Report> {
             sub_seed(seed, tag + 1),
         )?
         .0;
-        record("predictor-corrector", Some(sde.label()), &pc, ms(t));
+        let nfe = fixed(SamplerKind::Pc, REVERSE_STEPS);
+        record("predictor-corrector", Some(sde.label()), &pc, nfe, ms(t));
         let t = Instant::now();
         let (xs, nfe) =
             core_draw(&spec, SamplerKind::Ode, Some(sde), 1, 0.0, sub_seed(seed, tag + 2))?;
-        record("probability-flow ODE", Some(sde.label()), &xs, ms(t));
+        record("probability-flow ODE", Some(sde.label()), &xs, nfe, ms(t));
+        // The stochastic Runge–Kutta, adaptive and few-step samplers at their defaults.
+        for (k, (name, sampler)) in NEW_SAMPLERS.into_iter().enumerate() {
+            let t = Instant::now();
+            let steps = sampler.default_steps();
+            let seed_k = sub_seed(seed, 100 + 8 * s_i as u64 + k as u64);
+            let (xs, mean) = core_draw(&spec, sampler, Some(sde), steps, 0.0, seed_k)?;
+            let nfe = sampler.evaluations(steps).map_or(mean, |n| n as f64);
+            record(name, Some(sde.label()), &xs, nfe, ms(t));
+        }
         let paths: Vec<Path2> = (0..TRAJECTORIES as u64)
             .into_par_iter()
             .map(|i| trajectory(mix, sde, sub_seed(seed, tag + 2), i))
@@ -327,7 +352,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// `SAMPLES` draws from the core's sampler `sampler` (with a progress line), and the mean
-/// per-sample statistic (NFE for the ODE sampler).
+/// per-sample statistic (NFE for the adaptive samplers).
 fn core_draw(
     spec: &Spec,
     sampler: SamplerKind,
@@ -347,6 +372,8 @@ fn core_draw(
         steps,
         step_size: if step_size > 0.0 { step_size } else { 1.0 },
         snr: PC_SNR,
+        rtol: DEFAULT_ADAPTIVE_RTOL,
+        atol: DEFAULT_ADAPTIVE_ATOL,
         seed,
     };
     let out = mixture::sample(spec, &job)?;

@@ -17,6 +17,8 @@ pub struct SamplerRow {
     pub mode_error: f64,
     /// Energy distance to exact samples.
     pub energy: f64,
+    /// Score evaluations per sample (the mean for the adaptive samplers).
+    pub nfe: f64,
     /// Wall time in milliseconds.
     pub millis: f64,
 }
@@ -56,22 +58,25 @@ pub fn summary_markdown(
         s,
         "Mode-weight error = max over modes of |fraction of samples in the mode − weight|. Energy \
          distance to {SAMPLES} exact samples; two independent exact sets give {exact_energy:.4} \
-         (the noise floor).\n"
+         (the noise floor). NFE = score evaluations per sample (the mean for the adaptive \
+         samplers).\n"
     );
     let _ = writeln!(
         s,
-        "| sampler | SDE | weight of mode (5, 5) | mode-weight error | energy distance | time (ms) |"
+        "| sampler | SDE | weight of mode (5, 5) | mode-weight error | energy distance | NFE | \
+         time (ms) |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.3} | {:.3} | {:.4} | {:.0} |",
+            "| {} | {} | {:.3} | {:.3} | {:.4} | {:.0} | {:.0} |",
             r.sampler,
             r.sde.unwrap_or("—"),
             r.weights.first().copied().unwrap_or(0.0),
             r.mode_error,
             r.energy,
+            r.nfe,
             r.millis
         );
     }

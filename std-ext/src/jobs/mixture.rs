@@ -17,7 +17,8 @@ use flowscore::likelihood::{
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
-    AnnealedLangevin, EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector,
+    AdaptiveOptions, AdaptiveSde, AnnealedLangevin, DpmSolverPp2m, EdmHeun, EulerMaruyama,
+    LaneSampler, Langevin, Mala, PredictorCorrector, SrkMethod, StochasticRk,
 };
 use flowscore::score::GaussianMixture;
 use flowscore::sde::Sde;
@@ -26,14 +27,11 @@ use crate::data::Table;
 use crate::io::Spec;
 use crate::io::spec::{MAX_COMPONENTS, MAX_DIM};
 use crate::jobs::{
-    ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, LoglikOutput, LoglikSettings, Method, SampleOutput,
-    SampleSettings, SamplerKind,
+    ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, CORRECTOR_STEPS, LoglikOutput, LoglikSettings, Method,
+    SampleOutput, SampleSettings, SamplerKind,
 };
 use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
-
-/// Corrector moves per predictor step (score_sde's default).
-const CORRECTOR_STEPS: u32 = 1;
 
 /// K rounded up to the next supported capacity.
 fn k_bucket(k: usize) -> usize {
@@ -135,8 +133,8 @@ macro_rules! dispatch_mixture {
 pub type Sink<'a> = &'a mut dyn FnMut(&[f64]) -> anyhow::Result<()>;
 
 /// Runs `sample` on a validated spec with the core's samplers, handing the samples to `sink`
-/// in chunks of at most [`CHUNK`] rows; returns the mean per-sample statistic (NFE for the ODE
-/// sampler, acceptance rate for MALA, else 0).
+/// in chunks of at most [`CHUNK`] rows; returns the mean per-sample statistic (NFE for the
+/// adaptive samplers, ode and adaptive; acceptance rate for MALA; else 0).
 pub fn sample_into(spec: &Spec, job: &SampleSettings, sink: Sink<'_>) -> anyhow::Result<f64> {
     let bx = start_box(spec);
     dispatch_mixture!(spec, sample_dk(job, &bx, sink))
@@ -152,16 +150,21 @@ pub fn sample(spec: &Spec, job: &SampleSettings) -> anyhow::Result<SampleOutput>
     })?;
     Ok(SampleOutput {
         table: Table { rows: job.n, cols: spec.dim, data },
-        note: note_of(job.sampler, mean),
+        note: note_of(job, mean),
         mean_stat: mean,
     })
 }
 
-/// The line printed after a run: mean NFE (ODE sampler) or acceptance rate (MALA).
-pub fn note_of(sampler: SamplerKind, mean: f64) -> Option<String> {
-    match sampler {
+/// The note printed after a run: mean NFE (adaptive samplers), the fixed number of score
+/// evaluations per sample (the other reverse-SDE and probability-flow samplers) or the
+/// acceptance rate (MALA).
+pub fn note_of(job: &SampleSettings, mean: f64) -> Option<String> {
+    match job.sampler {
         SamplerKind::Mala => Some(format!("MALA acceptance rate {mean:.3}")),
-        SamplerKind::Ode => Some(format!("mean NFE {mean:.1}")),
+        SamplerKind::Ode | SamplerKind::Adaptive => Some(format!("mean NFE {mean:.1}")),
+        SamplerKind::Sra1 | SamplerKind::SdeHeun | SamplerKind::EdmHeun | SamplerKind::DpmPp2m => {
+            job.sampler.evaluations(job.steps).map(|n| format!("{n} score evaluations per sample"))
+        }
         _ => None,
     }
 }
@@ -310,6 +313,47 @@ fn sample_dk<const D: usize, const K: usize>(
                 let sol = transport(&field, &solver, x_t, t_max, eps)?;
                 sol.status.lane(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
                 Ok((sol.y, sol.nfe))
+            })
+        }
+        SamplerKind::Sra1 | SamplerKind::SdeHeun => {
+            let method =
+                if job.sampler == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
+            let s = StochasticRk::new(sde, method, steps, eps as f32)?;
+            run_all(&|i| {
+                let mut x = [0.0; D];
+                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::Adaptive => {
+            let opts = AdaptiveOptions::with_tol(job.atol, job.rtol);
+            let s = AdaptiveSde::new(sde, eps as f32, opts)?;
+            run_all(&|i| {
+                let mut x = [0.0; D];
+                let st = s.run_with_stats(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
+                let nfe = st.lane_result(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
+                Ok((x, f64::from(nfe)))
+            })
+        }
+        // Deterministic flows: from the exact p_T, as the ode sampler (see there).
+        SamplerKind::EdmHeun => {
+            let s = EdmHeun::new(sde, steps, eps as f32)?.starting_from_input();
+            let t_max = f64::from(sde.t_max());
+            run_all(&|i| {
+                let mut rng = Streams::<f64>::new(job.seed, i);
+                let mut x: [f64; D] = model.sample_at(t_max, &mut rng);
+                s.run(&model, &mut x, &mut rng);
+                Ok((x, 0.0))
+            })
+        }
+        SamplerKind::DpmPp2m => {
+            let s = DpmSolverPp2m::new(sde, steps, eps as f32)?.starting_from_input();
+            let t_max = f64::from(sde.t_max());
+            run_all(&|i| {
+                let mut rng = Streams::<f64>::new(job.seed, i);
+                let mut x: [f64; D] = model.sample_at(t_max, &mut rng);
+                s.run(&model, &mut x, &mut rng);
+                Ok((x, 0.0))
             })
         }
     }?;

@@ -26,6 +26,24 @@ pub const DEFAULT_ANNEALED_STEPS: u32 = 100;
 pub const DEFAULT_STEPS: u32 = 1000;
 /// Default predictor–corrector signal-to-noise ratio (score_sde's 0.16).
 pub const DEFAULT_SNR: f64 = 0.16;
+/// Default steps of the stochastic Runge–Kutta samplers (sra1, sde-heun): 2 score evaluations
+/// each, so 200 per sample (`BENCHMARKS.md`, quality per score evaluation).
+pub const DEFAULT_SRK_STEPS: u32 = 100;
+/// Default EDM-Heun steps: 2 score evaluations each, so 100 per sample.
+pub const DEFAULT_EDM_STEPS: u32 = 50;
+/// Default DPM-Solver++(2M) steps: 1 score evaluation each, so 100 per sample.
+pub const DEFAULT_DPM_STEPS: u32 = 100;
+/// Default relative tolerance ε_rel of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
+/// et al. 2021).
+pub const DEFAULT_ADAPTIVE_RTOL: f64 = 0.01;
+/// Default absolute tolerance ε_abs of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
+/// et al. 2021).
+pub const DEFAULT_ADAPTIVE_ATOL: f64 = 0.0078;
+/// Smallest `--rtol` / `--atol` of the adaptive sampler (below it the attempts needed exceed
+/// the solver's bound of 10 000 per sample).
+pub const ADAPTIVE_TOL_MIN: f64 = 1e-5;
+/// Largest `--rtol` / `--atol` of the adaptive sampler.
+pub const ADAPTIVE_TOL_MAX: f64 = 1.0;
 
 /// Which sampler `sample` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +61,18 @@ pub enum SamplerKind {
     Pc,
     /// Probability-flow ODE (Dormand–Prince 5(4)).
     Ode,
+    /// Reverse-SDE stochastic Runge–Kutta SRA1 (Rößler 2010, strong order 1.5).
+    Sra1,
+    /// Reverse-SDE stochastic Heun (strong order 1).
+    SdeHeun,
+    /// Adaptive reverse-SDE steps (Euler–Maruyama / improved Euler, Jolicoeur-Martineau et al.
+    /// 2021).
+    Adaptive,
+    /// Probability-flow Heun on the EDM noise schedule (Karras et al. 2022).
+    EdmHeun,
+    /// Probability-flow DPM-Solver++(2M) (Lu et al. 2022).
+    #[cfg_attr(feature = "cli", value(name = "dpmpp-2m"))]
+    DpmPp2m,
 }
 
 impl SamplerKind {
@@ -55,9 +85,69 @@ impl SamplerKind {
             SamplerKind::EulerMaruyama => "euler-maruyama",
             SamplerKind::Pc => "pc",
             SamplerKind::Ode => "ode",
+            SamplerKind::Sra1 => "sra1",
+            SamplerKind::SdeHeun => "sde-heun",
+            SamplerKind::Adaptive => "adaptive",
+            SamplerKind::EdmHeun => "edm-heun",
+            SamplerKind::DpmPp2m => "dpmpp-2m",
+        }
+    }
+
+    /// Every sampler, in the order `--help` lists them.
+    pub const ALL: [SamplerKind; 11] = [
+        SamplerKind::Langevin,
+        SamplerKind::Mala,
+        SamplerKind::AnnealedLangevin,
+        SamplerKind::EulerMaruyama,
+        SamplerKind::Pc,
+        SamplerKind::Ode,
+        SamplerKind::Sra1,
+        SamplerKind::SdeHeun,
+        SamplerKind::Adaptive,
+        SamplerKind::EdmHeun,
+        SamplerKind::DpmPp2m,
+    ];
+
+    /// Whether `--steps` applies (every sampler with a fixed number of steps).
+    pub fn takes_steps(self) -> bool {
+        !matches!(self, SamplerKind::Ode | SamplerKind::Adaptive)
+    }
+
+    /// Whether the sampler runs an SDE (`--sde` applies): all but the Langevin family.
+    pub fn takes_sde(self) -> bool {
+        !matches!(self, SamplerKind::Langevin | SamplerKind::Mala | SamplerKind::AnnealedLangevin)
+    }
+
+    /// The default `--steps` (per noise level for annealed Langevin; 0 for the adaptive ones).
+    pub fn default_steps(self) -> u32 {
+        match self {
+            SamplerKind::AnnealedLangevin => DEFAULT_ANNEALED_STEPS,
+            SamplerKind::Sra1 | SamplerKind::SdeHeun => DEFAULT_SRK_STEPS,
+            SamplerKind::EdmHeun => DEFAULT_EDM_STEPS,
+            SamplerKind::DpmPp2m => DEFAULT_DPM_STEPS,
+            SamplerKind::Ode | SamplerKind::Adaptive => 0,
+            _ => DEFAULT_STEPS,
+        }
+    }
+
+    /// Score evaluations per sample with `steps` steps (annealed Langevin: per noise level),
+    /// or `None` for the adaptive samplers, whose count varies per sample. MALA's count is
+    /// that of its proposals (each also evaluates log p).
+    pub fn evaluations(self, steps: u32) -> Option<u64> {
+        let n = u64::from(steps);
+        match self {
+            SamplerKind::Langevin | SamplerKind::Mala | SamplerKind::EulerMaruyama => Some(n),
+            SamplerKind::AnnealedLangevin => Some(n * u64::from(ANNEAL_LEVELS)),
+            SamplerKind::Pc => Some(n * (1 + u64::from(CORRECTOR_STEPS))),
+            SamplerKind::Sra1 | SamplerKind::SdeHeun | SamplerKind::EdmHeun => Some(2 * n),
+            SamplerKind::DpmPp2m => Some(n),
+            SamplerKind::Ode | SamplerKind::Adaptive => None,
         }
     }
 }
+
+/// Corrector moves per predictor step of the predictor–corrector sampler (score_sde's default).
+pub const CORRECTOR_STEPS: u32 = 1;
 
 /// Settings of one sampler run (defaults already filled in).
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +164,10 @@ pub struct SampleSettings {
     pub step_size: f64,
     /// Corrector signal-to-noise ratio.
     pub snr: f64,
+    /// Relative tolerance ε_rel (adaptive reverse-SDE sampler).
+    pub rtol: f64,
+    /// Absolute tolerance ε_abs (adaptive reverse-SDE sampler).
+    pub atol: f64,
     /// Seed.
     pub seed: u64,
 }
@@ -83,9 +177,11 @@ pub struct SampleSettings {
 pub struct SampleOutput {
     /// N × D samples.
     pub table: crate::data::Table,
-    /// Mean NFE (ODE sampler) or acceptance rate (MALA), if any.
+    /// Mean NFE (adaptive samplers), score evaluations per sample (fixed-step reverse-SDE and
+    /// probability-flow samplers) or acceptance rate (MALA), if any.
     pub note: Option<String>,
-    /// The mean per-sample statistic behind `note` (0 when there is none).
+    /// The mean per-sample statistic behind `note`: NFE (adaptive samplers) or acceptance
+    /// rate (MALA); 0 for the others.
     pub mean_stat: f64,
 }
 
@@ -96,7 +192,7 @@ pub struct SampleRequest {
     pub target: PathBuf,
     /// The sampler.
     pub sampler: SamplerKind,
-    /// The SDE (euler-maruyama, pc, ode) [default: VP].
+    /// The SDE (every sampler but the Langevin family) [default: VP].
     pub sde: Option<AnySde>,
     /// Number of samples.
     pub n: u64,
@@ -106,6 +202,10 @@ pub struct SampleRequest {
     pub step_size: Option<f64>,
     /// Corrector signal-to-noise ratio (pc).
     pub snr: Option<f64>,
+    /// Relative tolerance (adaptive), in [`ADAPTIVE_TOL_MIN`, `ADAPTIVE_TOL_MAX`].
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (adaptive), in [`ADAPTIVE_TOL_MIN`, `ADAPTIVE_TOL_MAX`].
+    pub atol: Option<f64>,
     /// Random seed; sample i uses the stream (seed, i).
     pub seed: u64,
     /// Output file, .npy or .csv.
@@ -132,10 +232,20 @@ impl SampleJob {
         let sampler = req.sampler;
         let what = format!("--sampler {}", sampler.name());
         let langevin = matches!(sampler, S::Langevin | S::Mala | S::AnnealedLangevin);
-        not_for(req.steps.is_some() && sampler == S::Ode, "--steps", &what)?;
+        not_for(req.steps.is_some() && !sampler.takes_steps(), "--steps", &what)?;
         not_for(req.step_size.is_some() && !langevin, "--step-size", &what)?;
         not_for(req.snr.is_some() && sampler != S::Pc, "--snr", &what)?;
-        not_for(req.sde.is_some() && langevin, "--sde", &what)?;
+        not_for(req.sde.is_some() && !sampler.takes_sde(), "--sde", &what)?;
+        not_for(req.rtol.is_some() && sampler != S::Adaptive, "--rtol", &what)?;
+        not_for(req.atol.is_some() && sampler != S::Adaptive, "--atol", &what)?;
+        for (name, v) in [("--rtol", req.rtol), ("--atol", req.atol)] {
+            if let Some(v) = v {
+                anyhow::ensure!(
+                    (ADAPTIVE_TOL_MIN..=ADAPTIVE_TOL_MAX).contains(&v),
+                    "{name} must lie in [{ADAPTIVE_TOL_MIN:e}, {ADAPTIVE_TOL_MAX}] (got {v})"
+                );
+            }
+        }
         check_output(&req.out)?;
         let staged = Staged::new(&req.out, &[&req.target])?;
         let spec = Spec::read(&req.target)?;
@@ -145,17 +255,15 @@ impl SampleJob {
             sampler,
             sde: req.sde.unwrap_or(AnySde::Vp(flowscore::sde::Vp::default())),
             n: usize::try_from(req.n)?,
-            steps: req.steps.unwrap_or(if annealed {
-                DEFAULT_ANNEALED_STEPS
-            } else {
-                DEFAULT_STEPS
-            }),
+            steps: req.steps.unwrap_or(sampler.default_steps()),
             step_size: req.step_size.unwrap_or(if annealed {
                 DEFAULT_ANNEALED_STEP
             } else {
                 DEFAULT_LANGEVIN_STEP
             }),
             snr: req.snr.unwrap_or(DEFAULT_SNR),
+            rtol: req.rtol.unwrap_or(DEFAULT_ADAPTIVE_RTOL),
+            atol: req.atol.unwrap_or(DEFAULT_ADAPTIVE_ATOL),
             seed: req.seed,
         };
         Ok(Self { settings, target, dim: spec.dim, out: req.out, staged })
@@ -187,7 +295,7 @@ impl SampleJob {
             w.rows(&x)
         })?;
         w.finish()?;
-        let note = mixture::note_of(job.sampler, mean);
+        let note = mixture::note_of(&job, mean);
         say(&format!(
             "wrote {} samples (D = {d}) to {} in {:.2} s{}\n",
             job.n,
