@@ -112,6 +112,10 @@ struct Case {
     mixture_json: String,
 }
 
+/// A fixed-budget sampler run: the budget (score evaluations) and the points to move in place;
+/// `None` when the budget is not a whole number of its steps.
+type FixedRun<'a, const D: usize> = dyn Fn(u32, &mut [[f32; D]]) -> Option<()> + 'a;
+
 fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n: usize) -> Case {
     let sde = Vp::default();
     let model: MixtureScore<D, K, Vp> = m.under(sde);
@@ -128,7 +132,7 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
         .collect();
     let mut rows = Vec::new();
 
-    let fixed = |name: &'static str, run: &dyn Fn(u32, &mut [[f32; D]]) -> Option<()>| -> Row {
+    let fixed = |name: &'static str, run: &FixedRun<'_, D>| -> Row {
         let points = BUDGETS
             .iter()
             .filter_map(|&b| {
@@ -340,11 +344,11 @@ fn main() {
             }
         }
     }
-    if let Some(dir) = &out {
-        if !dir.is_dir() {
-            eprintln!("error: --out {}: not a directory", dir.display());
-            std::process::exit(2);
-        }
+    if let Some(dir) = &out
+        && !dir.is_dir()
+    {
+        eprintln!("error: --out {}: not a directory", dir.display());
+        std::process::exit(2);
     }
     println!("Cells: sliced energy distance to {n} exact samples (largest mode-weight error).");
     let cases = [
