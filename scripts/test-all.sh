@@ -23,11 +23,11 @@ cargo test --workspace --features flowscore-std/host-kernels
 echo "== firmware in QEMU and the core's tests on target"
 bash scripts/firmware.sh
 
-# Each target runs for FUZZ_SECONDS (default 30) from its committed seed corpus, without a
+# Each target runs for FUZZ_SECONDS (default 20) from its committed seed corpus, without a
 # sanitizer: the fuzzed code has no `unsafe` (the core forbids it, flowscore-std denies it
 # outside the CUDA backend, which is not built here), so panics, aborts, out-of-memory and
 # slow inputs (over 10 s) are what can be found, and libFuzzer reports all of them.
-FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 echo "== fuzzing: the model loader, the spec, NPY/CSV and checkpoint parsers, the arguments (fuzz/, $FUZZ_SECONDS s per target)"
 # Needs a nightly toolchain and cargo-fuzz; cargo-fuzz is installed when absent (about 2-3 min).
 if ! cargo +nightly --version >/dev/null 2>&1; then

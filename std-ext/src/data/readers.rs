@@ -44,9 +44,10 @@ pub fn parse(bytes: &[u8], format: Format, name: &str) -> anyhow::Result<Table> 
     check_values(table, name)
 }
 
-/// At least one row; every value finite and at most [`MAX_DATA_MAGNITUDE`] in magnitude.
+/// At least one row and one column; every value finite and at most [`MAX_DATA_MAGNITUDE`] in magnitude.
 fn check_values(table: Table, name: &str) -> anyhow::Result<Table> {
     ensure!(table.rows > 0, "{name}: no data rows");
+    ensure!(table.cols > 0, "{name}: no data columns");
     if let Some(i) = table.data.iter().position(|v| !v.is_finite()) {
         bail!(
             "{name}: row {} column {} is not finite ({})",
@@ -278,6 +279,13 @@ mod tests {
         g.extend_from_slice(&200u16.to_le_bytes());
         g.extend_from_slice(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }");
         assert!(parse(&g, Format::Npy, "b.npy").is_err());
+        // Found by the same target: shape (4, 0) read as 4 rows of nothing.
+        let h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 0), }\n";
+        let mut z = b"\x93NUMPY\x01\x00".to_vec();
+        z.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        z.extend_from_slice(h);
+        let e = parse(&z, Format::Npy, "z.npy").unwrap_err().to_string();
+        assert!(e.contains("no data columns"), "{e}");
         // A valid file of each version still reads.
         for v in [1u8, 2, 3] {
             let h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n";
