@@ -27,7 +27,11 @@ bash scripts/firmware.sh
 # sanitizer: the fuzzed code has no `unsafe` (the core forbids it, flowscore-std denies it
 # outside the CUDA backend, which is not built here), so panics, aborts, out-of-memory and
 # slow inputs (over 10 s) are what can be found, and libFuzzer reports all of them.
+# The mutations follow FUZZ_SEED (default 1), so that a run is repeatable: the same seed
+# explores the same inputs in the same order, and a longer run covers a shorter one's.
+# FUZZ_SEED=0 lets libFuzzer pick a fresh seed (exploratory runs).
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SEED="${FUZZ_SEED:-1}"
 echo "== fuzzing: the model loader, the spec, NPY/CSV and checkpoint parsers, the arguments (fuzz/, $FUZZ_SECONDS s per target)"
 # Needs a nightly toolchain and cargo-fuzz; cargo-fuzz is installed when absent (about 2-3 min).
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -39,11 +43,14 @@ else
     if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
         echo "skipped: cargo-fuzz is not installed and could not be installed"
     else
+        # 16 codegen units: a build twice as fast on two cores, for slightly slower runs.
+        fuzz_flags=(-s none --codegen-units 16)
+        (cd fuzz && cargo +nightly fuzz build "${fuzz_flags[@]}")
         for target in model_load spec_parse table_parse checkpoint_load cli_args; do
             work=$(mktemp -d)
             # New inputs go to a scratch directory; the committed seed corpus is only read.
-            (cd fuzz && cargo +nightly fuzz run -s none "$target" "$work" "corpus/$target" -- \
-                -max_total_time="$FUZZ_SECONDS" -timeout=10) >"$work.log" 2>&1 || {
+            (cd fuzz && cargo +nightly fuzz run "${fuzz_flags[@]}" "$target" "$work" "corpus/$target" -- \
+                -max_total_time="$FUZZ_SECONDS" -seed="$FUZZ_SEED" -timeout=10) >"$work.log" 2>&1 || {
                 tail -n 60 "$work.log"
                 echo "fuzz target $target failed (artifacts in fuzz/artifacts/$target)"
                 exit 1

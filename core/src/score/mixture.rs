@@ -12,7 +12,10 @@
 //! - s = Σₖ γₖ sₖ, ∇·s = Σₖ γₖ(‖sₖ‖² − tr Σₖ,t⁻¹) − ‖s‖², log p_t = log-sum-exp − (D/2) ln 2π.
 //!
 //! Cost per evaluation: 2KD² multiply-adds, KD divisions, K⌈D/2⌉ logarithms and K exponentials
-//! (+1 logarithm for the density). Time `t` (or the noise level σ) is a lane value: each lane may
+//! (+1 logarithm for the density), where K counts the components up to the last one of positive
+//! weight: zero-weight components after it are skipped, so a mixture of k components may be
+//! stored in a larger `K` (one type for every k ≤ `K`, as the command line does) at the cost of
+//! its k. Time `t` (or the noise level σ) is a lane value: each lane may
 //! sit at its own time.
 
 use nalgebra::allocator::Allocator;
@@ -34,6 +37,8 @@ pub const WEIGHT_SUM_TOL: f64 = 1e-6;
 /// Σₖ πₖ N(μₖ, Σₖ) in ℝᴰ with `K` components, covariances eigen-decomposed at construction.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GaussianMixture<const D: usize, const K: usize> {
+    /// 1 + the index of the last component of positive weight: the components evaluated.
+    active: usize,
     weights: [f32; K],
     log_weights: [f32; K],
     /// Sampling thresholds: component k is drawn when u < `thresholds[k]` and not for any
@@ -112,7 +117,10 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
             })
         });
         let sqrt_factors = covs.map(|c| c.sqrt_factor());
+        // The weights sum to 1, so one is positive.
+        let active = weights.iter().rposition(|w| *w > 0.0).map_or(K, |k| k + 1);
         Ok(Self {
+            active,
             weights,
             log_weights,
             thresholds,
@@ -121,6 +129,12 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
             rotated_means,
             sqrt_factors,
         })
+    }
+
+    /// How many components are evaluated: up to the last one of positive weight (the
+    /// zero-weight components after it are skipped).
+    pub fn active_components(&self) -> usize {
+        self.active
     }
 
     /// The weights πₖ as given.
@@ -157,11 +171,11 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         let a2 = alpha * alpha;
         let s2 = sigma * sigma;
         let half = R::from_f64(0.5);
-        let mut logits = [R::zero(); K];
+        let mut logits = [R::from_f64(f64::NEG_INFINITY); K];
         let mut zs = [[R::zero(); D]; K];
         let mut extra = [R::zero(); K];
         for (k, ((logit, z), ex)) in
-            logits.iter_mut().zip(zs.iter_mut()).zip(extra.iter_mut()).enumerate()
+            logits.iter_mut().zip(zs.iter_mut()).zip(extra.iter_mut()).enumerate().take(self.active)
         {
             let cov = &self.covariances[k];
             let mut quad = R::zero();
@@ -215,19 +229,20 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         (logits, zs, extra)
     }
 
-    /// exp(logitₖ − max) and their max, sum.
+    /// exp(logitₖ − max) and their max, sum, over the active components (0 for the others).
     #[inline(always)]
-    fn softmax_terms<R: Real>(logits: &[R; K]) -> ([R; K], R, R) {
+    fn softmax_terms<R: Real>(&self, logits: &[R; K]) -> ([R; K], R, R) {
+        let logits = &logits[..self.active];
         let mut m = R::from_f64(f64::NEG_INFINITY);
         for l in logits {
             m = m.max(*l);
         }
         let mut sum = R::zero();
-        let e = logits.map(|l| {
-            let v = (l - m).exp();
-            sum += v;
-            v
-        });
+        let mut e = [R::zero(); K];
+        for (ek, l) in e.iter_mut().zip(logits) {
+            *ek = (*l - m).exp();
+            sum += *ek;
+        }
         (e, m, sum)
     }
 
@@ -235,10 +250,10 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     #[inline]
     pub fn perturbed_score<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> [R; D] {
         let (logits, zs, _) = self.components::<R, false>(x, alpha, sigma);
-        let (e, _, sum) = Self::softmax_terms(&logits);
+        let (e, _, sum) = self.softmax_terms(&logits);
         let inv = R::one() / sum;
         let mut s = [R::zero(); D];
-        for (k, (ek, z)) in e.iter().zip(zs.iter()).enumerate() {
+        for (k, (ek, z)) in e.iter().zip(zs.iter()).enumerate().take(self.active) {
             let g = *ek * inv;
             for (q, zj) in self.covariances[k].basis().iter().zip(z.iter()) {
                 let u = g * *zj;
@@ -254,11 +269,13 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     #[inline]
     pub fn perturbed_eval<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> MixtureEval<R, D> {
         let (logits, zs, extra) = self.components::<R, true>(x, alpha, sigma);
-        let (e, m, sum) = Self::softmax_terms(&logits);
+        let (e, m, sum) = self.softmax_terms(&logits);
         let inv = R::one() / sum;
         let mut s = [R::zero(); D];
         let mut div = R::zero();
-        for (k, ((ek, z), ex)) in e.iter().zip(zs.iter()).zip(extra.iter()).enumerate() {
+        for (k, ((ek, z), ex)) in
+            e.iter().zip(zs.iter()).zip(extra.iter()).enumerate().take(self.active)
+        {
             let g = *ek * inv;
             for (q, zj) in self.covariances[k].basis().iter().zip(z.iter()) {
                 let u = g * *zj;
@@ -279,7 +296,7 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     #[inline]
     pub fn perturbed_log_density<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> R {
         let (logits, _, _) = self.components::<R, false>(x, alpha, sigma);
-        let (_, m, sum) = Self::softmax_terms(&logits);
+        let (_, m, sum) = self.softmax_terms(&logits);
         m + sum.ln() - R::from_f64(D as f64 * HALF_LN_TAU)
     }
 
@@ -287,7 +304,7 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     #[inline]
     pub fn responsibilities<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> [R; K] {
         let (logits, _, _) = self.components::<R, false>(x, alpha, sigma);
-        let (e, _, sum) = Self::softmax_terms(&logits);
+        let (e, _, sum) = self.softmax_terms(&logits);
         let inv = R::one() / sum;
         e.map(|v| v * inv)
     }
@@ -300,7 +317,9 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         let mut mean = [L::default(); D];
         let mut factor = [[L::default(); D]; D];
         let mut comp = L::default();
-        for k in (0..K).rev() {
+        // Components past the active ones are never drawn (their thresholds, like the last
+        // active one's, are +∞, so starting at the last active one changes nothing).
+        for k in (0..self.active).rev() {
             let pick = Lane::lt(u, <L as Lane>::from_f32(self.thresholds[k]));
             comp = <L as Lane>::select(pick, <L as Lane>::from_f64(k as f64), comp);
             for (m, mk) in mean.iter_mut().zip(self.means[k].iter()) {
@@ -680,6 +699,53 @@ mod tests {
         // sd(x) ≲ 4·a + 1.5 ⇒ mean s.e. ≤ 0.04; E‖x‖² ≈ 25, its sd ≲ 15 ⇒ s.e. ≈ 0.1; 5σ bounds.
         assert!((mean[0] - em[0]).abs() < 0.2 && (mean[1] - em[1]).abs() < 0.2, "{mean:?} {em:?}");
         assert!((second - es).abs() < 0.5, "{second} vs {es}");
+    }
+
+    /// The same mixture stored in a larger K, padded with zero-weight components (and a
+    /// zero-weight component before the last active one): every evaluation and every draw is
+    /// the same, bit for bit, and only the components up to the last positive weight count.
+    #[test]
+    fn zero_weight_padding_changes_nothing() {
+        let m = mixture5();
+        let (w, mu, cov) = (m.weights(), m.means(), m.covariances());
+        let pad_w: [f32; 8] = core::array::from_fn(|k| if k < 3 { w[k] } else { 0.0 });
+        let pad_mu: [[f32; 5]; 8] = core::array::from_fn(|k| if k < 3 { mu[k] } else { [7.0; 5] });
+        let pad_cov: [[[f32; 5]; 5]; 8] = core::array::from_fn(|k| {
+            let mut c = [[0.0; 5]; 5];
+            for (i, row) in c.iter_mut().enumerate() {
+                row[i] = 1.0 + k as f32;
+            }
+            if k < 3 { *cov[k].matrix() } else { c }
+        });
+        let padded = GaussianMixture::new(pad_w, pad_mu, pad_cov).unwrap();
+        assert_eq!((m.active_components(), padded.active_components()), (3, 3));
+        let mut rng = Streams::<f64>::new(5, 0);
+        for _ in 0..200 {
+            let x: [f64; 5] = core::array::from_fn(|_| 6.0 * rng.normal());
+            let (a, sg) = (0.3 + rng.uniform(), 0.05 + rng.uniform());
+            let (e, f) = (m.perturbed_eval(&x, a, sg), padded.perturbed_eval(&x, a, sg));
+            let same = |u: &[f64], v: &[f64]| {
+                u.len() == v.len() && u.iter().zip(v).all(|(p, q)| p.to_bits() == q.to_bits())
+            };
+            assert!(same(&e.score, &f.score), "{e:?} {f:?}");
+            assert_eq!(e.divergence.to_bits(), f.divergence.to_bits());
+            assert_eq!(e.log_density.to_bits(), f.log_density.to_bits());
+            assert!(same(&m.perturbed_score(&x, a, sg), &padded.perturbed_score(&x, a, sg)));
+            let (r, q) = (m.responsibilities(&x, a, sg), padded.responsibilities(&x, a, sg));
+            assert!(same(&r, &q[..3]));
+            assert!(q[3..].iter().all(|v| *v == 0.0));
+        }
+        let (mut g, mut h) = (Streams::<f64>::new(9, 1), Streams::<f64>::new(9, 1));
+        for _ in 0..500 {
+            let (x, k) = m.sample_with_component::<f64, _>(&mut g);
+            let (y, l) = padded.sample_with_component::<f64, _>(&mut h);
+            assert_eq!((x.map(f64::to_bits), k), (y.map(f64::to_bits), l));
+        }
+        // A zero weight in the middle is still evaluated (it is not after the last positive one).
+        let mut mid_w = pad_w;
+        mid_w.swap(1, 4);
+        let mid = GaussianMixture::new(mid_w, pad_mu, pad_cov).unwrap();
+        assert_eq!(mid.active_components(), 5);
     }
 
     #[test]

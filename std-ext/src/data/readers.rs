@@ -109,7 +109,19 @@ fn npy_from<R: Read>(mut r: R, len: u64, name: &str) -> anyhow::Result<Table> {
         "{name}: not a valid NPY file (a header of {header_len} bytes; NumPy writes at most \
          {MAX_NPY_HEADER})"
     );
-    let npy = npyz::NpyFile::new(std::io::Cursor::new(&pre[..got]).chain(r))
+    // The header text is checked against the grammar NumPy writes before the NPY reader parses
+    // it: that reader's general Python-literal parser backtracks, and takes exponential time
+    // on nested brackets (a 180-byte header of 31 `{` took over 10 s).
+    let mut head = pre[..got].to_vec();
+    let start = head.len();
+    head.resize(preamble as usize + header_len as usize, 0);
+    if start < head.len() {
+        r.read_exact(&mut head[start..])
+            .map_err(|e| anyhow::anyhow!("{name}: not a valid NPY file (header: {e})"))?;
+    }
+    let text = &head[preamble as usize..];
+    check_npy_header(text).map_err(|e| anyhow::anyhow!("{name}: not a valid NPY file ({e})"))?;
+    let npy = npyz::NpyFile::new(std::io::Cursor::new(head).chain(r))
         .map_err(|e| anyhow::anyhow!("{name}: not a valid NPY file: {e}"))?;
     let shape = npy.shape().to_vec();
     let order = npy.order();
@@ -163,6 +175,95 @@ fn npy_from<R: Read>(mut r: R, len: u64, name: &str) -> anyhow::Result<Table> {
         data
     };
     Ok(Table { rows, cols, data })
+}
+
+/// Checks, in one pass, that an NPY header is what NumPy writes: a dict literal of quoted keys
+/// whose values are quoted strings, `True`/`False`, or tuples of non-negative integers,
+/// followed by spaces and a newline. Nothing nests deeper than a tuple in the dict.
+fn check_npy_header(text: &[u8]) -> Result<(), String> {
+    let mut s = text;
+    let ws = |s: &mut &[u8]| {
+        while let [b' ' | b'\t', rest @ ..] = *s {
+            *s = rest;
+        }
+    };
+    let eat = |s: &mut &[u8], c: u8| -> bool {
+        if s.first() == Some(&c) {
+            *s = &s[1..];
+            true
+        } else {
+            false
+        }
+    };
+    let string = |s: &mut &[u8]| -> Result<(), String> {
+        let q = match s.first() {
+            Some(&q @ (b'\'' | b'"')) => q,
+            _ => return Err("header: expected a quoted string".into()),
+        };
+        let mut i = 1;
+        while i < s.len() {
+            match s[i] {
+                b'\\' => i += 2,
+                b'\n' => break,
+                c if c == q => {
+                    *s = &s[i + 1..];
+                    return Ok(());
+                }
+                _ => i += 1,
+            }
+        }
+        Err("header: a string is not closed".into())
+    };
+    ws(&mut s);
+    if !eat(&mut s, b'{') {
+        return Err("header: expected a dict".into());
+    }
+    loop {
+        ws(&mut s);
+        if eat(&mut s, b'}') {
+            break;
+        }
+        string(&mut s)?;
+        ws(&mut s);
+        if !eat(&mut s, b':') {
+            return Err("header: expected `:` after a key".into());
+        }
+        ws(&mut s);
+        if s.starts_with(b"True") || s.starts_with(b"False") {
+            s = &s[if s[0] == b'T' { 4 } else { 5 }..];
+        } else if eat(&mut s, b'(') {
+            loop {
+                ws(&mut s);
+                if eat(&mut s, b')') {
+                    break;
+                }
+                let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits == 0 {
+                    return Err("header: a shape holds something other than integers".into());
+                }
+                s = &s[digits..];
+                ws(&mut s);
+                if eat(&mut s, b')') {
+                    break;
+                }
+                if !eat(&mut s, b',') {
+                    return Err("header: expected `,` or `)` in a shape".into());
+                }
+            }
+        } else {
+            string(&mut s)?;
+        }
+        ws(&mut s);
+        if eat(&mut s, b'}') {
+            break;
+        }
+        if !eat(&mut s, b',') {
+            return Err("header: expected `,` or `}` in the dict".into());
+        }
+    }
+    ws(&mut s);
+    eat(&mut s, b'\n');
+    if s.is_empty() { Ok(()) } else { Err("header: text after the dict".into()) }
 }
 
 /// The field delimiter of a CSV file from its first data line (`head`): tab if it holds one,
@@ -299,6 +400,55 @@ mod tests {
             f.extend_from_slice(&1.5f64.to_le_bytes());
             f.extend_from_slice(&(-2.0f64).to_le_bytes());
             assert_eq!(parse(&f, Format::Npy, "c.npy").unwrap().data, vec![1.5, -2.0], "v{v}");
+        }
+    }
+
+    fn npy_v1(header: &[u8], data: &[f64]) -> Vec<u8> {
+        let mut f = b"\x93NUMPY\x01\x00".to_vec();
+        f.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        f.extend_from_slice(header);
+        for v in data {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f
+    }
+
+    /// Found by the `table_parse` fuzz target: a header of 31 nested `{` kept the NPY reader's
+    /// parser busy for over 10 s (its time doubles with each bracket). Headers outside NumPy's
+    /// grammar are refused in one pass, at any nesting depth and whatever bracket.
+    #[test]
+    fn npy_headers_outside_numpys_grammar_are_refused_in_one_pass() {
+        for open in ["{", "[", "(", "{'a': ("] {
+            for depth in [31, 200, 4000] {
+                let mut h = b"{'descr': '<f8', 'fortran_order':".to_vec();
+                h.extend(open.repeat(depth).bytes());
+                h.extend_from_slice(b" False, 'shape': (2, 2), }\n");
+                let e = parse(&npy_v1(&h, &[0.0; 4]), Format::Npy, "n.npy").unwrap_err();
+                assert!(e.to_string().contains("not a valid NPY file"), "{e}");
+            }
+        }
+        for bad in [
+            &b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), } x\n"[..],
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, -2), }\n",
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), \n",
+            b"{'descr': '<f8, 'fortran_order': False, 'shape': (2, 2), }\n",
+            b"{'descr': ['<f8'], 'fortran_order': False, 'shape': (2, 2), }\n",
+        ] {
+            assert!(parse(&npy_v1(bad, &[0.0; 4]), Format::Npy, "n.npy").is_err());
+        }
+        // What NumPy writes (with and without the trailing comma, any padding, either quote,
+        // either order, Fortran order) still reads.
+        for good in [
+            &b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }          \n"[..],
+            b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2)}\n",
+            b"{\"shape\": (2,2), \"descr\": \"<f8\", \"fortran_order\": True}\n",
+            b"{'descr':'<f8','fortran_order':False,'shape':(4,),}\n",
+        ] {
+            let t = parse(&npy_v1(good, &[1.0, 2.0, 3.0, 4.0]), Format::Npy, "g.npy").unwrap();
+            assert_eq!(t.rows * t.cols, 4);
+            let fortran = good.windows(4).any(|w| w == b"True");
+            let want = if fortran { [1.0, 3.0, 2.0, 4.0] } else { [1.0, 2.0, 3.0, 4.0] };
+            assert_eq!(t.data, want, "{}", String::from_utf8_lossy(good));
         }
     }
 

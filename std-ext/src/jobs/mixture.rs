@@ -1,8 +1,9 @@
-//! The `sample` and `loglik` work on the core crate: the runtime dimension D ∈ 1..=8 and the
-//! number of components K are dispatched to `flowscore::score::GaussianMixture<D, K>` with K
-//! rounded up to 1, 2, 4, 8 or 16 by zero-weight components (a zero weight contributes exactly
-//! nothing: its log-weight is −∞). This is the one place the command line calls the core's
-//! samplers and likelihoods.
+//! The `sample` and `loglik` work on the core crate: the runtime dimension D ∈ 1..=8 is
+//! dispatched to `flowscore::score::GaussianMixture<D, 16>`, the spec's k ≤ 16 components
+//! followed by zero-weight ones, which the core skips (it evaluates the components up to the
+//! last positive weight), so k costs k and each D is one instantiation of every sampler, not
+//! one per (D, K). This is the one place the command line calls the core's samplers and
+//! likelihoods.
 //!
 //! Parallel over samples on [`crate::par`]'s driver; sample (or row) i always uses the stream
 //! (seed, i), as the core's batch APIs do, so the output does not depend on the number of
@@ -33,10 +34,10 @@ use crate::jobs::{
 use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
 
-/// K rounded up to the next supported capacity.
-fn k_bucket(k: usize) -> usize {
-    [1, 2, 4, 8, 16].into_iter().find(|&b| b >= k).unwrap_or(0)
-}
+/// The components every mixture is stored with: the spec's k ≤ [`MAX_COMPONENTS`] and zero
+/// weights after them, which the core skips (one type per D, not per (D, K)).
+const CAPACITY: usize = MAX_COMPONENTS;
+const _: () = assert!(CAPACITY == 16, "the `mixture!` calls spell the capacity as a literal");
 
 /// The spec's weights padded to K with zeros.
 fn pad_weights<const K: usize>(spec: &Spec) -> [f32; K] {
@@ -79,52 +80,16 @@ macro_rules! mixture {
 
 macro_rules! dispatch_mixture {
     ($spec:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
-        match ($spec.dim, k_bucket($spec.weights.len())) {
-            (1, 1) => $f::<1, 1>(mixture!(1, 1, $spec)?, $($arg),*),
-            (1, 2) => $f::<1, 2>(mixture!(1, 2, $spec)?, $($arg),*),
-            (1, 4) => $f::<1, 4>(mixture!(1, 4, $spec)?, $($arg),*),
-            (1, 8) => $f::<1, 8>(mixture!(1, 8, $spec)?, $($arg),*),
-            (1, 16) => $f::<1, 16>(mixture!(1, 16, $spec)?, $($arg),*),
-            (2, 1) => $f::<2, 1>(mixture!(2, 1, $spec)?, $($arg),*),
-            (2, 2) => $f::<2, 2>(mixture!(2, 2, $spec)?, $($arg),*),
-            (2, 4) => $f::<2, 4>(mixture!(2, 4, $spec)?, $($arg),*),
-            (2, 8) => $f::<2, 8>(mixture!(2, 8, $spec)?, $($arg),*),
-            (2, 16) => $f::<2, 16>(mixture!(2, 16, $spec)?, $($arg),*),
-            (3, 1) => $f::<3, 1>(mixture!(3, 1, $spec)?, $($arg),*),
-            (3, 2) => $f::<3, 2>(mixture!(3, 2, $spec)?, $($arg),*),
-            (3, 4) => $f::<3, 4>(mixture!(3, 4, $spec)?, $($arg),*),
-            (3, 8) => $f::<3, 8>(mixture!(3, 8, $spec)?, $($arg),*),
-            (3, 16) => $f::<3, 16>(mixture!(3, 16, $spec)?, $($arg),*),
-            (4, 1) => $f::<4, 1>(mixture!(4, 1, $spec)?, $($arg),*),
-            (4, 2) => $f::<4, 2>(mixture!(4, 2, $spec)?, $($arg),*),
-            (4, 4) => $f::<4, 4>(mixture!(4, 4, $spec)?, $($arg),*),
-            (4, 8) => $f::<4, 8>(mixture!(4, 8, $spec)?, $($arg),*),
-            (4, 16) => $f::<4, 16>(mixture!(4, 16, $spec)?, $($arg),*),
-            (5, 1) => $f::<5, 1>(mixture!(5, 1, $spec)?, $($arg),*),
-            (5, 2) => $f::<5, 2>(mixture!(5, 2, $spec)?, $($arg),*),
-            (5, 4) => $f::<5, 4>(mixture!(5, 4, $spec)?, $($arg),*),
-            (5, 8) => $f::<5, 8>(mixture!(5, 8, $spec)?, $($arg),*),
-            (5, 16) => $f::<5, 16>(mixture!(5, 16, $spec)?, $($arg),*),
-            (6, 1) => $f::<6, 1>(mixture!(6, 1, $spec)?, $($arg),*),
-            (6, 2) => $f::<6, 2>(mixture!(6, 2, $spec)?, $($arg),*),
-            (6, 4) => $f::<6, 4>(mixture!(6, 4, $spec)?, $($arg),*),
-            (6, 8) => $f::<6, 8>(mixture!(6, 8, $spec)?, $($arg),*),
-            (6, 16) => $f::<6, 16>(mixture!(6, 16, $spec)?, $($arg),*),
-            (7, 1) => $f::<7, 1>(mixture!(7, 1, $spec)?, $($arg),*),
-            (7, 2) => $f::<7, 2>(mixture!(7, 2, $spec)?, $($arg),*),
-            (7, 4) => $f::<7, 4>(mixture!(7, 4, $spec)?, $($arg),*),
-            (7, 8) => $f::<7, 8>(mixture!(7, 8, $spec)?, $($arg),*),
-            (7, 16) => $f::<7, 16>(mixture!(7, 16, $spec)?, $($arg),*),
-            (8, 1) => $f::<8, 1>(mixture!(8, 1, $spec)?, $($arg),*),
-            (8, 2) => $f::<8, 2>(mixture!(8, 2, $spec)?, $($arg),*),
-            (8, 4) => $f::<8, 4>(mixture!(8, 4, $spec)?, $($arg),*),
-            (8, 8) => $f::<8, 8>(mixture!(8, 8, $spec)?, $($arg),*),
-            (8, 16) => $f::<8, 16>(mixture!(8, 16, $spec)?, $($arg),*),
-            (d, k) => Err(anyhow!(
-                "D = {d} with K = {k} components is not supported (D must be 1..={}, K 1..={})",
-                MAX_DIM,
-                MAX_COMPONENTS
-            )),
+        match $spec.dim {
+            1 => $f::<1, CAPACITY>(mixture!(1, 16, $spec)?, $($arg),*),
+            2 => $f::<2, CAPACITY>(mixture!(2, 16, $spec)?, $($arg),*),
+            3 => $f::<3, CAPACITY>(mixture!(3, 16, $spec)?, $($arg),*),
+            4 => $f::<4, CAPACITY>(mixture!(4, 16, $spec)?, $($arg),*),
+            5 => $f::<5, CAPACITY>(mixture!(5, 16, $spec)?, $($arg),*),
+            6 => $f::<6, CAPACITY>(mixture!(6, 16, $spec)?, $($arg),*),
+            7 => $f::<7, CAPACITY>(mixture!(7, 16, $spec)?, $($arg),*),
+            8 => $f::<8, CAPACITY>(mixture!(8, 16, $spec)?, $($arg),*),
+            d => Err(anyhow!("dimension D = {d} is not supported (D must be 1..={MAX_DIM})")),
         }
     };
 }
