@@ -3,10 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== set-up: embedded Rust targets"
+echo "== [$((SECONDS / 60)) min $((SECONDS % 60)) s] set-up: embedded Rust targets"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
 
-echo "== set-up: libnvrtc for the CUDA kernels' compile test"
+echo "== [$((SECONDS / 60)) min $((SECONDS % 60)) s] set-up: libnvrtc for the CUDA kernels' compile test"
 # libnvrtc from PyPI's nvidia-cuda-nvrtc-cu12 wheel (no CUDA toolkit or GPU needed), on the
 # loader's path for every test below. When it cannot be fetched the NVRTC test fails, unless
 # FLOWSCORE_SKIP_NVRTC=1 is set.
@@ -16,11 +16,11 @@ else
     echo "could not fetch libnvrtc (scripts/fetch-nvrtc.sh)"
 fi
 
-echo "== host tests (workspace; with the CUDA kernels compiled as host C++, whose gradients must equal the CPU's)"
+echo "== [$((SECONDS / 60)) min $((SECONDS % 60)) s] host tests (workspace; with the CUDA kernels compiled as host C++, whose gradients must equal the CPU's)"
 # One build for all: `host-kernels` adds the C++-compiled kernels to the CUDA test.
 cargo test --workspace --features flowscore-std/host-kernels
 
-echo "== firmware in QEMU and the core's tests on target"
+echo "== [$((SECONDS / 60)) min $((SECONDS % 60)) s] firmware in QEMU and the core's tests on target"
 bash scripts/firmware.sh
 
 # Each target runs for FUZZ_SECONDS (default 20) from its committed seed corpus, without a
@@ -32,7 +32,7 @@ bash scripts/firmware.sh
 # FUZZ_SEED=0 lets libFuzzer pick a fresh seed (exploratory runs).
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 FUZZ_SEED="${FUZZ_SEED:-1}"
-echo "== fuzzing: the model loader, the spec, NPY/CSV and checkpoint parsers, the arguments (fuzz/, $FUZZ_SECONDS s per target)"
+echo "== [$((SECONDS / 60)) min $((SECONDS % 60)) s] fuzzing: the model loader, the spec, NPY/CSV and checkpoint parsers, the arguments (fuzz/, $FUZZ_SECONDS s per target)"
 # Needs a nightly toolchain and cargo-fuzz; cargo-fuzz is installed when absent (about 2-3 min).
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "skipped: no nightly toolchain (cargo +nightly)"

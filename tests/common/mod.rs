@@ -100,18 +100,20 @@ pub fn weight_error<const D: usize, const K: usize>(
     w.iter().zip(m.weights().iter()).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max)
 }
 
-/// 2∫(F − G)² dx of the 1-D empirical CDFs, walking the pooled sorted values `z` (indices
-/// `order`) with labels `in_a`.
-fn cramer(z: &[f64], order: &[u32], in_a: &[bool], na: f64, nb: f64) -> f64 {
+/// 2∫(F − G)² dx of the 1-D empirical CDFs, walking the pooled values in sorted order
+/// (`order`, with `gaps[r]` the distance from the r-th to the (r+1)-th sorted value) with
+/// labels `in_a`. The gaps are contiguous, so each step reads one label at random (the labels
+/// of 40 000 points fit in the L1 cache) instead of two values and a label.
+fn cramer(gaps: &[f64], order: &[u32], in_a: &[bool], na: f64, nb: f64) -> f64 {
+    let (ia, ib) = (1.0 / na, 1.0 / nb);
     let (mut fa, mut fb, mut acc) = (0.0f64, 0.0f64, 0.0f64);
-    for w in order.windows(2) {
-        let (i, j) = (w[0] as usize, w[1] as usize);
-        if in_a[i] {
-            fa += 1.0 / na;
-        } else {
-            fb += 1.0 / nb;
-        }
-        acc += (fa - fb) * (fa - fb) * (z[j] - z[i]);
+    for (&i, gap) in order.iter().zip(gaps) {
+        // Without a branch (the labels are random, a branch would miss half the time): adding
+        // an exact 0 to the other CDF leaves it unchanged.
+        let a = f64::from(u8::from(in_a[i as usize]));
+        fa += a * ia;
+        fb += (1.0 - a) * ib;
+        acc += (fa - fb) * (fa - fb) * gap;
     }
     2.0 * acc
 }
@@ -137,7 +139,8 @@ fn directions<const D: usize>() -> Vec<[f64; D]> {
     }
 }
 
-/// Projected, sorted pooled samples for each direction.
+/// For each direction, the gaps between consecutive sorted projections of the pooled samples
+/// and the sort order (see [`cramer`]).
 fn projections<const D: usize>(pooled: &[[f64; D]]) -> Vec<(Vec<f64>, Vec<u32>)> {
     directions::<D>()
         .iter()
@@ -146,7 +149,8 @@ fn projections<const D: usize>(pooled: &[[f64; D]]) -> Vec<(Vec<f64>, Vec<u32>)>
                 pooled.iter().map(|x| x.iter().zip(dir.iter()).map(|(a, b)| a * b).sum()).collect();
             let mut order: Vec<u32> = (0..pooled.len() as u32).collect();
             order.sort_by(|&i, &j| z[i as usize].total_cmp(&z[j as usize]));
-            (z, order)
+            let gaps = order.windows(2).map(|w| z[w[1] as usize] - z[w[0] as usize]).collect();
+            (gaps, order)
         })
         .collect()
 }
