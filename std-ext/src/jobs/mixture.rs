@@ -209,24 +209,29 @@ fn sample_dk<const D: usize, const K: usize>(
             sink(&buf)
         })
     };
+    let n_rows = job.n;
+    let seed = job.seed;
+    // The Langevin chains start in the box; the samplers below them from their prior.
+    let lanes = |sampler: &(dyn Fn(u64, &mut [[f64; D]]) -> u64 + Sync),
+                 from_box: bool,
+                 sink: Sink<'_>|
+     -> anyhow::Result<u64> {
+        let start: Option<&(dyn Fn(u64) -> [f64; D] + Sync)> =
+            if from_box { Some(&start) } else { None };
+        run_lanes(sampler, start, n_rows, &moved, sink)
+    };
     match job.sampler {
         SamplerKind::Langevin => {
             let s = Langevin::new(step, steps)?;
-            run_all(&|i| {
-                let mut x = start(i);
-                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                moved(i, &x)?;
-                Ok((x, 0.0))
-            })
+            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), true, sink)?;
+            Ok(())
         }
         SamplerKind::Mala => {
             let s = Mala::new(step, steps)?;
-            run_all(&|i| {
-                let mut x = start(i);
-                let acc = s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                moved(i, &x)?;
-                Ok((x, acc / steps as f64))
-            })
+            let accepted =
+                lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), true, sink)?;
+            stat = accepted as f64 / steps.max(1) as f64;
+            Ok(())
         }
         SamplerKind::AnnealedLangevin => {
             let noisy = mix.noisy();
@@ -237,29 +242,19 @@ fn sample_dk<const D: usize, const K: usize>(
                 steps,
                 step,
             )?;
-            run_all(&|i| {
-                let mut x = start(i);
-                s.run(&noisy, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                moved(i, &x)?;
-                Ok((x, 0.0))
-            })
+            lanes(&|first, xs| s.sample_batch_f64(&noisy, seed, first, xs), true, sink)?;
+            Ok(())
         }
         SamplerKind::EulerMaruyama => {
             let s = EulerMaruyama::new(sde, steps, eps as f32)?;
-            run_all(&|i| {
-                let mut x = [0.0; D];
-                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                Ok((x, 0.0))
-            })
+            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
+            Ok(())
         }
         SamplerKind::Pc => {
             let s =
                 PredictorCorrector::new(sde, steps, eps as f32, job.snr as f32, CORRECTOR_STEPS)?;
-            run_all(&|i| {
-                let mut x = [0.0; D];
-                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                Ok((x, 0.0))
-            })
+            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
+            Ok(())
         }
         SamplerKind::Ode => {
             // The probability-flow ODE is deterministic, so whatever x_T it starts from is
@@ -284,11 +279,8 @@ fn sample_dk<const D: usize, const K: usize>(
             let method =
                 if job.sampler == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
             let s = StochasticRk::new(sde, method, steps, eps as f32)?;
-            run_all(&|i| {
-                let mut x = [0.0; D];
-                s.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                Ok((x, 0.0))
-            })
+            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
+            Ok(())
         }
         SamplerKind::Adaptive => {
             let opts = AdaptiveOptions::with_tol(job.atol, job.rtol);
@@ -323,6 +315,55 @@ fn sample_dk<const D: usize, const K: usize>(
         }
     }?;
     Ok(stat / job.n.max(1) as f64)
+}
+
+/// Samples per parallel task of [`run_lanes`]: whole `f64x4` lane groups, enough work to
+/// amortise a task.
+const BLOCK: usize = 256;
+
+/// Runs a batch sampler over samples `0..n` in [`CHUNK`]s, each chunk's [`BLOCK`]s in parallel
+/// (`sampler(first, xs)` runs samples `first..first + xs.len()` on the core's lanes, sample i
+/// on the stream (seed, i), as the scalar run does: the bits do not depend on the lane width,
+/// the block or the thread count). Chains start at `start(i)`, or at zero for samplers that
+/// draw their own start; a chain that did not move, or a non-finite sample, is an error.
+/// Hands each chunk to `sink`; returns the sampler's total count (accepted proposals).
+fn run_lanes<const D: usize>(
+    sampler: &(dyn Fn(u64, &mut [[f64; D]]) -> u64 + Sync),
+    start: Option<&(dyn Fn(u64) -> [f64; D] + Sync)>,
+    n: usize,
+    moved: &(dyn Fn(u64, &[f64; D]) -> anyhow::Result<()> + Sync),
+    sink: Sink<'_>,
+) -> anyhow::Result<u64> {
+    use rayon::prelude::*;
+    let mut total = 0u64;
+    let mut xs: Vec<[f64; D]> = Vec::new();
+    xs.try_reserve_exact(CHUNK.min(n)).map_err(|_| anyhow!("not enough memory"))?;
+    let mut buf: Vec<f64> = Vec::new();
+    buf.try_reserve_exact(CHUNK.min(n) * D).map_err(|_| anyhow!("not enough memory"))?;
+    let mut lo = 0usize;
+    while lo < n {
+        let hi = (lo + CHUNK).min(n);
+        xs.clear();
+        xs.extend((lo..hi).map(|i| start.map_or([0.0; D], |f| f(i as u64))));
+        total += xs
+            .par_chunks_mut(BLOCK)
+            .enumerate()
+            .map(|(b, blk)| sampler((lo + b * BLOCK) as u64, blk))
+            .sum::<u64>();
+        buf.clear();
+        for (k, x) in xs.iter().enumerate() {
+            if x.iter().any(|v| !v.is_finite()) {
+                return Err(anyhow!("a sample became non-finite (step size too large?)"));
+            }
+            if start.is_some() {
+                moved((lo + k) as u64, x)?;
+            }
+            buf.extend_from_slice(x);
+        }
+        sink(&buf)?;
+        lo = hi;
+    }
+    Ok(total)
 }
 
 /// NCSN's technique 1: σ₁ = the largest distance between two means (at least 1).
@@ -431,4 +472,65 @@ fn loglik_dk<const D: usize, const K: usize>(
         },
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowscore::sde::Vp;
+
+    fn settings(sampler: SamplerKind, n: usize) -> SampleSettings {
+        SampleSettings {
+            sampler,
+            sde: AnySde::Vp(Vp::default()),
+            n,
+            steps: 12,
+            step_size: 0.05,
+            snr: 0.16,
+            rtol: 1e-2,
+            atol: 1e-2,
+            seed: 0xfeed,
+        }
+    }
+
+    /// The batched lane path returns, for every index, the bits of the scalar chain of that
+    /// index (stream (seed, i); Langevin chains from the box point of stream (seed + 1, i)),
+    /// across lane groups, the scalar tail, parallel blocks and the chunk boundary.
+    #[test]
+    fn lane_batches_give_every_index_its_scalar_chain() {
+        let spec = Spec::ncsn_mixture();
+        let mix = mixture!(2, 16, &spec).unwrap();
+        let n = CHUNK + BLOCK + 7;
+        let picks = [0, 3, BLOCK - 1, BLOCK, BLOCK + 5, CHUNK - 1, CHUNK, n - 1];
+
+        let job = settings(SamplerKind::EulerMaruyama, n);
+        let got = sample(&spec, &job).unwrap().table;
+        let sde = job.sde;
+        let model = mix.under(sde);
+        let em = EulerMaruyama::new(sde, job.steps, sde.sampling_eps() as f32).unwrap();
+        for i in picks {
+            let mut x = [0.0f64; 2];
+            em.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i as u64));
+            assert_eq!(
+                got.row(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                [x[0].to_bits(), x[1].to_bits()]
+            );
+        }
+
+        let n = 3 * BLOCK + 3;
+        let job = settings(SamplerKind::Mala, n);
+        let out = sample(&spec, &job).unwrap();
+        let bx = start_box(&spec);
+        let mala = Mala::new(job.step_size as f32, job.steps).unwrap();
+        let mut accepted = 0.0;
+        for i in 0..n {
+            let mut rng = Streams::<f64>::new(job.seed.wrapping_add(1), i as u64);
+            let mut x: [f64; 2] =
+                core::array::from_fn(|j| bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform());
+            accepted += mala.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i as u64));
+            assert_eq!(out.table.row(i), &x[..], "sample {i}");
+        }
+        let rate = accepted / (job.steps as f64 * n as f64);
+        assert!((out.mean_stat - rate).abs() < 1e-12, "{} vs {rate}", out.mean_stat);
+    }
 }
