@@ -88,4 +88,11 @@ impl Sde for AnySde {
             AnySde::SubVp(s) => s.prior_std(),
         }
     }
+    fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
+        match self {
+            AnySde::Ve(s) => s.time_of_sigma_bar(sigma_bar),
+            AnySde::Vp(s) => s.time_of_sigma_bar(sigma_bar),
+            AnySde::SubVp(s) => s.time_of_sigma_bar(sigma_bar),
+        }
+    }
 }

@@ -8,7 +8,8 @@
 //! probability-flow ODE is
 //!   dx̂/dσ̄ = (x̂ − D(x̂; σ̄))/σ̄ = −σ_t s(α_t x̂, t),  D(x̂; σ̄) = x̂ + (σ_t²/α_t) s(α_t x̂, t),
 //! D the denoiser (Tweedie's formula) and t = t(σ̄) the time with that noise level (σ̄ increases
-//! with t; it is inverted by bisection in `f64`, bounded).
+//! with t; inverted in closed form by [`Sde::time_of_sigma_bar`] for the built-in SDEs, by a
+//! bounded bisection in `f64` for any other).
 //!
 //! The noise levels follow the EDM schedule with ρ = 7 from σ̄_max = σ̄(T) to σ̄_min = σ̄(ε):
 //!   σ̄ᵢ = (σ̄_max^{1/ρ} + (i/N)(σ̄_min^{1/ρ} − σ̄_max^{1/ρ}))^ρ, i = 0 … N,
@@ -129,7 +130,10 @@ impl KarrasSchedule {
         } else {
             let f = i as f64 / self.steps as f64;
             let target = libm::pow(self.root_max + f * (self.root_min - self.root_max), self.rho);
-            time_of_sigma(sde, target, self.eps, self.t_max)
+            match sde.time_of_sigma_bar(target) {
+                Some(t) if t.is_finite() => t.clamp(self.eps, self.t_max),
+                _ => time_of_sigma(sde, target, self.eps, self.t_max),
+            }
         };
         let (alpha, sigma) = sde.marginal(t);
         Level { t, alpha, sigma, sigma_bar: sigma / alpha }
@@ -306,6 +310,15 @@ mod tests {
             let t = i as f64 / 20.0;
             let back = time_of_sigma(sde, sigma_bar(sde, t), 0.0, 1.0);
             assert!((back - t).abs() < 1e-12, "{t} → {back}");
+        }
+        // The closed form agrees with the bisection, from t = 1e-5 to T.
+        for i in 0..=400 {
+            let t = if i == 0 { 1e-5 } else { i as f64 / 400.0 };
+            let target = sigma_bar(sde, t);
+            let closed = sde.time_of_sigma_bar(target).expect("a built-in SDE has a closed form");
+            let bisected = time_of_sigma(sde, target, 0.0, 1.0);
+            assert!((closed - bisected).abs() <= 1e-12 * (1.0 + t), "{t}: {closed} vs {bisected}");
+            assert!((sigma_bar(sde, closed) - target).abs() <= 1e-12 * target, "{t}");
         }
     }
 

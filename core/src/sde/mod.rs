@@ -36,6 +36,13 @@ pub trait Sde {
     fn marginal<R: Real>(&self, t: R) -> (R, R);
     /// The standard deviation s of the prior N(0, s² I) that sampling starts from at t = T.
     fn prior_std(&self) -> f32;
+    /// The time t ≥ 0 at which σ_t/α_t = `sigma_bar` ≥ 0 (the noise level of x/α_t, which
+    /// increases with t), in `f64` and closed form where the SDE has one; `None` where it has
+    /// not (the few-step samplers then invert σ̄ by bisection). The built-in SDEs have one.
+    fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
+        let _ = sigma_bar;
+        None
+    }
 
     /// The drift f(x, t) = c(t)·x.
     #[inline(always)]
@@ -150,6 +157,11 @@ impl Sde for Ve {
     fn prior_std(&self) -> f32 {
         self.sigma_max
     }
+    /// σ̄ = σ_t = σ_min √(e^{2t ln r} − 1), so t = ln(1 + (σ̄/σ_min)²) / (2 ln r).
+    fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
+        let u = sigma_bar / self.sigma_min as f64;
+        Some(libm::log1p(u * u) / (2.0 * self.log_ratio))
+    }
 }
 
 /// The linear noise schedule β(t) = β_min + t(β_max − β_min) shared by VP and sub-VP.
@@ -171,6 +183,13 @@ impl Linear {
     #[inline(always)]
     fn beta<R: Real>(&self, t: R) -> R {
         R::from_f32(self.beta_min) + t * R::from_f64(self.beta_max as f64 - self.beta_min as f64)
+    }
+    /// The t ≥ 0 with −log α_t = `q` ≥ 0: the positive root of ¼Δt² + ½β_min t − q = 0
+    /// (Δ = β_max − β_min), as 2q/(b + √(b² + Δq)) with b = ½β_min (no cancellation).
+    fn time_of_neg_log_alpha(&self, q: f64) -> f64 {
+        let delta = self.beta_max as f64 - self.beta_min as f64;
+        let b = 0.5 * self.beta_min as f64;
+        2.0 * q / (b + libm::sqrt(b * b + delta * q))
     }
     /// log α_t = −¼t²(β_max − β_min) − ½tβ_min.
     #[inline(always)]
@@ -237,6 +256,10 @@ impl Sde for Vp {
     fn prior_std(&self) -> f32 {
         1.0
     }
+    /// σ̄² = 1/α_t² − 1, so −log α_t = ½ ln(1 + σ̄²).
+    fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
+        Some(self.0.time_of_neg_log_alpha(0.5 * libm::log1p(sigma_bar * sigma_bar)))
+    }
 }
 
 /// Sub-VP SDE (Song et al. 2021): f = −½β(t)x, g = √(β(t)(1 − e^{−2β_min t − (β_max−β_min)t²})).
@@ -296,6 +319,10 @@ impl Sde for SubVp {
     }
     fn prior_std(&self) -> f32 {
         1.0
+    }
+    /// σ̄ = 1/α_t − α_t, so α_t = 2/(σ̄ + √(σ̄² + 4)) and −log α_t = asinh(σ̄/2).
+    fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
+        Some(self.0.time_of_neg_log_alpha(libm::asinh(0.5 * sigma_bar)))
     }
 }
 
