@@ -232,14 +232,13 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     /// exp(logitₖ − max) and their max, sum, over the active components (0 for the others).
     #[inline(always)]
     fn softmax_terms<R: Real>(&self, logits: &[R; K]) -> ([R; K], R, R) {
-        let logits = &logits[..self.active];
         let mut m = R::from_f64(f64::NEG_INFINITY);
-        for l in logits {
+        for l in logits.iter().take(self.active) {
             m = m.max(*l);
         }
         let mut sum = R::zero();
         let mut e = [R::zero(); K];
-        for (ek, l) in e.iter_mut().zip(logits) {
+        for (ek, l) in e.iter_mut().zip(logits).take(self.active) {
             *ek = (*l - m).exp();
             sum += *ek;
         }

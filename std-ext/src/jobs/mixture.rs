@@ -5,9 +5,10 @@
 //! one per (D, K). This is the one place the command line calls the core's samplers and
 //! likelihoods.
 //!
-//! Parallel over samples on [`crate::par`]'s driver; sample (or row) i always uses the stream
-//! (seed, i), as the core's batch APIs do, so the output does not depend on the number of
-//! threads.
+//! Parallel over samples: the lane-capable samplers and the ODE likelihood in blocks on the
+//! core's `f64x4` batch APIs (`run_lanes`, `ode_rows`), the others one sample at a time on
+//! [`crate::par`]'s driver. Sample (or row) i always uses the stream (seed, i), so the output
+//! does not depend on the lane width, the block or the number of threads.
 
 use anyhow::anyhow;
 use flowscore::likelihood::sampling::transport;
