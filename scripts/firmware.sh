@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
+# Trains the firmware's anomaly detector again on the host and checks it is the committed model,
+# runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
 # checks that the host computes the hash the firmware printed, and that planted failures make
-# the runs exit non-zero (1 for a failed check, 2 for a HardFault).
+# the runs exit non-zero (1 for a failed check or a damaged model, 2 for a HardFault).
 # Installs what is missing when it can: the Rust targets (rustup), qemu-system-arm (apt-get, as
 # root), defmt-print (cargo install); otherwise stops and names what to install.
 set -euo pipefail
@@ -56,6 +57,20 @@ echo "== firmware: unit tests of the example's scenario (hash, simulated sensor)
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd firmware-example && cargo test -p flowscore-scenario --target "$host")
 
+echo "== firmware: the learned model, trained again on the host (train-model.sh), is the committed one"
+# The binary the workspace tests built (the same features, so no rebuild after them).
+cargo build --quiet --workspace --features flowscore-std/host-kernels --bins
+retrained=$(mktemp -d)
+FLOWSCORE="$PWD/target/debug/flowscore" bash firmware-example/train-model.sh "$retrained"
+for f in sensor-flow.flws sensor-flow-threshold.txt; do
+    if ! cmp "$retrained/$f" "firmware-example/models/$f"; then
+        echo "firmware: training gave another $f than the committed one" >&2
+        exit 1
+    fi
+done
+rm -rf "$retrained"
+echo "   the same bytes: training on the host is reproducible"
+
 echo "== firmware: the example in QEMU"
 log=$(run_firmware 2>&1) || { echo "$log"; echo "firmware: the example failed" >&2; exit 1; }
 echo "$log"
@@ -75,5 +90,6 @@ echo "== firmware: planted failures must fail"
 expect_status 1 --features planted-failure
 expect_status 1 --features planted-failure --bin tests
 expect_status 2 --features planted-fault
+expect_status 1 --features planted-corruption
 
 echo "firmware: all passed"

@@ -8,8 +8,14 @@
 use core::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
+use flowscore_scenario::learned::{
+    self, LearnedDetector, THRESHOLD, THRESHOLD_QUANTILE, THRESHOLD_READINGS, THRESHOLD_SEED,
+};
+use flowscore_scenario::sensor::{SENSOR_ADDRESS, Sensor};
 use flowscore_scenario::sensor::{SIGNAL_PERIOD, SimulatedSensor};
-use flowscore_scenario::{EXPECTED_HASH, Models, READINGS, Report, SENSOR_SEED, Summary};
+use flowscore_scenario::{
+    EXPECTED_HASH, LEARNED_READINGS, Models, READINGS, Report, SENSOR_SEED, Summary,
+};
 
 /// A pin that records its level and how often it went high.
 #[derive(Default)]
@@ -34,13 +40,17 @@ impl OutputPin for RecordingPin {
     }
 }
 
-/// Records the indices of the readings reported as anomalies.
+/// Records the indices of the readings reported as anomalies, and the learned detector's false
+/// alarms.
 #[derive(Default)]
-struct Flagged(Vec<u32>);
+struct Flagged(Vec<u32>, Vec<u32>);
 
 impl Report for Flagged {
     fn anomaly(&mut self, index: u32, _reading: [f32; 2], _flow: f32, _mixture: f32) {
         self.0.push(index);
+    }
+    fn false_alarm(&mut self, index: u32, _reading: [f32; 2], _log_prob: f32) {
+        self.1.push(index);
     }
 }
 
@@ -48,9 +58,15 @@ fn run() -> (Summary, RecordingPin, Flagged) {
     let mut pin = RecordingPin::default();
     let mut flagged = Flagged::default();
     let models = Models::new().expect("the models are valid");
-    let summary =
-        flowscore_scenario::run(&models, SimulatedSensor::new(SENSOR_SEED), &mut pin, &mut flagged)
-            .expect("the scenario runs");
+    let detector = LearnedDetector::load(learned::MODEL).expect("the learned model loads");
+    let summary = flowscore_scenario::run(
+        &models,
+        &detector,
+        SimulatedSensor::new(SENSOR_SEED),
+        &mut pin,
+        &mut flagged,
+    )
+    .expect("the scenario runs");
     (summary, pin, flagged)
 }
 
@@ -82,6 +98,76 @@ fn anomalies_flagged_are_the_injected_ones_and_drive_the_led() {
     assert_eq!(flagged.0, injected, "flagged readings");
     assert_eq!(summary.flagged as usize, injected.len());
     assert_eq!(summary.true_positives, summary.injected);
-    // Injected anomalies are never adjacent, so each lights the LED anew.
-    assert_eq!(pin.rising_edges as usize, injected.len());
+    // The learned detector then flags its injected anomalies and its false alarms; the LED
+    // rises once per run of consecutive flagged readings (injected anomalies are never
+    // adjacent, so each of the first period's lights it anew).
+    let mut lit: Vec<u32> = (READINGS..READINGS + LEARNED_READINGS)
+        .filter(|&i| SimulatedSensor::is_anomaly(i))
+        .chain(flagged.1.iter().copied())
+        .collect();
+    lit.sort_unstable();
+    let runs = lit.iter().enumerate().filter(|&(k, &i)| k == 0 || lit[k - 1] + 1 != i).count();
+    assert_eq!(summary.learned_found, summary.learned_injected, "every injected anomaly found");
+    assert_eq!(pin.rising_edges as usize, injected.len() + runs);
+}
+
+/// The model trained on the host finds every anomaly the device injects, in the sensor's units,
+/// with false alarms on normal readings at the rate its threshold was chosen for: the 0.1 %
+/// quantile of held-out normal readings, so about 1 in 1 000 (here at most 1 in 100 is
+/// allowed). Its mean log-likelihood of normal readings lies below the data's entropy bound
+/// −H = −ln 2 (uniform jitter on 8 squares of side 0.5: no model can do better on average, by
+/// Gibbs' inequality, within 3 standard errors) and within 1 nat of it.
+#[test]
+fn the_learned_detector_finds_the_anomalies_with_few_false_alarms() {
+    let (summary, _, flagged) = run();
+    let normal = summary.learned_readings - summary.learned_injected;
+    assert_eq!(summary.learned_injected, LEARNED_READINGS / 16);
+    assert_eq!(summary.learned_found, summary.learned_injected);
+    assert_eq!(summary.learned_false_alarms as usize, flagged.1.len());
+    let rate = f64::from(summary.learned_false_alarms) / f64::from(normal);
+    println!("false alarms: {} of {normal} normal readings ({rate:.4})", flagged.1.len());
+    assert!(rate <= 0.01, "false-alarm rate {rate}");
+    let floor = -(2.0f64.ln());
+    let mean = f64::from(summary.learned_mean_normal_log_prob);
+    println!("mean normal log-likelihood {mean:.4} nats (bound {floor:.4})");
+    assert!(mean < floor + 0.05 && mean > floor - 1.0, "mean normal log-likelihood {mean}");
+}
+
+/// The committed threshold is the stated quantile of the committed model's log-likelihoods of
+/// the held-out normal readings (so the two files belong together).
+#[test]
+fn the_threshold_is_the_held_out_quantile_of_the_committed_model() {
+    let detector = LearnedDetector::load(learned::MODEL).expect("the committed model loads");
+    let mut sensor = Sensor::new(SimulatedSensor::new(THRESHOLD_SEED), SENSOR_ADDRESS).unwrap();
+    let mut lps = Vec::new();
+    let mut index = 0u32;
+    while lps.len() < THRESHOLD_READINGS {
+        let x = sensor.read().unwrap();
+        if !SimulatedSensor::is_anomaly(index) {
+            lps.push(detector.log_prob(x).unwrap());
+        }
+        index += 1;
+    }
+    lps.sort_by(f32::total_cmp);
+    let k = (THRESHOLD_QUANTILE * THRESHOLD_READINGS as f64) as usize;
+    assert_eq!(lps[k].to_bits(), THRESHOLD.to_bits(), "{} vs {THRESHOLD}", lps[k]);
+    assert_eq!(lps.iter().filter(|&&lp| lp < THRESHOLD).count(), k);
+}
+
+/// Every single-bit error anywhere in the model file is refused at load (CRC-32 detects all of
+/// them), and so are truncations: a damaged model never scores a reading.
+#[test]
+fn every_single_bit_error_in_the_model_is_refused() {
+    let mut bytes = learned::MODEL.to_vec();
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            bytes[i] ^= 1 << bit;
+            assert!(LearnedDetector::load(&bytes).is_err(), "bit {bit} of byte {i}");
+            bytes[i] ^= 1 << bit;
+        }
+    }
+    for len in [0, 1, 19, bytes.len() / 2, bytes.len() - 1] {
+        assert!(LearnedDetector::load(&bytes[..len]).is_err(), "{len} bytes");
+    }
+    assert!(LearnedDetector::load(&bytes).is_ok());
 }

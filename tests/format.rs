@@ -12,7 +12,9 @@ use flowscore::flow::maf::Maf;
 use flowscore::flow::permute::Permutation;
 use flowscore::flow::spline::{RationalQuadraticSpline, SplineCoupling, SplineElementwise};
 use flowscore::flow::{Affine, Bijector, Planar};
-use flowscore::format::{self, ModelFormat, Standardize, checksum, encoded_len, load, save};
+use flowscore::format::{
+    self, ModelFormat, Standardize, checksum, encoded_len, load, load_into, save,
+};
 use flowscore::nn::{Activation, Mlp1, Mlp2, TimeEmbedding, TimeFeature};
 use flowscore::params::Params;
 use flowscore::rng::{LaneSource, Streams};
@@ -131,7 +133,94 @@ fn round_trip<M: ModelFormat + PartialEq + Debug, const D: usize>(
             .collect::<Vec<_>>()
     );
     assert_eq!(write(&back, &s2), bytes);
+    // In place, into a model of the same type whose every parameter differs: the same model.
+    let mut into = *m;
+    let mut p = vec![0.0f32; M::LEN];
+    m.write_params(&mut p).unwrap();
+    for v in &mut p {
+        *v = *v * 0.5 + 0.25;
+    }
+    into.read_params(&p).unwrap();
+    let s3 = load_into::<M, D>(&bytes, &mut into).unwrap();
+    assert_eq!(param_bits(&into), param_bits(m));
+    assert_eq!(&into, m);
+    assert_eq!(write(&into, &s3), bytes);
     (bytes, back)
+}
+
+/// `load_into` agrees with `load` on `bytes`: the same error, or the same model; a damaged
+/// header or checksum leaves the target untouched.
+fn into_agrees<M: ModelFormat + PartialEq + Debug, const D: usize>(bytes: &[u8], start: &M) {
+    let mut into = *start;
+    match (load::<M, D>(bytes), load_into::<M, D>(bytes, &mut into)) {
+        (Ok((m, s)), Ok(s2)) => {
+            assert_eq!(param_bits(&into), param_bits(&m));
+            assert_eq!(into, m);
+            assert_eq!(write(&into, &s2), write(&m, &s));
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a, b);
+            if [format::BAD_CHECKSUM, format::BAD_MAGIC, format::TRUNCATED].contains(&a) {
+                assert_eq!(&into, start, "a refused file changed the target");
+            }
+        }
+        (a, b) => panic!("load {:?} vs load_into {:?}", a.map(|_| ()), b),
+    }
+}
+
+/// Every single-byte change (two per byte, resealed so that it reaches the item checks) and
+/// every truncation of a MAF stack's and a small chain's files: `load_into` gives what `load` gives.
+/// After a refusal a MAF target is still autoregressive: its masked weights are 0, so z_i does
+/// not depend on the inputs after x_i.
+#[test]
+fn load_into_agrees_with_load_on_every_edit() {
+    fn check<M: ModelFormat + PartialEq + Debug, const D: usize>(m: &M, s: &Standardize<D>) {
+        let bytes = write(m, s);
+        for at in 0..bytes.len() - 4 {
+            for x in [0x01u8, 0xFF] {
+                let mut g = bytes.clone();
+                g[at] ^= x;
+                // Unsealed: refused by the checksum (checked on every 61st byte and the header).
+                if at < 64 || at % 61 == 0 {
+                    into_agrees::<M, D>(&g, m);
+                }
+                reseal(&mut g);
+                into_agrees::<M, D>(&g, m);
+            }
+        }
+        for n in 0..bytes.len() {
+            into_agrees::<M, D>(&bytes[..n], m);
+        }
+    }
+    check(&tiny(), &std2());
+    check(&maf_stack(), &Standardize::new([0.5, 1.0, -1.0], [2.0, 1.0, 0.5]).unwrap());
+
+    // A failed in-place load of a MAF: a file whose last weight is NaN (refused after every
+    // other weight was read), with non-zero values written into every weight position.
+    type One = Maf<3, 32, 6>;
+    let m: One = Maf::new(Mlp2::init(Activation::Tanh, 5));
+    let s = Standardize::new([0.0; 3], [1.0; 3]).unwrap();
+    let bytes = write(&m, &s);
+    let at = params_at(&bytes);
+    let mut g = bytes.clone();
+    for k in 0..One::LEN {
+        g[at + 4 * k..at + 4 * k + 4].copy_from_slice(&0.75f32.to_le_bytes());
+    }
+    g[at + 4 * (One::LEN - 1)..at + 4 * One::LEN].copy_from_slice(&f32::NAN.to_le_bytes());
+    reseal(&mut g);
+    let mut into = m;
+    assert_eq!(load_into::<One, 3>(&g, &mut into), Err(format::NON_FINITE));
+    let x = [0.3f64, -0.7, 1.1];
+    let (z, _) = into.inverse(x).unwrap();
+    for i in 0..3 {
+        // Changing the inputs after x_i leaves z_i as it is: the masks hold.
+        let mut y = x;
+        for v in y.iter_mut().skip(i + 1) {
+            *v += 0.5;
+        }
+        let (z2, _) = into.inverse(y).unwrap();
+        assert_eq!(z2[i].to_bits(), z[i].to_bits(), "z_{i} depends on later inputs");
+    }
 }
 
 fn points<const D: usize>() -> Vec<[f32; D]> {

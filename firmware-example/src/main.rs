@@ -12,6 +12,7 @@ use flowscore::sample::{EulerMaruyama, LaneSampler};
 use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 use flowscore_firmware_example::board::FpgaLed;
 use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
+use flowscore_scenario::learned::{self, LearnedDetector, THRESHOLD};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, Report, SAMPLE_SEED, SENSOR_SEED};
 
@@ -28,6 +29,50 @@ impl Report for DefmtReport {
             flow_lp,
             mixture_lp
         );
+    }
+    fn false_alarm(&mut self, index: u32, reading: [f32; 2], log_prob: f32) {
+        defmt::warn!(
+            "false alarm: normal reading {=u32} at ({=f32}, {=f32}), learned log-likelihood {=f32}",
+            index,
+            reading[0],
+            reading[1],
+            log_prob
+        );
+    }
+}
+
+/// Bytes of the damaged copy of the model (`planted-corruption`).
+#[cfg(feature = "planted-corruption")]
+const DAMAGED_CAPACITY: usize = 8192;
+
+/// Loads the learned model file from flash into `detector` in place: its checksum, shapes and
+/// parameters verified before use, a refusal logged with the loader's reason. With
+/// `planted-corruption` one bit of a RAM copy of the file is flipped first, as a damaged flash
+/// page would hold it, and the run must end with a reported error.
+#[inline(never)]
+fn load_detector(detector: &mut LearnedDetector) {
+    #[cfg(not(feature = "planted-corruption"))]
+    let result = detector.reload(learned::MODEL);
+    #[cfg(feature = "planted-corruption")]
+    let mut damaged = [0u8; DAMAGED_CAPACITY];
+    #[cfg(feature = "planted-corruption")]
+    let result = {
+        let n = learned::MODEL.len().min(DAMAGED_CAPACITY);
+        damaged[..n].copy_from_slice(&learned::MODEL[..n]);
+        damaged[n / 2] ^= 0x10;
+        detector.reload(&damaged[..n])
+    };
+    match result {
+        Ok(()) => defmt::info!(
+            "learned model: {=usize} bytes, CRC-32 and shapes verified; threshold {=f32} nats",
+            learned::MODEL.len(),
+            THRESHOLD
+        ),
+        Err(flowscore::Error::Format(why)) => {
+            defmt::error!("learned model refused: {=str}", why);
+            fail("the learned model file is damaged")
+        }
+        Err(_) => fail("the learned model is valid"),
     }
 }
 
@@ -122,6 +167,8 @@ fn main() -> ! {
     unsafe { MILLI_PER_TICK = milli_per_tick };
 
     let models = check(Models::new(), "the models are valid");
+    let mut detector = LearnedDetector::zeroed();
+    load_detector(&mut detector);
     let construction_stack = stack::high_water_mark();
     stack::paint();
 
@@ -130,6 +177,7 @@ fn main() -> ! {
     let summary = check(
         flowscore_scenario::run(
             &models,
+            &detector,
             SimulatedSensor::new(SENSOR_SEED),
             &mut led,
             &mut DefmtReport,
@@ -146,6 +194,15 @@ fn main() -> ! {
         summary.flagged,
         summary.true_positives,
         summary.injected
+    );
+    defmt::info!(
+        "learned detector: {=u32} readings, {=u32} of {=u32} injected anomalies found, {=u32} false alarms on {=u32} normal readings; mean normal log-likelihood {=f32} nats",
+        summary.learned_readings,
+        summary.learned_found,
+        summary.learned_injected,
+        summary.learned_false_alarms,
+        summary.learned_readings - summary.learned_injected,
+        summary.learned_mean_normal_log_prob
     );
     defmt::info!(
         "samples: Euler-Maruyama mean ({=f32}, {=f32}), mean radius {=f32}; annealed Langevin mean radius {=f32}; planar flow mean log-prob {=f32}",

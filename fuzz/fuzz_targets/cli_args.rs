@@ -113,6 +113,7 @@ fn fixtures() -> &'static Fixtures {
             data: data[0].display().to_string(),
             loss: Some(LossName::Nll),
             sde: None,
+            hidden: None,
             steps: 2,
             batch: 8,
             lr: 1e-3,

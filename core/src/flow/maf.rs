@@ -45,20 +45,23 @@ impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
     /// checked at compile time.
     pub fn new(net: Mlp2<D, H, O>) -> Self {
         const { assert!(D >= 2 && O == 2 * D, "MAF: needs D >= 2 and a MADE with O = 2D outputs") };
-        let m1: [[bool; D]; H] =
-            core::array::from_fn(|k| core::array::from_fn(|i| hidden_degree(k, D) > i));
-        let m2: [[bool; H]; H] = core::array::from_fn(|k| {
-            core::array::from_fn(|j| hidden_degree(k, D) >= hidden_degree(j, D))
-        });
-        let m3: [[bool; H]; O] =
-            core::array::from_fn(|o| core::array::from_fn(|k| hidden_degree(k, D) < (o % D) + 1));
-        let made = Mlp2::from_layers(
-            net.activation,
-            net.input.masked(&m1),
-            net.hidden[0].masked(&m2),
-            net.output.masked(&m3),
-        );
-        Self { made }
+        let mut layer = Self { made: net };
+        layer.apply_masks();
+        layer
+    }
+
+    /// Sets the weights MADE's masks remove to 0, in place: hidden unit k (degree m(k)) sees
+    /// inputs i < m(k), hidden unit k of the second layer sees units j with m(j) ≤ m(k), and
+    /// output o (for coordinate o mod D) sees units with m(k) ≤ o mod D.
+    pub(crate) fn apply_masks(&mut self) {
+        self.made.input.mask_where(|k, i| hidden_degree(k, D) > i);
+        self.made.hidden[0].mask_where(|k, j| hidden_degree(k, D) >= hidden_degree(j, D));
+        self.made.output.mask_where(|o, k| hidden_degree(k, D) < (o % D) + 1);
+    }
+
+    /// The masked network, to read parameters into in place (the masks are re-applied after).
+    pub(crate) fn made_mut(&mut self) -> &mut Mlp2<D, H, O> {
+        &mut self.made
     }
 
     /// The masked network.

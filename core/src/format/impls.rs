@@ -296,6 +296,29 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Mode
         let output = read_dense(params)?;
         Ok(Mlp::new(activation, input, hidden, output))
     }
+    fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
+        desc.expect_tag(TAG_MLP)?;
+        desc.expect_dim(IN)?;
+        desc.expect_dim(H)?;
+        desc.expect_dim(OUT)?;
+        desc.expect_u32(EXTRA, WRONG_LAYERS)?;
+        self.activation = read_activation(desc)?;
+        read_dense_into(&mut self.input, params)?;
+        for h in self.hidden.iter_mut() {
+            read_dense_into(h, params)?;
+        }
+        read_dense_into(&mut self.output, params)
+    }
+}
+
+/// [`read_dense`] into `d` in place (each value checked finite before it is written).
+fn read_dense_into<const I: usize, const O: usize>(
+    d: &mut Dense<I, O>,
+    r: &mut Reader<'_>,
+) -> Result<(), Error> {
+    let (weight, bias) = d.parts_mut();
+    r.params(weight.as_flattened_mut())?;
+    r.params(bias)
 }
 
 impl<const D: usize, const O: usize, C: ModelFormat + Network<D, O>> ModelFormat
@@ -444,6 +467,16 @@ impl<const D: usize, const H: usize, const O: usize> ModelFormat for Maf<D, H, O
         // The MADE masks are re-applied, as `read_params` does.
         Ok(Maf::new(net))
     }
+    fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
+        desc.expect_tag(TAG_MAF)?;
+        desc.expect_dim(D)?;
+        desc.expect_dim(H)?;
+        desc.expect_dim(O)?;
+        let r = self.made_mut().read_into(desc, params);
+        // Masked weights read as 0 whatever the file holds, on success and on error alike.
+        self.apply_masks();
+        r
+    }
 }
 
 impl<P: ModelFormat, const K: usize> ModelFormat for [P; K] {
@@ -469,6 +502,14 @@ impl<P: ModelFormat, const K: usize> ModelFormat for [P; K] {
             *o = Some(P::read(desc, params)?);
         }
         collect(out)
+    }
+    fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
+        desc.expect_tag(TAG_ARRAY)?;
+        desc.expect_u32(K, WRONG_LAYERS)?;
+        for p in self.iter_mut() {
+            p.read_into(desc, params)?;
+        }
+        Ok(())
     }
 }
 
@@ -508,6 +549,20 @@ macro_rules! tuple_format {
                 desc.expect_tag(TAG_TUPLE)?;
                 desc.expect_u32([stringify!($first), $(stringify!($t)),*].len(), WRONG_LAYERS)?;
                 Ok(($first::read(desc, params)?, $($t::read(desc, params)?,)*))
+            }
+
+            #[allow(non_snake_case)]
+            fn read_into(
+                &mut self,
+                desc: &mut Reader<'_>,
+                params: &mut Reader<'_>,
+            ) -> Result<(), Error> {
+                desc.expect_tag(TAG_TUPLE)?;
+                desc.expect_u32([stringify!($first), $(stringify!($t)),*].len(), WRONG_LAYERS)?;
+                let ($first, $($t,)*) = self;
+                $first.read_into(desc, params)?;
+                $($t.read_into(desc, params)?;)*
+                Ok(())
             }
         }
     };

@@ -186,6 +186,20 @@ pub trait ModelFormat: Params {
     ///
     /// Errors: an [`Error::Format`] of this module (never a panic).
     fn read(desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<Self, Error>;
+
+    /// [`read`](Self::read) into `self` in place: the same checks and, on success, the same
+    /// model, without building a second copy on the stack (what [`load_into`] uses, for
+    /// models that are large next to a microcontroller's stack). Arrays, tuples, [`Mlp`] and
+    /// [`Maf`](crate::flow::maf::Maf) read item by item into their own storage; other items
+    /// build their (small) value and assign it.
+    ///
+    /// On an error `self` is a mix of its old items and items read from the file, each of
+    /// them valid as its type requires (every value is checked before it is written, and a
+    /// MAF's masks are re-applied), but not the model of either: reload it before use.
+    fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
+        *self = Self::read(desc, params)?;
+        Ok(())
+    }
 }
 
 /// A cursor that writes into a byte buffer, or only counts (for [`encoded_len`]). Writes past
@@ -489,6 +503,34 @@ pub fn save<M: ModelFormat, const D: usize>(
 /// Errors: an [`Error::Format`] with one of this module's messages (see the module
 /// documentation for the order of the checks); never a panic, for any byte string.
 pub fn load<M: ModelFormat, const D: usize>(bytes: &[u8]) -> Result<(M, Standardize<D>), Error> {
+    let (standardize, mut desc, mut params) = open::<M, D>(bytes)?;
+    let model = M::read(&mut desc, &mut params)?;
+    finish(&desc, &params)?;
+    Ok((model, standardize))
+}
+
+/// [`load`] into an existing `model` in place ([`ModelFormat::read_into`]), returning the
+/// standardisation: the same checks, errors and, on success, the same model, with no second
+/// copy of it on the stack.
+///
+/// On an error `model` holds a valid value of its type that is neither the old model nor the
+/// file's (see [`ModelFormat::read_into`]); the header, checksum and dimension checks come
+/// first, so a damaged or foreign file leaves `model` untouched.
+pub fn load_into<M: ModelFormat, const D: usize>(
+    bytes: &[u8],
+    model: &mut M,
+) -> Result<Standardize<D>, Error> {
+    let (standardize, mut desc, mut params) = open::<M, D>(bytes)?;
+    model.read_into(&mut desc, &mut params)?;
+    finish(&desc, &params)?;
+    Ok(standardize)
+}
+
+/// The header, length, checksum, dimension and parameter-count checks of [`load`], then the
+/// standardisation; returns it with readers of the description and of the parameters.
+fn open<'a, M: ModelFormat, const D: usize>(
+    bytes: &'a [u8],
+) -> Result<(Standardize<D>, Reader<'a>, Reader<'a>), Error> {
     const { assert!(M::DIM == D, "format: the standardisation's D must be the model's") };
     let mut r = Reader::new(bytes, TRUNCATED);
     if r.array::<4>()? != MAGIC {
@@ -541,17 +583,18 @@ pub fn load<M: ModelFormat, const D: usize>(bytes: &[u8]) -> Result<(M, Standard
         *v = s.f32()?;
     }
     let standardize = Standardize::new(shift, scale).map_err(|_| BAD_STANDARDIZE)?;
+    Ok((standardize, Reader::new(desc, DESCRIPTION_SHORT), Reader::new(params, PARAMS_MISMATCH)))
+}
 
-    let mut desc = Reader::new(desc, DESCRIPTION_SHORT);
-    let mut params = Reader::new(params, PARAMS_MISMATCH);
-    let model = M::read(&mut desc, &mut params)?;
+/// The last checks of [`load`]: nothing left of the description or the parameters.
+fn finish(desc: &Reader<'_>, params: &Reader<'_>) -> Result<(), Error> {
     if !desc.is_empty() {
         return Err(DESCRIPTION_LONG);
     }
     if !params.is_empty() {
         return Err(PARAMS_MISMATCH);
     }
-    Ok((model, standardize))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -160,6 +160,28 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         &self.bias
     }
 
+    /// The all-zero layer (a placeholder to load parameters into).
+    pub const fn zeros() -> Self {
+        Self { weight: [[0.0; IN]; OUT], bias: [0.0; OUT] }
+    }
+
+    /// Sets to 0 every weight `weight[o][i]` for which `keep(o, i)` is false, in place.
+    pub(crate) fn mask_where(&mut self, keep: impl Fn(usize, usize) -> bool) {
+        for (o, row) in self.weight.iter_mut().enumerate() {
+            for (i, w) in row.iter_mut().enumerate() {
+                if !keep(o, i) {
+                    *w = 0.0;
+                }
+            }
+        }
+    }
+
+    /// The weight rows and biases, to read parameters into in place (each value checked
+    /// finite before it is written, so the layer stays valid).
+    pub(crate) fn parts_mut(&mut self) -> (&mut [[f32; IN]; OUT], &mut [f32; OUT]) {
+        (&mut self.weight, &mut self.bias)
+    }
+
     /// The same layer with the weights where `mask[o][i]` is false set to zero (MADE's
     /// connectivity masks, Germain et al. 2015).
     pub fn masked(mut self, mask: &[[bool; IN]; OUT]) -> Self {
@@ -404,6 +426,16 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Mlp<
         output: Dense<H, OUT>,
     ) -> Self {
         Self { activation, input, hidden, output }
+    }
+
+    /// The all-zero network with `activation` (a placeholder to load parameters into).
+    pub const fn zeros(activation: Activation) -> Self {
+        Self {
+            activation,
+            input: Dense::zeros(),
+            hidden: [Dense::zeros(); EXTRA],
+            output: Dense::zeros(),
+        }
     }
 
     /// Seeded initialisation ([`Activation::init_std`]; the output layer uses Glorot), drawn

@@ -45,6 +45,10 @@ pub struct TrainArgs {
     /// The SDE (scorenet) [default: vp].
     #[arg(long, value_enum)]
     pub sde: Option<SdeName>,
+    /// Hidden width of the MAF's MADE networks: 64, or 16 for a model a microcontroller holds
+    /// (maf only) [default: 64].
+    #[arg(long, value_name = "16|64")]
+    pub hidden: Option<usize>,
     /// Training steps.
     #[arg(long, default_value_t = 5000)]
     pub steps: u64,
@@ -89,6 +93,7 @@ pub fn job(args: TrainArgs) -> anyhow::Result<TrainJob> {
             LossArg::Dsm => LossName::Dsm,
         }),
         sde: args.sde.map(SdeName::sde),
+        hidden: args.hidden,
         steps: args.steps,
         batch: args.batch,
         lr: args.lr,

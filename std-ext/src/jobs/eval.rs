@@ -19,7 +19,7 @@ use flowscore::likelihood::{LogLik, PfConfig, pf_log_likelihood_batch};
 use flowscore::sde::{Sde, SubVp, Ve, Vp};
 
 use super::Say;
-use super::train::{MafStack, RealNvp, ScoreNet2, SplineStack};
+use super::train::{MafSmall, MafStack, RealNvp, ScoreNet2, SplineStack};
 use crate::data::{self, ToySet};
 
 /// Held-out points of a toy set (as `flowscore train` holds out: seed + 1).
@@ -89,6 +89,7 @@ impl EvalJob {
         }
         try_flow!(RealNvp, "realnvp");
         try_flow!(MafStack, "maf");
+        try_flow!(MafSmall, "maf (hidden 16)");
         try_flow!(SplineStack, "spline");
         try_score!(Vp, "scorenet (vp)");
         try_score!(Ve, "scorenet (ve)");

@@ -16,7 +16,7 @@ use flowscore::score::ScoreModel;
 use flowscore::sde::{DEFAULT_STEPS, SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
 
 use super::SamplerKind;
-use super::train::{MafStack, RealNvp, ScoreNet2, SplineStack};
+use super::train::{MafSmall, MafStack, RealNvp, ScoreNet2, SplineStack};
 use crate::io::staged::Staged;
 use crate::io::table::{TableWriter, check_output};
 
@@ -65,6 +65,7 @@ pub fn run(req: ModelSampleRequest, say: super::Say<'_>) -> anyhow::Result<()> {
     }
     flow!(RealNvp);
     flow!(MafStack);
+    flow!(MafSmall);
     flow!(SplineStack);
     macro_rules! score {
         ($s:ty, $eps:expr) => {

@@ -1,0 +1,89 @@
+//! The learned anomaly detector: a masked autoregressive flow trained on the host by
+//! `flowscore train` from the simulated sensor's normal readings (`firmware-example/train-model.sh`),
+//! embedded in the image as the model file's bytes and loaded with the core's allocation-free
+//! loader, which verifies the file's CRC-32, its shapes and every parameter before the flow is
+//! used.
+//!
+//! A reading is scored by the flow's exact log-likelihood in sensor units,
+//! log p(x) = log q(s(x)) + log |det ∂s/∂x|, with s the standardisation stored in the model file;
+//! it is an anomaly when that falls below [`THRESHOLD`], the 0.1 % quantile of the
+//! log-likelihoods of held-out normal readings computed on the host by the same `f32` code
+//! (`examples/sensor_data.rs threshold`).
+
+use flowscore::Error;
+use flowscore::dist::StandardNormal;
+use flowscore::flow::Flow;
+use flowscore::flow::maf::Maf;
+use flowscore::flow::permute::Permutation;
+use flowscore::format::{self, Standardize};
+use flowscore::nn::{Activation, Mlp2};
+
+/// The layers of the learned flow: `flowscore train --model maf --hidden 16` (4 MAF layers,
+/// MADE 2 → 16 → 16 → 4, tanh, the coordinates reversed between layers).
+pub type SensorFlowLayers = [(Maf<2, 16, 4>, Permutation<2>); 4];
+/// The learned flow over a standard normal base.
+pub type SensorFlow = Flow<StandardNormal, SensorFlowLayers>;
+
+/// The model file, as `train-model.sh` wrote it.
+pub static MODEL: &[u8] = include_bytes!("../../models/sensor-flow.flws");
+
+/// A reading whose learned log-likelihood (nats, sensor units) falls below this is an anomaly:
+/// the 0.1 % quantile of held-out normal readings, written by `train-model.sh`.
+pub const THRESHOLD: f32 = include!("../../models/sensor-flow-threshold.txt");
+
+/// Held-out normal readings the threshold was chosen on (`train-model.sh`).
+pub const THRESHOLD_READINGS: usize = 20_000;
+/// The simulated sensor's jitter seed for those readings (`train-model.sh`; the training data
+/// use 0x1111_1111, the device's stream [`crate::SENSOR_SEED`]).
+pub const THRESHOLD_SEED: u32 = 0x2222_2223;
+/// The quantile of their log-likelihoods taken as the threshold.
+pub const THRESHOLD_QUANTILE: f64 = 0.001;
+
+/// The learned flow with its standardisation, ready to score readings.
+#[derive(Clone, Debug)]
+pub struct LearnedDetector {
+    flow: SensorFlow,
+    standardize: Standardize<2>,
+    log_det: f32,
+}
+
+impl LearnedDetector {
+    /// A detector with all-zero layers: a placeholder that [`reload`](Self::reload) fills.
+    pub fn zeroed() -> Self {
+        let layer = (Maf::new(Mlp2::zeros(Activation::Tanh)), Permutation::reverse());
+        Self {
+            flow: Flow::new(StandardNormal, [layer; 4]),
+            standardize: Standardize::identity(),
+            log_det: 0.0,
+        }
+    }
+
+    /// Loads a model file (checksum, shapes and parameters verified) written for
+    /// [`SensorFlowLayers`].
+    pub fn load(bytes: &[u8]) -> Result<Self, Error> {
+        let mut d = Self::zeroed();
+        d.reload(bytes)?;
+        Ok(d)
+    }
+
+    /// Loads a model file into this detector in place (no second copy of the 6.2 KB of
+    /// parameters on the stack). On an error the detector must not be used until a reload
+    /// succeeds.
+    pub fn reload(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.standardize =
+            format::load_into::<SensorFlowLayers, 2>(bytes, &mut self.flow.bijector)?;
+        self.log_det = self.standardize.log_det_to_model() as f32;
+        Ok(())
+    }
+
+    /// The log-likelihood of a reading in sensor units (nats).
+    pub fn log_prob(&self, reading: [f32; 2]) -> Result<f32, Error> {
+        let y = self.standardize.to_model(&reading);
+        Ok(self.flow.log_prob::<f32, 2>(y)? + self.log_det)
+    }
+
+    /// Whether a reading is normal: a finite log-likelihood at or above [`THRESHOLD`].
+    pub fn is_normal(&self, log_prob: f32) -> bool {
+        log_prob >= THRESHOLD
+    }
+}

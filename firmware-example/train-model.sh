@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Train on the host, run on the device: draws the simulated sensor's normal operating data,
+# trains the anomaly detector's flow with `flowscore train`, chooses its threshold on held-out
+# normal readings, and writes what the firmware embeds:
+#   DIR/sensor-flow.flws            the model file (the core's format, CRC-32 checked at boot)
+#   DIR/sensor-flow-threshold.txt   the 0.1 % quantile of held-out normal log-likelihoods
+# DIR defaults to firmware-example/models (the committed files). Training is deterministic
+# (the same bits for any thread count), so a run reproduces the committed files byte for byte;
+# scripts/firmware.sh checks that.
+# FLOWSCORE names the flowscore binary to use; by default it is built (release).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:-$here/models}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+flowscore="${FLOWSCORE:-}"
+if [ -z "$flowscore" ]; then
+    (cd "$here/.." && cargo build --release --quiet -p flowscore-std --bin flowscore)
+    flowscore="$here/../target/release/flowscore"
+fi
+host=$(rustc -vV | sed -n 's/^host: //p')
+sensor_data() {
+    (cd "$here" && cargo run --quiet -p flowscore-scenario --example sensor_data --target "$host" -- "$@")
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# 50 000 normal readings (jitter seed 0x11111111; the device's stream uses another seed).
+sensor_data normal "$tmp/normal.csv" 50000 286331153
+# 4 MAF layers, MADE 2-16-16-4: 1 552 parameters (6.2 KB).
+"$flowscore" train --model maf --hidden 16 --data "$tmp/normal.csv" --steps 10000 --lr 3e-3 \
+    --seed 1 --out "$tmp/sensor-flow.flws"
+# The threshold: the 0.1 % quantile over 20 000 held-out normal readings (seed 0x22222223),
+# scored by the same f32 code the device runs.
+sensor_data threshold "$tmp/sensor-flow.flws" 20000 572662307 0.001 >"$tmp/sensor-flow-threshold.txt"
+echo "threshold (nats): $(cat "$tmp/sensor-flow-threshold.txt")"
+mv "$tmp/sensor-flow.flws" "$tmp/sensor-flow-threshold.txt" "$out/"
+echo "wrote $out/sensor-flow.flws and $out/sensor-flow-threshold.txt"
