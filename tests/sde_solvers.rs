@@ -280,7 +280,7 @@ fn adaptive_weak_error_falls_with_the_tolerance() {
 // Random anisotropic mixtures.
 
 /// SRA1 and stochastic Heun steps on the mixtures.
-const SRK_STEPS: u32 = 250;
+const SRK_STEPS: u32 = 100;
 /// EDM-Heun steps (2 evaluations each).
 const EDM_STEPS: u32 = 50;
 /// DPM-Solver++(2M) steps.
@@ -366,12 +366,12 @@ fn mixtures_check(which: Which) {
     check_dims(which, random_mixture::<8, 3>(23));
 }
 
-/// SRA1, N = 250 steps (500 evaluations).
+/// SRA1, N = 100 steps (200 evaluations).
 #[test]
 fn sra1_on_random_mixtures() {
     mixtures_check(Which::Sra1);
 }
-/// Stochastic Heun, N = 250 steps (500 evaluations).
+/// Stochastic Heun, N = 100 steps (200 evaluations).
 #[test]
 fn sde_heun_on_random_mixtures() {
     mixtures_check(Which::SdeHeun);

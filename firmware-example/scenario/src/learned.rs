@@ -77,6 +77,7 @@ impl LearnedDetector {
     }
 
     /// The log-likelihood of a reading in sensor units (nats).
+    #[inline(never)]
     pub fn log_prob(&self, reading: [f32; 2]) -> Result<f32, Error> {
         let y = self.standardize.to_model(&reading);
         Ok(self.flow.log_prob::<f32, 2>(y)? + self.log_det)
