@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Trains the firmware's anomaly detector again on the host and checks it is the committed model,
 # runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
-# checks that the host computes the hash the firmware printed, and that planted failures make
-# the runs exit non-zero (1 for a failed check or a damaged model, 2 for a HardFault).
-# Installs what is missing when it can: the Rust targets (rustup), qemu-system-arm (apt-get, as
-# root), defmt-print (cargo install); otherwise stops and names what to install.
+# checks that the host computes the hash the firmware printed, that the same scenario prints the
+# same hash on a soft-float Cortex-M0 (microbit) and on RV32IMAC (virt), and that planted
+# failures make the runs exit non-zero (1 for a failed check or a damaged model, 2 for a
+# HardFault). Building these three images builds the core for each embedded target.
+# Installs what is missing when it can: the Rust targets (rustup), qemu-system-arm and
+# qemu-system-misc (apt-get, as root), defmt-print (cargo install); otherwise stops and names
+# what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,13 @@ if ! command -v qemu-system-arm >/dev/null; then
         missing+=("qemu-system-arm (Debian/Ubuntu: sudo apt-get install qemu-system-arm)")
     fi
 fi
+if ! command -v qemu-system-riscv32 >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq qemu-system-misc
+    else
+        missing+=("qemu-system-riscv32 (Debian/Ubuntu: sudo apt-get install qemu-system-misc)")
+    fi
+fi
 if ! command -v defmt-print >/dev/null; then
     cargo install --locked defmt-print || missing+=("defmt-print (cargo install --locked defmt-print)")
 fi
@@ -28,6 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if ! qemu-system-arm -machine help | grep -q '^mps2-an386'; then
     echo "firmware: this qemu-system-arm has no mps2-an386 machine (QEMU >= 6.0 needed)" >&2
+    exit 1
+fi
+if ! qemu-system-arm -machine help | grep -q '^microbit'; then
+    echo "firmware: this qemu-system-arm has no microbit machine (QEMU >= 4.2 needed)" >&2
     exit 1
 fi
 
@@ -82,6 +96,22 @@ fi
 
 echo "== firmware: the host computes the same hash ($hash)"
 FIRMWARE_HASH="$hash" cargo test --test firmware_hash
+
+echo "== firmware: the same scenario on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
+for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
+    log=$( (cd firmware-example && cargo run --release --quiet -p flowscore-portable --target "$target") 2>&1) || {
+        echo "$log"
+        echo "firmware: the scenario failed on $target" >&2
+        exit 1
+    }
+    echo "$log"
+    printed=$(echo "$log" | sed -n 's/^hash: \(0x[0-9a-f]*\)$/\1/p' | head -n 1)
+    if [ "$printed" != "$hash" ]; then
+        echo "firmware: $target printed the hash '$printed', the Cortex-M4F and the host $hash" >&2
+        exit 1
+    fi
+    echo "   $target: the host's hash"
+done
 
 echo "== firmware: the core's tests on target"
 run_firmware --bin tests

@@ -1,0 +1,97 @@
+//! The firmware example's scenario on two more instruction sets, both without a hardware
+//! floating-point unit: a Cortex-M0 (`thumbv6m-none-eabi`, QEMU `microbit`) and an RV32IMAC
+//! hart (`riscv32imac-unknown-none-elf`, QEMU `virt`). It builds the same models, loads the
+//! same learned model file, scores the same simulated sensor stream, prints the hash of every
+//! number produced over semihosting and exits 0 only if it equals the host's
+//! ([`EXPECTED_HASH`], asserted on the host by `tests/firmware_hash.rs` and on the Cortex-M4F
+//! by the firmware example): the same bits on three instruction sets and the host.
+//!
+//! Why these machines: QEMU 7.2 has no Cortex-M0+ board, and `microbit` is its Cortex-M0
+//! (ARMv6-M, soft-float, 16 KiB of RAM: a small part's budget); `virt` is QEMU's generic RISC-V
+//! board, and riscv32imac has no F extension, so every float operation is software.
+#![no_std]
+#![no_main]
+
+use core::convert::Infallible;
+
+use embedded_hal::digital::{ErrorType, OutputPin};
+use flowscore_scenario::learned::{self, LearnedDetector};
+use flowscore_scenario::sensor::SimulatedSensor;
+use flowscore_scenario::{EXPECTED_HASH, Models, SENSOR_SEED, Silent};
+use semihosting::println;
+
+/// No LED on these boards: the pin does nothing.
+struct NoLed;
+
+impl ErrorType for NoLed {
+    type Error = Infallible;
+}
+
+impl OutputPin for NoLed {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// Runs the scenario and returns the exit status: 0 when the hash is the host's.
+fn check() -> i32 {
+    let models = match Models::new() {
+        Ok(m) => m,
+        Err(e) => {
+            println!("error: the models are invalid: {e}");
+            return 1;
+        }
+    };
+    let mut detector = LearnedDetector::zeroed();
+    if let Err(e) = detector.reload(learned::MODEL) {
+        println!("error: learned model refused: {e}");
+        return 1;
+    }
+    let summary = match flowscore_scenario::run(
+        &models,
+        &detector,
+        SimulatedSensor::new(SENSOR_SEED),
+        &mut NoLed,
+        &mut Silent,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error: the scenario failed: {e:?}");
+            return 1;
+        }
+    };
+    println!(
+        "sensor: {} readings, {} of {} injected anomalies found",
+        summary.readings, summary.true_positives, summary.injected
+    );
+    println!(
+        "learned detector: {} readings, {} of {} injected anomalies found, {} false alarms on {} normal readings",
+        summary.learned_readings,
+        summary.learned_found,
+        summary.learned_injected,
+        summary.learned_false_alarms,
+        summary.learned_readings - summary.learned_injected
+    );
+    println!("hash: {:#018x}", summary.hash);
+    if summary.hash != EXPECTED_HASH {
+        println!("error: expected hash {EXPECTED_HASH:#018x}");
+        return 1;
+    }
+    println!("hash matches the host's: ok");
+    0
+}
+
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    semihosting::process::exit(check())
+}
+
+#[cfg(target_arch = "riscv32")]
+#[riscv_rt::entry]
+fn main() -> ! {
+    semihosting::process::exit(check())
+}
