@@ -97,7 +97,7 @@ fi
 echo "== firmware: the host computes the same hash ($hash)"
 FIRMWARE_HASH="$hash" cargo test --test firmware_hash
 
-echo "== firmware: the same scenario on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
+echo "== firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
 for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
     log=$( (cd firmware-example && cargo run --release --quiet -p flowscore-portable --target "$target") 2>&1) || {
         echo "$log"
@@ -110,7 +110,7 @@ for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
         echo "firmware: $target printed the hash '$printed', the Cortex-M4F and the host $hash" >&2
         exit 1
     fi
-    echo "   $target: the host's hash"
+    echo "   $target: the host's hash, the core's tests passed"
 done
 
 echo "== firmware: the core's tests on target"
@@ -121,5 +121,6 @@ expect_status 1 --features planted-failure
 expect_status 1 --features planted-failure --bin tests
 expect_status 2 --features planted-fault
 expect_status 1 --features planted-corruption
+expect_status 1 -p flowscore-portable --target riscv32imac-unknown-none-elf --features planted-failure
 
 echo "firmware: all passed"

@@ -46,6 +46,7 @@ else
         # 16 codegen units: a build twice as fast on two cores, for slightly slower runs.
         fuzz_flags=(-s none --codegen-units 16)
         (cd fuzz && cargo +nightly fuzz build "${fuzz_flags[@]}")
+        echo "[$((SECONDS / 60)) min $((SECONDS % 60)) s] fuzz targets built"
         for target in model_load spec_parse table_parse checkpoint_load cli_args; do
             work=$(mktemp -d)
             # New inputs go to a scratch directory; the committed seed corpus is only read.
@@ -55,7 +56,7 @@ else
                 echo "fuzz target $target failed (artifacts in fuzz/artifacts/$target)"
                 exit 1
             }
-            echo "$target: $(grep -E '^Done [0-9]+ runs' "$work.log" | tail -n 1)"
+            echo "[$((SECONDS / 60)) min $((SECONDS % 60)) s] $target: $(grep -E '^Done [0-9]+ runs' "$work.log" | tail -n 1)"
             rm -rf "$work" "$work.log"
         done
     fi

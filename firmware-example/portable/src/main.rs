@@ -4,7 +4,9 @@
 //! same learned model file, scores the same simulated sensor stream, prints the hash of every
 //! number produced over semihosting and exits 0 only if it equals the host's
 //! ([`EXPECTED_HASH`], asserted on the host by `tests/firmware_hash.rs` and on the Cortex-M4F
-//! by the firmware example): the same bits on three instruction sets and the host.
+//! by the firmware example): the same bits on three instruction sets and the host. Then it runs
+//! the core's checks on target (`checks/core_checks.rs`, shared with the Cortex-M4F's test
+//! runner) and exits 0 only if the hash is the host's and every check passes.
 //!
 //! Why these machines: QEMU 7.2 has no Cortex-M0+ board, and `microbit` is its Cortex-M0
 //! (ARMv6-M, soft-float, 16 KiB of RAM: a small part's budget); `virt` is QEMU's generic RISC-V
@@ -19,6 +21,16 @@ use flowscore_scenario::learned::{self, LearnedDetector};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, SENSOR_SEED, Silent};
 use semihosting::println;
+
+macro_rules! log_info {
+    ($($arg:tt)+) => { semihosting::println!($($arg)+) };
+}
+macro_rules! log_error {
+    ($($arg:tt)+) => { semihosting::println!("error: {}", format_args!($($arg)+)) };
+}
+
+#[path = "../../checks/core_checks.rs"]
+mod core_checks;
 
 /// No LED on these boards: the pin does nothing.
 struct NoLed;
@@ -36,7 +48,8 @@ impl OutputPin for NoLed {
     }
 }
 
-/// Runs the scenario and returns the exit status: 0 when the hash is the host's.
+/// Runs the scenario and the core's checks and returns the exit status: 0 when the hash is the
+/// host's and every check passes.
 fn check() -> i32 {
     let models = match Models::new() {
         Ok(m) => m,
@@ -81,6 +94,9 @@ fn check() -> i32 {
         return 1;
     }
     println!("hash matches the host's: ok");
+    if core_checks::run_all(&models) != 0 {
+        return 1;
+    }
     0
 }
 
