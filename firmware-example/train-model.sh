@@ -16,7 +16,9 @@ out="$(cd "$out" && pwd)"
 flowscore="${FLOWSCORE:-}"
 if [ -z "$flowscore" ]; then
     (cd "$here/.." && cargo build --release --quiet -p flowscore-std --bin flowscore)
-    flowscore="$here/../target/release/flowscore"
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$here/../$target_dir" ;; esac
+    flowscore="$target_dir/release/flowscore"
 fi
 host=$(rustc -vV | sed -n 's/^host: //p')
 sensor_data() {

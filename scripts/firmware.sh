@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== firmware: tools"
+echo "== [$SECONDS s] firmware: tools"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
 missing=()
 if ! command -v qemu-system-arm >/dev/null; then
@@ -44,10 +44,18 @@ if ! qemu-system-arm -machine help | grep -q '^microbit'; then
     echo "firmware: this qemu-system-arm has no microbit machine (QEMU >= 4.2 needed)" >&2
     exit 1
 fi
+# RISC-V semihosting (the RV32 run's output and exit status) came with QEMU 7.0.
+rv_major=$(qemu-system-riscv32 --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p')
+if [ -z "$rv_major" ] || [ "$rv_major" -lt 7 ]; then
+    echo "firmware: qemu-system-riscv32 is older than 7.0 (no RISC-V semihosting)" >&2
+    exit 1
+fi
+# A run that hangs (a fault loop the handlers miss) fails instead of stalling the test command.
+QEMU_TIMEOUT=600
 
 # Runs `cargo run --release "$@"` in firmware-example and prints its output; returns its status.
 run_firmware() {
-    (cd firmware-example && cargo run --release --quiet "$@")
+    (cd firmware-example && timeout "$QEMU_TIMEOUT" cargo run --release --quiet "$@")
 }
 
 # Runs a planted failure and checks it exits with the expected non-zero status.
@@ -55,7 +63,7 @@ expect_status() {
     local want=$1
     shift
     local got=0
-    (cd firmware-example && CARGO_TARGET_DIR=target/planted cargo run --release --quiet "$@") \
+    (cd firmware-example && timeout "$QEMU_TIMEOUT" cargo run --profile fast-build --quiet "$@") \
         >/tmp/flowscore-planted.$$ 2>&1 || got=$?
     if [ "$got" != "$want" ]; then
         cat /tmp/flowscore-planted.$$ >&2
@@ -67,15 +75,18 @@ expect_status() {
     echo "   '$*' exits with $got, as it must"
 }
 
-echo "== firmware: unit tests of the example's scenario (hash, simulated sensor) on the host"
+echo "== [$SECONDS s] firmware: unit tests of the example's scenario (hash, simulated sensor) on the host"
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd firmware-example && cargo test -p flowscore-scenario --target "$host")
 
-echo "== firmware: the learned model, trained again on the host (train-model.sh), is the committed one"
+echo "== [$SECONDS s] firmware: the learned model, trained again on the host (train-model.sh), is the committed one"
 # The binary the workspace tests built (the same features, so no rebuild after them).
 cargo build --quiet --workspace --features flowscore-std/host-kernels --bins
 retrained=$(mktemp -d)
-FLOWSCORE="$PWD/target/debug/flowscore" bash firmware-example/train-model.sh "$retrained"
+trap 'rm -rf "$retrained"' EXIT
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+FLOWSCORE="$target_dir/debug/flowscore" bash firmware-example/train-model.sh "$retrained"
 for f in sensor-flow.flws sensor-flow-threshold.txt; do
     if ! cmp "$retrained/$f" "firmware-example/models/$f"; then
         echo "firmware: training gave another $f than the committed one" >&2
@@ -85,7 +96,7 @@ done
 rm -rf "$retrained"
 echo "   the same bytes: training on the host is reproducible"
 
-echo "== firmware: the example in QEMU"
+echo "== [$SECONDS s] firmware: the example in QEMU"
 log=$(run_firmware 2>&1) || { echo "$log"; echo "firmware: the example failed" >&2; exit 1; }
 echo "$log"
 hash=$(echo "$log" | sed -n 's/.*INFO  hash: \(0x[0-9a-f]*\).*/\1/p' | head -n 1)
@@ -94,12 +105,12 @@ if [ -z "$hash" ]; then
     exit 1
 fi
 
-echo "== firmware: the host computes the same hash ($hash)"
+echo "== [$SECONDS s] firmware: the host computes the same hash ($hash)"
 FIRMWARE_HASH="$hash" cargo test --test firmware_hash
 
-echo "== firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
+echo "== [$SECONDS s] firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
 for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
-    log=$( (cd firmware-example && cargo run --release --quiet -p flowscore-portable --target "$target") 2>&1) || {
+    log=$( (cd firmware-example && timeout "$QEMU_TIMEOUT" cargo run --profile fast-build --quiet -p flowscore-portable --target "$target") 2>&1) || {
         echo "$log"
         echo "firmware: the scenario failed on $target" >&2
         exit 1
@@ -113,10 +124,10 @@ for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
     echo "   $target: the host's hash, the core's tests passed"
 done
 
-echo "== firmware: the core's tests on target"
+echo "== [$SECONDS s] firmware: the core's tests on target"
 run_firmware --bin tests
 
-echo "== firmware: planted failures must fail"
+echo "== [$SECONDS s] firmware: planted failures must fail"
 expect_status 1 --features planted-failure
 expect_status 1 --features planted-failure --bin tests
 expect_status 2 --features planted-fault

@@ -134,13 +134,7 @@ fn round_trip<M: ModelFormat + PartialEq + Debug, const D: usize>(
     );
     assert_eq!(write(&back, &s2), bytes);
     // In place, into a model of the same type whose every parameter differs: the same model.
-    let mut into = *m;
-    let mut p = vec![0.0f32; M::LEN];
-    m.write_params(&mut p).unwrap();
-    for v in &mut p {
-        *v = *v * 0.5 + 0.25;
-    }
-    into.read_params(&p).unwrap();
+    let mut into = perturbed(m);
     let s3 = load_into::<M, D>(&bytes, &mut into).unwrap();
     assert_eq!(param_bits(&into), param_bits(m));
     assert_eq!(&into, m);
@@ -148,8 +142,9 @@ fn round_trip<M: ModelFormat + PartialEq + Debug, const D: usize>(
     (bytes, back)
 }
 
-/// `load_into` agrees with `load` on `bytes`: the same error, or the same model; a damaged
-/// header or checksum leaves the target untouched.
+/// `load_into` agrees with `load` on `bytes`, starting from `start`: the same error, or the same
+/// model; a file refused before the description (every header, length, checksum, dimension,
+/// count and standardisation error) leaves the target bit for bit as it was.
 fn into_agrees<M: ModelFormat + PartialEq + Debug, const D: usize>(bytes: &[u8], start: &M) {
     let mut into = *start;
     match (load::<M, D>(bytes), load_into::<M, D>(bytes, &mut into)) {
@@ -160,12 +155,38 @@ fn into_agrees<M: ModelFormat + PartialEq + Debug, const D: usize>(bytes: &[u8],
         }
         (Err(a), Err(b)) => {
             assert_eq!(a, b);
-            if [format::BAD_CHECKSUM, format::BAD_MAGIC, format::TRUNCATED].contains(&a) {
-                assert_eq!(&into, start, "a refused file changed the target");
+            let before_description = [
+                format::TRUNCATED,
+                format::TRAILING,
+                format::BAD_MAGIC,
+                format::BAD_VERSION,
+                format::WRONG_KIND,
+                format::BAD_RESERVED,
+                format::BAD_CHECKSUM,
+                format::WRONG_DIM,
+                format::WRONG_PARAM_COUNT,
+                format::BAD_STANDARDIZE,
+            ];
+            if before_description.contains(&a) {
+                assert_eq!(param_bits(&into), param_bits(start), "{a}: the target changed");
+                assert_eq!(&into, start, "{a}: the target changed");
             }
         }
         (a, b) => panic!("load {:?} vs load_into {:?}", a.map(|_| ()), b),
     }
+}
+
+/// `m` with every parameter changed (its configuration kept): a target that differs from the
+/// file everywhere a load writes.
+fn perturbed<M: Params>(m: &M) -> M {
+    let mut out = *m;
+    let mut p = vec![0.0f32; M::LEN];
+    m.write_params(&mut p).unwrap();
+    for v in &mut p {
+        *v = *v * 0.5 + 0.25;
+    }
+    out.read_params(&p).unwrap();
+    out
 }
 
 /// Every single-byte change (two per byte, resealed so that it reaches the item checks) and
@@ -176,24 +197,41 @@ fn into_agrees<M: ModelFormat + PartialEq + Debug, const D: usize>(bytes: &[u8],
 fn load_into_agrees_with_load_on_every_edit() {
     fn check<M: ModelFormat + PartialEq + Debug, const D: usize>(m: &M, s: &Standardize<D>) {
         let bytes = write(m, s);
+        let start = perturbed(m);
+        assert_ne!(param_bits(&start), param_bits(m));
         for at in 0..bytes.len() - 4 {
             for x in [0x01u8, 0xFF] {
                 let mut g = bytes.clone();
                 g[at] ^= x;
                 // Unsealed: refused by the checksum (checked on every 61st byte and the header).
                 if at < 64 || at % 61 == 0 {
-                    into_agrees::<M, D>(&g, m);
+                    into_agrees::<M, D>(&g, &start);
                 }
                 reseal(&mut g);
-                into_agrees::<M, D>(&g, m);
+                into_agrees::<M, D>(&g, &start);
             }
         }
         for n in 0..bytes.len() {
-            into_agrees::<M, D>(&bytes[..n], m);
+            into_agrees::<M, D>(&bytes[..n], &start);
         }
+        let mut long = bytes.clone();
+        long.push(0);
+        into_agrees::<M, D>(&long, &start);
     }
     check(&tiny(), &std2());
-    check(&maf_stack(), &Standardize::new([0.5, 1.0, -1.0], [2.0, 1.0, 0.5]).unwrap());
+    let s3 = Standardize::new([0.5, 1.0, -1.0], [2.0, 1.0, 0.5]).unwrap();
+    check(&maf_stack(), &s3);
+    // The configuration is read in place too: a target with another permutation gets the file's.
+    let m = maf_stack();
+    let other = [[1, 2, 0], [2, 0, 1]]
+        .map(|p| Permutation::new(p).unwrap())
+        .into_iter()
+        .find(|p| *p != m.1)
+        .unwrap();
+    let start = (perturbed(&m.0), other, perturbed(&m.2));
+    let mut into = start;
+    load_into::<MafStack, 3>(&write(&m, &s3), &mut into).unwrap();
+    assert_eq!(into, m);
 
     // A failed in-place load of a MAF: a file whose last weight is NaN (refused after every
     // other weight was read), with non-zero values written into every weight position.

@@ -188,14 +188,16 @@ pub trait ModelFormat: Params {
     fn read(desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<Self, Error>;
 
     /// [`read`](Self::read) into `self` in place: the same checks and, on success, the same
-    /// model, without building a second copy on the stack (what [`load_into`] uses, for
-    /// models that are large next to a microcontroller's stack). Arrays, tuples, [`Mlp`] and
-    /// [`Maf`](crate::flow::maf::Maf) read item by item into their own storage; other items
-    /// build their (small) value and assign it.
+    /// model (what [`load_into`] uses, for models that are large next to a microcontroller's
+    /// stack). Arrays, tuples, [`Mlp`] and [`Maf`](crate::flow::maf::Maf) read item by item
+    /// into their own storage, so a stack of them is never built a second time; every other
+    /// item builds its value, then assigns it — for a coupling or a score network that value
+    /// holds a whole conditioner network, so those still take one item's copy on the stack.
     ///
     /// On an error `self` is a mix of its old items and items read from the file, each of
     /// them valid as its type requires (every value is checked before it is written, and a
-    /// MAF's masks are re-applied), but not the model of either: reload it before use.
+    /// MAF's masks are re-applied), but in general the model of neither: reload it before
+    /// use.
     fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
         *self = Self::read(desc, params)?;
         Ok(())
@@ -510,12 +512,15 @@ pub fn load<M: ModelFormat, const D: usize>(bytes: &[u8]) -> Result<(M, Standard
 }
 
 /// [`load`] into an existing `model` in place ([`ModelFormat::read_into`]), returning the
-/// standardisation: the same checks, errors and, on success, the same model, with no second
-/// copy of it on the stack.
+/// standardisation: the same checks, errors and, on success, the same model, without building
+/// the arrays and tuples of layers a second time on the stack.
 ///
-/// On an error `model` holds a valid value of its type that is neither the old model nor the
-/// file's (see [`ModelFormat::read_into`]); the header, checksum and dimension checks come
-/// first, so a damaged or foreign file leaves `model` untouched.
+/// A file refused by the checks before the description — magic, version, kind, reserved byte,
+/// lengths, CRC-32, D, parameter count, standardisation — leaves `model` untouched (so does
+/// every damaged file, whose checksum fails). A file refused later, by an item's check (another
+/// layer, shape or configuration, a non-finite or rejected parameter), leaves a valid value
+/// of the type that mixes old and new items (see [`ModelFormat::read_into`]): reload before
+/// use.
 pub fn load_into<M: ModelFormat, const D: usize>(
     bytes: &[u8],
     model: &mut M,

@@ -100,14 +100,44 @@ fn check() -> i32 {
     0
 }
 
+/// Exit status after a panic (as the Cortex-M4F firmware's).
+const EXIT_PANIC: i32 = 1;
+/// Exit status after a fault (a HardFault on the M0, a trap on RV32), as the M4F firmware's.
+const EXIT_FAULT: i32 = 2;
+
 #[cfg(target_arch = "arm")]
 #[cortex_m_rt::entry]
 fn main() -> ! {
     semihosting::process::exit(check())
 }
 
+/// A HardFault (on this core every fault escalates to it) ends the run with [`EXIT_FAULT`]
+/// instead of the runtime's endless loop.
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    println!("HardFault at pc = {:#010x}", frame.pc());
+    semihosting::process::exit(EXIT_FAULT)
+}
+
 #[cfg(target_arch = "riscv32")]
 #[riscv_rt::entry]
 fn main() -> ! {
     semihosting::process::exit(check())
+}
+
+/// Any trap other than the semihosting calls ends the run with [`EXIT_FAULT`] instead of the
+/// runtime's endless loop.
+#[cfg(target_arch = "riscv32")]
+#[unsafe(export_name = "ExceptionHandler")]
+fn exception_handler(frame: &riscv_rt::TrapFrame) -> ! {
+    println!("trap: ra = {:#010x}", frame.ra);
+    semihosting::process::exit(EXIT_FAULT)
+}
+
+/// A panic is reported with its message and ends the run with [`EXIT_PANIC`].
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("panic: {info}");
+    semihosting::process::exit(EXIT_PANIC)
 }

@@ -34,10 +34,18 @@ fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("{what}: not a number: {s}"))
 }
 
+/// A count of readings: at least 1.
+fn count(s: &str) -> Result<usize, String> {
+    match number(s, "N")? {
+        0 => Err("N must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     match args {
         [cmd, out, n, seed] if cmd == "normal" => {
-            let xs = normal_readings(number(n, "N")?, number(seed, "SEED")?)?;
+            let xs = normal_readings(count(n)?, number(seed, "SEED")?)?;
             let mut text = String::from("x,y\n");
             for [x, y] in xs {
                 text.push_str(&format!("{x},{y}\n"));
@@ -52,7 +60,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 return Err(format!("Q must lie in [0, 1): {q}"));
             }
             let mut lps = Vec::new();
-            for x in normal_readings(number(n, "N")?, number(seed, "SEED")?)? {
+            for x in normal_readings(count(n)?, number(seed, "SEED")?)? {
                 let lp = detector.log_prob(x).map_err(|e| format!("{x:?}: {e}"))?;
                 if !lp.is_finite() {
                     return Err(format!("{x:?}: log-likelihood {lp}"));
