@@ -80,8 +80,10 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 (cd firmware-example && cargo test -p flowscore-scenario --target "$host")
 
 echo "== [$SECONDS s] firmware: the learned model, trained again on the host (train-model.sh), is the committed one"
-# The binary the workspace tests built (the same features, so no rebuild after them).
-cargo build --quiet --workspace --features flowscore-std/host-kernels --bins
+# The binary the workspace tests built: the test command's own build command, so nothing is
+# rebuilt after it (a plain `cargo build` resolves features without the dev-dependencies and
+# builds the command line again).
+cargo test --quiet --workspace --features flowscore-std/host-kernels --no-run
 retrained=$(mktemp -d)
 trap 'rm -rf "$retrained"' EXIT
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -106,7 +108,8 @@ if [ -z "$hash" ]; then
 fi
 
 echo "== [$SECONDS s] firmware: the host computes the same hash ($hash)"
-FIRMWARE_HASH="$hash" cargo test --test firmware_hash
+# With the test command's own features (as above), so that nothing is rebuilt.
+FIRMWARE_HASH="$hash" cargo test --workspace --features flowscore-std/host-kernels --test firmware_hash
 
 echo "== [$SECONDS s] firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
 for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
