@@ -39,6 +39,19 @@ fn hidden_degree(k: usize, d: usize) -> usize {
     (k % (d - 1)) + 1
 }
 
+/// MADE's masks, the one definition the masking and the backward pass both use: first-layer
+/// unit k sees input i when i < m(k); second-layer unit k sees first-layer unit j when
+/// m(j) ≤ m(k); output o (coordinate o mod D) sees unit k when m(k) ≤ o mod D.
+fn input_mask(k: usize, i: usize, d: usize) -> bool {
+    hidden_degree(k, d) > i
+}
+fn hidden_mask(k: usize, j: usize, d: usize) -> bool {
+    hidden_degree(k, d) >= hidden_degree(j, d)
+}
+fn output_mask(o: usize, k: usize, d: usize) -> bool {
+    hidden_degree(k, d) < (o % d) + 1
+}
+
 impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
     /// A layer from an unmasked network: the MADE masks are applied (masked weights set to 0),
     /// so any [`Mlp2`] (e.g. [`Mlp2::init`]) becomes autoregressive. `D ≥ 2` and `O = 2D` are
@@ -50,13 +63,11 @@ impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
         layer
     }
 
-    /// Sets the weights MADE's masks remove to 0, in place: hidden unit k (degree m(k)) sees
-    /// inputs i < m(k), hidden unit k of the second layer sees units j with m(j) ≤ m(k), and
-    /// output o (for coordinate o mod D) sees units with m(k) ≤ o mod D.
+    /// Sets the weights MADE's masks remove to 0, in place.
     pub(crate) fn apply_masks(&mut self) {
-        self.made.input.mask_where(|k, i| hidden_degree(k, D) > i);
-        self.made.hidden[0].mask_where(|k, j| hidden_degree(k, D) >= hidden_degree(j, D));
-        self.made.output.mask_where(|o, k| hidden_degree(k, D) < (o % D) + 1);
+        self.made.input.mask_where(|k, i| input_mask(k, i, D));
+        self.made.hidden[0].mask_where(|k, j| hidden_mask(k, j, D));
+        self.made.output.mask_where(|o, k| output_mask(o, k, D));
     }
 
     /// The masked network, to read parameters into in place (the masks are re-applied after).
@@ -142,16 +153,14 @@ impl<const D: usize, const H: usize, const O: usize> TrainableInverse<D> for Maf
         let t = &tape.net;
         let a1 = &t.a[0];
         let g3 = &mut Offset::new(&mut *grad, n1 + n2);
-        made.output.backward_params_masked(a1, &hbar, g3, |o, k| hidden_degree(k, D) < (o % D) + 1);
+        made.output.backward_params_masked(a1, &hbar, g3, |o, k| output_mask(o, k, D));
         let abar = made.output.backward_input(&hbar);
         let zbar2: [R; H] = core::array::from_fn(|j| abar[j] * t.d[0][j]);
         let g2 = &mut Offset::new(&mut *grad, n1);
-        made.hidden[0].backward_params_masked(&t.a0, &zbar2, g2, |k, j| {
-            hidden_degree(k, D) >= hidden_degree(j, D)
-        });
+        made.hidden[0].backward_params_masked(&t.a0, &zbar2, g2, |k, j| hidden_mask(k, j, D));
         let abar0 = made.hidden[0].backward_input(&zbar2);
         let zbar1: [R; H] = core::array::from_fn(|j| abar0[j] * t.d0[j]);
-        made.input.backward_params_masked(x, &zbar1, grad, |k, i| hidden_degree(k, D) > i);
+        made.input.backward_params_masked(x, &zbar1, grad, |k, i| input_mask(k, i, D));
         let ubar = made.input.backward_input(&zbar1);
         for (xb, &u) in xbar.iter_mut().zip(ubar.iter()) {
             *xb += u;

@@ -182,19 +182,6 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         (&mut self.weight, &mut self.bias)
     }
 
-    /// The same layer with the weights where `mask[o][i]` is false set to zero (MADE's
-    /// connectivity masks, Germain et al. 2015).
-    pub fn masked(mut self, mask: &[[bool; IN]; OUT]) -> Self {
-        for (row, mrow) in self.weight.iter_mut().zip(mask.iter()) {
-            for (w, &m) in row.iter_mut().zip(mrow.iter()) {
-                if !m {
-                    *w = 0.0;
-                }
-            }
-        }
-        self
-    }
-
     /// y = W x + b, each output summed in input order (bias first).
     #[inline]
     pub fn apply<R: Real>(&self, x: &[R; IN]) -> [R; OUT] {
