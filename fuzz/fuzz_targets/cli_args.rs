@@ -164,6 +164,15 @@ fn output(p: &Path, inputs: &[(PathBuf, PathBuf)], fx: &Fixtures) -> PathBuf {
     }
 }
 
+/// Replaces a given input path by a fixture ([`pick`]), noting the (given, fixture) pair.
+fn substitute(p: &mut Option<PathBuf>, fixtures: &[PathBuf], inputs: &mut Vec<(PathBuf, PathBuf)>) {
+    if let Some(p) = p.as_mut() {
+        let s = pick(p, fixtures);
+        inputs.push((p.clone(), s.clone()));
+        *p = s;
+    }
+}
+
 fn check_line(msg: &str) {
     let line = one_line(msg);
     assert!(!line.contains('\n') && line.chars().count() <= MAX_MESSAGE, "message: {line}");
@@ -182,24 +191,16 @@ fuzz_target!(|bytes: &[u8]| {
         Command::Demo(_) => return,
         Command::Sample(a) => {
             let mut inputs = Vec::new();
-            if let Some(t) = a.target.as_mut() {
-                let s = pick(t, &fx.specs);
-                inputs.push((t.clone(), s.clone()));
-                *t = s;
-            }
-            if let Some(m) = a.model.as_mut() {
-                let s = pick(m, &fx.models);
-                inputs.push((m.clone(), s.clone()));
-                *m = s;
-            }
+            substitute(&mut a.target, &fx.specs, &mut inputs);
+            substitute(&mut a.model, &fx.models, &mut inputs);
             a.out = output(&a.out, &inputs, fx);
         }
         Command::Loglik(a) => {
-            let t = pick(&a.target, &fx.specs);
             let d = pick(&a.data, &fx.data);
-            let inputs = vec![(a.target.clone(), t.clone()), (a.data.clone(), d.clone())];
-            a.target = t;
+            let mut inputs = vec![(a.data.clone(), d.clone())];
             a.data = d;
+            substitute(&mut a.target, &fx.specs, &mut inputs);
+            substitute(&mut a.model, &fx.models, &mut inputs);
             a.out = output(&a.out, &inputs, fx);
         }
         Command::Train(a) => {

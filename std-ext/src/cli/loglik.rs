@@ -11,20 +11,31 @@ use crate::jobs::{LoglikJob, LoglikRequest, Method};
 #[derive(Debug, Args)]
 pub struct LoglikArgs {
     /// The target mixture, SPEC.json.
-    #[arg(long, value_name = "SPEC.json")]
-    pub target: PathBuf,
+    #[arg(
+        long,
+        value_name = "SPEC.json",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    pub target: Option<PathBuf>,
+    /// A model file written by `flowscore train` (instead of --target): a flow's exact
+    /// log-density, or a score network's by the probability-flow ODE of its SDE.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<PathBuf>,
     /// The data, .npy (float32 or float64, N x D) or .csv (header optional).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// The method.
+    /// The method (required with --target; with --model: exact for a flow, ode by default
+    /// or ode-hutchinson for a score network).
+    #[arg(long, value_enum, required_unless_present = "model")]
+    pub method: Option<Method>,
+    /// The SDE (--target only: a score network holds its own) [default: vp].
     #[arg(long, value_enum)]
-    pub method: Method,
-    /// The SDE.
-    #[arg(long, value_enum, default_value_t = SdeName::Vp)]
-    pub sde: SdeName,
-    /// The time eps at which the log-density is evaluated, 1e-12..=1-1e-6.
-    #[arg(long, value_name = "E", value_parser = eps, allow_hyphen_values = true, default_value = "1e-5")]
-    pub eps: f64,
+    pub sde: Option<SdeName>,
+    /// The time eps at which the log-density is evaluated, 1e-12..=1-1e-6 (not for a flow)
+    /// [default: 1e-5].
+    #[arg(long, value_name = "E", value_parser = eps, allow_hyphen_values = true)]
+    pub eps: Option<f64>,
     /// ODE relative tolerance (ode, ode-hutchinson), 1e-12..=1e-3 [default: 1e-5].
     #[arg(long, value_name = "R", value_parser = tolerance, allow_hyphen_values = true)]
     pub rtol: Option<f64>,
@@ -47,9 +58,10 @@ impl LoglikArgs {
     pub fn request(self) -> LoglikRequest {
         LoglikRequest {
             target: self.target,
+            model: self.model,
             data: self.data,
             method: self.method,
-            sde: self.sde.sde(),
+            sde: self.sde.map(SdeName::sde),
             eps: self.eps,
             rtol: self.rtol,
             atol: self.atol,

@@ -86,7 +86,7 @@ probability-flow samplers (ode, edm-heun, dpmpp-2m) start from the exact p_T of 
 reverse-SDE ones from the SDE's prior. N <= 1e8; samples are computed and written in chunks, so \
 memory does not grow with N; the output is the same bits for any number of threads.")]
     Sample(sample::SampleArgs),
-    /// One log p_eps(x) per data row: closed form or probability-flow ODE.
+    /// One log p_eps(x) per data row, under a target or a model file.
     #[command(long_about = "One log p_eps(x) per row of the data under the Gaussian mixture in \
 SPEC.json perturbed to time eps by the SDE. `exact` is the closed form at the same eps, so the \
 methods are comparable; `ode` integrates the probability-flow ODE with the exact divergence \
@@ -98,7 +98,12 @@ the SDE's noise is added there) and returned in data coordinates: log p(x) = log
 det L, exact. Limits: 1e-12 <= eps <= 1 - 1e-6; 1e-12 <= rtol, atol <= 1e-3. Which options \
 apply: --rtol, --atol to ode and ode-hutchinson; --probes and --seed to ode-hutchinson; giving \
 one to a method it does not apply to is an error. A log-density that is not finite in f64 is an \
-error.")]
+error.\n\n\
+With --model MODEL (a file written by `flowscore train`, D = 2) instead of --target: a flow's \
+exact log p(x) (its inverse pass in f64; --method exact, the default; no --eps, tolerances or \
+probes), or a score network's log p_eps(x) by the probability-flow ODE of the SDE it was trained \
+under with that SDE's prior at T (--method ode, the default, or ode-hutchinson; --sde does not \
+apply). Both in the data's units: the model's stored standardisation is undone exactly.")]
     Loglik(loglik::LoglikArgs),
     /// Train a flow or a score network on a toy set or a 2-column data file.
     #[command(
@@ -293,8 +298,8 @@ pub enum Validated {
     Demo(demo::DemoArgs),
     /// `flowscore sample --target`.
     Sample(crate::jobs::SampleJob),
-    /// `flowscore sample --model` (the model file is read when it starts, before any work).
-    ModelSample(crate::jobs::model_sample::ModelSampleRequest),
+    /// `flowscore sample --model`.
+    ModelSample(crate::jobs::model_sample::ModelSampleJob),
     /// `flowscore loglik`.
     Loglik(crate::jobs::LoglikJob),
     /// `flowscore train`.
@@ -320,7 +325,7 @@ impl Validated {
         match self {
             Validated::Demo(args) => demo::run(args),
             Validated::Sample(job) => job.run(&mut say),
-            Validated::ModelSample(req) => crate::jobs::model_sample::run(req, &mut say),
+            Validated::ModelSample(job) => job.run(&mut say),
             Validated::Loglik(job) => job.run(&mut say),
             Validated::Train(job) => job.run(&mut |s| say(&format!("{s}\n"))),
             Validated::Eval(job) => job.run(&mut say),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{SdeName, in_range, snr, step_size};
-use crate::jobs::model_sample::ModelSampleRequest;
+use crate::jobs::model_sample::{ModelSampleJob, ModelSampleRequest};
 use crate::jobs::{ADAPTIVE_TOL_MAX, ADAPTIVE_TOL_MIN, SampleJob, SampleRequest, SamplerKind};
 
 /// An adaptive reverse-SDE tolerance, in [`ADAPTIVE_TOL_MIN`, `ADAPTIVE_TOL_MAX`].
@@ -108,7 +108,7 @@ pub fn job(args: SampleArgs) -> anyhow::Result<super::Validated> {
             seed: args.seed,
             out: args.out,
         };
-        return Ok(super::Validated::ModelSample(req));
+        return Ok(super::Validated::ModelSample(ModelSampleJob::new(req)?));
     }
     Ok(super::Validated::Sample(SampleJob::new(args.request())?))
 }

@@ -6,16 +6,13 @@
 //! likelihoods.
 //!
 //! Parallel over samples: the lane-capable samplers and the ODE likelihood in blocks on the
-//! core's `f64x4` batch APIs (`run_lanes`, `ode_rows`), the others one sample at a time on
+//! core's `f64x4` batch APIs (`run_lanes`, [`super::pf_rows`]), the others one sample at a time on
 //! [`crate::par`]'s driver. Sample (or row) i always uses the stream (seed, i), so the output
 //! does not depend on the lane width, the block or the number of threads.
 
 use anyhow::anyhow;
 use flowscore::likelihood::sampling::transport;
-use flowscore::likelihood::{
-    ExactDivergence, ExactPrior, Hutchinson, OdeSolver, PfConfig, ProbabilityFlow, Probe,
-    exact_log_density, pf_log_likelihood,
-};
+use flowscore::likelihood::{ExactPrior, OdeSolver, ProbabilityFlow, exact_log_density};
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
@@ -28,6 +25,7 @@ use flowscore::sde::Sde;
 use crate::data::Table;
 use crate::io::Spec;
 use crate::io::spec::{MAX_COMPONENTS, MAX_DIM};
+use crate::jobs::pf_rows::pf_rows;
 use crate::jobs::{
     ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, CORRECTOR_STEPS, LoglikOutput, LoglikSettings, Method,
     SampleOutput, SampleSettings, SamplerKind,
@@ -367,60 +365,6 @@ fn run_lanes<const D: usize>(
     Ok(total)
 }
 
-/// The probability-flow log-likelihood of every row on the core's `f64x4` lanes, [`BLOCK`]s of
-/// rows in parallel: row i is point i of the batch API wherever it lands, so each row gets the
-/// bits of its own scalar solve whatever the lane width, block or thread count.
-fn ode_rows<const D: usize, M: flowscore::score::ExactScoreModel<D> + Sync>(
-    model: &M,
-    sde: &AnySde,
-    data: &Table,
-    cfg: &PfConfig,
-    out: &mut LoglikOutput,
-) -> anyhow::Result<()> {
-    use flowscore::likelihood::{LogLik, pf_log_likelihood_batch};
-    use rayon::prelude::*;
-    let mut lo = 0usize;
-    while lo < data.rows {
-        let hi = (lo + CHUNK).min(data.rows);
-        let mut xs: Vec<[f64; D]> = Vec::new();
-        xs.try_reserve_exact(hi - lo).map_err(|_| anyhow!("not enough memory"))?;
-        xs.extend((lo..hi).map(|i| core::array::from_fn(|j| data.row(i)[j])));
-        let mut res: Vec<Result<LogLik, flowscore::Error>> = Vec::new();
-        res.try_reserve_exact(hi - lo).map_err(|_| anyhow!("not enough memory"))?;
-        res.resize(hi - lo, Ok(LogLik { log_p: 0.0, nfe: 0 }));
-        xs.par_chunks(BLOCK).zip(res.par_chunks_mut(BLOCK)).enumerate().try_for_each(
-            |(b, (xc, oc))| {
-                let first = (lo + b * BLOCK) as u64;
-                pf_log_likelihood_batch(
-                    model,
-                    sde,
-                    &ExactDivergence,
-                    &ExactPrior(model),
-                    xc,
-                    first,
-                    cfg,
-                    oc,
-                )
-            },
-        )?;
-        for (k, r) in res.into_iter().enumerate() {
-            let i = lo + k;
-            let l = r.map_err(|e| anyhow!("row {i}: {e}"))?;
-            if !l.log_p.is_finite() {
-                return Err(anyhow!(
-                    "row {i}: the log-density is not representable in f64 ({}; the point is \
-                     too far from the target)",
-                    l.log_p
-                ));
-            }
-            out.log_p.push(l.log_p);
-            out.nfe.push(l.nfe);
-        }
-        lo = hi;
-    }
-    Ok(())
-}
-
 /// NCSN's technique 1: σ₁ = the largest distance between two means (at least 1).
 fn sigma_max_of<const D: usize, const K: usize>(mix: &GaussianMixture<D, K>) -> f64 {
     let mut dmax: f64 = 1.0;
@@ -445,78 +389,31 @@ fn loglik_dk<const D: usize, const K: usize>(
 ) -> anyhow::Result<LoglikOutput> {
     let sde: AnySde = job.sde;
     let model = mix.under(sde);
-    let cfg = PfConfig {
-        eps: job.eps,
-        opts: Dopri5Options {
-            max_steps: job.ode.max_steps,
-            ..Dopri5Options::with_tol(job.ode.rtol, job.ode.atol)
-        },
-    };
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
-    out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
-    out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
-    if job.method == Method::Ode {
-        ode_rows(&model, &sde, data, &cfg, &mut out)?;
+    if job.method != Method::Exact {
+        pf_rows(&model, &sde, &ExactPrior(&model), data, &job.into(), &mut out)?;
         return Ok(out);
     }
+    out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
+    out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
     par::map_chunks(
         data.rows as u64,
         |idx| {
             let i = idx as usize;
             let x: [f64; D] = core::array::from_fn(|j| data.row(i)[j]);
-            // Exact or Hutchinson here: the exact-divergence ODE is solved by `ode_rows`.
-            let r = if job.method == Method::Exact {
-                Ok((exact_log_density(&model, &x, job.eps), 0u32))
-            } else {
-                {
-                    // M probes: the mean of M single-probe solves, probe set m from the streams
-                    // of seed + m (an unbiased estimate whose variance falls as 1/M).
-                    let mut acc = 0.0;
-                    let mut nfe = 0;
-                    let mut res = Ok(());
-                    for m in 0..job.probes.max(1) {
-                        let div = Hutchinson::<1>::new(
-                            Probe::Rademacher,
-                            job.seed.wrapping_add(m as u64),
-                        );
-                        match pf_log_likelihood(
-                            &model,
-                            &sde,
-                            &div,
-                            &ExactPrior(&model),
-                            &x,
-                            idx,
-                            &cfg,
-                        )
-                        .and_then(|l| l.lane(0))
-                        {
-                            Ok(l) => {
-                                acc += l.log_p;
-                                nfe += l.nfe;
-                            }
-                            Err(e) => {
-                                res = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    res.map(|()| (acc / job.probes.max(1) as f64, nfe))
-                }
-            };
-            let (l, nfe) = r.map_err(|e| anyhow!("row {i}: {e}"))?;
+            let l = exact_log_density(&model, &x, job.eps);
             if !l.is_finite() {
                 return Err(anyhow!(
                     "row {i}: the log-density is not representable in f64 ({l}; the point is \
                      too far from the target)"
                 ));
             }
-            Ok((l, nfe))
+            Ok(l)
         },
         |rows| {
             for r in rows {
-                let (l, n) = r?;
-                out.log_p.push(l);
-                out.nfe.push(n);
+                out.log_p.push(r?);
+                out.nfe.push(0);
             }
             Ok(())
         },
@@ -588,6 +485,8 @@ mod tests {
     /// is still solved to the closed form's value within the tolerance.
     #[test]
     fn ode_rows_give_every_row_its_scalar_solve() {
+        use crate::jobs::pf_rows::BLOCK;
+        use flowscore::likelihood::{ExactDivergence, PfConfig, pf_log_likelihood};
         let spec = Spec::ncsn_mixture();
         let mix = mixture!(2, 16, &spec).unwrap();
         let n = BLOCK + 6;

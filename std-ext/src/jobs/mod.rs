@@ -15,7 +15,9 @@
 pub mod eval;
 pub mod loglik;
 pub mod mixture;
+pub mod model_file;
 pub mod model_sample;
+mod pf_rows;
 pub mod sample;
 pub mod standard;
 pub mod train;

@@ -7,16 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail, ensure};
 use flowscore::dist::StandardNormal;
+use flowscore::flow::Bijector;
 use flowscore::flow::Flow;
-use flowscore::format::{self, Standardize};
+use flowscore::format::Standardize;
 use flowscore::likelihood::sampling::{OdeSolver, pf_sample_batch};
 use flowscore::ode::Dopri5Options;
 use flowscore::sample::{EulerMaruyama, LaneSampler, PredictorCorrector};
 use flowscore::score::ScoreModel;
-use flowscore::sde::{DEFAULT_STEPS, SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
+use flowscore::sde::{DEFAULT_STEPS, Sde};
 
 use super::SamplerKind;
-use super::train::{MafSmall, MafStack, RealNvp, ScoreNet2, SplineStack};
+use super::model_file::{ModelFile, UseModel};
 use crate::io::staged::Staged;
 use crate::io::table::{TableWriter, check_output};
 
@@ -40,46 +41,89 @@ pub struct ModelSampleRequest {
     pub out: PathBuf,
 }
 
-/// Validates the request, samples and writes the table.
-pub fn run(req: ModelSampleRequest, say: super::Say<'_>) -> anyhow::Result<()> {
-    check_output(&req.out)?;
-    let bytes = std::fs::read(&req.model)
-        .with_context(|| format!("cannot read {}", req.model.display()))?;
-    let staged = Staged::new(&req.out, &[req.model.as_path()])?;
-    let n = usize::try_from(req.n).context("too many samples")?;
-    macro_rules! flow {
-        ($t:ty) => {
-            if let Ok((m, s)) = format::load::<$t, 2>(&bytes) {
-                ensure!(
-                    req.sampler.is_none(),
-                    "--sampler does not apply to a flow (it samples x = f(z))"
-                );
-                ensure!(req.steps.is_none(), "--steps does not apply to a flow");
-                let flow = Flow::new(StandardNormal, m);
-                return write(staged, n, &s, say, |first, buf| {
-                    flow.sample_batch(req.seed, first, buf);
-                    Ok(())
-                });
+/// A validated `sample --model`: the model file loaded, the output checked and staged.
+#[derive(Debug)]
+pub struct ModelSampleJob {
+    req: ModelSampleRequest,
+    model: ModelFile,
+    n: usize,
+    staged: Staged,
+}
+
+impl ModelSampleJob {
+    /// Validates the request before any work: the output path is checked and its temporary
+    /// file created, the model file read and loaded, and the options checked against the model
+    /// (a flow takes no sampler and no steps; a score network euler-maruyama, pc or ode).
+    pub fn new(req: ModelSampleRequest) -> anyhow::Result<Self> {
+        check_output(&req.out)?;
+        let staged = Staged::new(&req.out, &[req.model.as_path()])?;
+        let model = ModelFile::read(&req.model)?;
+        let n = usize::try_from(req.n).context("too many samples")?;
+        if model.is_flow() {
+            ensure!(
+                req.sampler.is_none(),
+                "--sampler does not apply to a flow (it samples x = f(z))"
+            );
+            ensure!(req.steps.is_none(), "--steps does not apply to a flow");
+        } else {
+            match req.sampler.unwrap_or(SamplerKind::EulerMaruyama) {
+                SamplerKind::EulerMaruyama | SamplerKind::Pc => {}
+                SamplerKind::Ode => ensure!(
+                    req.steps.is_none(),
+                    "--steps does not apply to the ode sampler (it is adaptive)"
+                ),
+                other => bail!(
+                    "--sampler {} does not apply to a score network (euler-maruyama, pc, ode)",
+                    other.name()
+                ),
             }
-        };
+        }
+        Ok(Self { req, model, n, staged })
     }
-    flow!(RealNvp);
-    flow!(MafStack);
-    flow!(MafSmall);
-    flow!(SplineStack);
-    macro_rules! score {
-        ($s:ty, $eps:expr) => {
-            if let Ok((m, s)) = format::load::<ScoreNet2<$s>, 2>(&bytes) {
-                let sde = m.conditioning.0;
-                return sample_score(&m, sde, $eps, &req, n, &s, staged, say);
-            }
-        };
+
+    /// Samples and writes the table, then moves it into place.
+    pub fn run(self, say: super::Say<'_>) -> anyhow::Result<()> {
+        let Self { req, model, n, staged } = self;
+        model.with(Sampling { req: &req, n, staged, say })
     }
-    score!(Vp, SAMPLING_EPS_VP);
-    score!(Ve, SAMPLING_EPS_VE);
-    score!(SubVp, SAMPLING_EPS_VP);
-    let why = format::load::<RealNvp, 2>(&bytes).err().map_or(String::new(), |e| format!(" ({e})"));
-    bail!("{}: not a model `flowscore train` writes{why}", req.model.display())
+}
+
+/// `sample --model` on the model's type.
+struct Sampling<'a, 'b> {
+    req: &'a ModelSampleRequest,
+    n: usize,
+    staged: Staged,
+    say: super::Say<'b>,
+}
+
+impl UseModel for Sampling<'_, '_> {
+    type Out = anyhow::Result<()>;
+    fn flow<B: Bijector<2> + Copy + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
+        let flow = Flow::new(StandardNormal, *flow);
+        let seed = self.req.seed;
+        write(self.staged, self.n, file.standardize(), self.say, |first, buf| {
+            flow.sample_batch(seed, first, buf);
+            Ok(())
+        })
+    }
+    fn score<M: ScoreModel<2> + Sync, S: Sde + Copy + Sync>(
+        self,
+        model: &M,
+        sde: S,
+        sampling_eps: f32,
+        file: &ModelFile,
+    ) -> Self::Out {
+        sample_score(
+            model,
+            sde,
+            sampling_eps,
+            self.req,
+            self.n,
+            file.standardize(),
+            self.staged,
+            self.say,
+        )
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -110,10 +154,6 @@ fn sample_score<M: ScoreModel<2> + Sync, S: Sde + Copy>(
             })
         }
         SamplerKind::Ode => {
-            ensure!(
-                req.steps.is_none(),
-                "--steps does not apply to the ode sampler (it is adaptive)"
-            );
             let solver = OdeSolver::Adaptive(Dopri5Options::with_tol(1e-5, 1e-5));
             write(staged, n, s, say, |first, buf| {
                 let mut res = vec![Err(flowscore::Error::NonFiniteState); buf.len()];
@@ -125,10 +165,7 @@ fn sample_score<M: ScoreModel<2> + Sync, S: Sde + Copy>(
                 Ok(())
             })
         }
-        other => bail!(
-            "--sampler {} does not apply to a score network (euler-maruyama, pc, ode)",
-            other.name()
-        ),
+        other => bail!("--sampler {} does not apply to a score network", other.name()),
     }
 }
 
