@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Trains the firmware's anomaly detector again on the host and checks it is the committed model,
 # runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
-# checks that the host computes the hash the firmware printed, that the same scenario prints the
+# checks that the host computes the hash the firmware printed, runs the anomaly-detector image
+# (its learned model in flash) and checks its budgets (flash, static RAM, stack) and that it
+# links no panic path, that the same scenario prints the
 # same hash on a soft-float Cortex-M0 (microbit) and on RV32IMAC (virt), and that planted
 # failures make the runs exit non-zero (1 for a failed check or a damaged model, 2 for a
 # HardFault). Building these three images builds the core for each embedded target.
 # Installs what is missing when it can: the Rust targets (rustup), qemu-system-arm and
-# qemu-system-misc (apt-get, as root), defmt-print (cargo install); otherwise stops and names
+# qemu-system-misc and llvm (apt-get, as root), defmt-print (cargo install); otherwise stops and names
 # what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,13 @@ if ! command -v qemu-system-riscv32 >/dev/null; then
         apt-get update -qq && apt-get install -y -qq qemu-system-misc
     else
         missing+=("qemu-system-riscv32 (Debian/Ubuntu: sudo apt-get install qemu-system-misc)")
+    fi
+fi
+if ! command -v llvm-nm >/dev/null || ! command -v llvm-size >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq llvm
+    else
+        missing+=("llvm-nm and llvm-size (Debian/Ubuntu: sudo apt-get install llvm)")
     fi
 fi
 if ! command -v defmt-print >/dev/null; then
@@ -111,6 +120,34 @@ echo "== [$SECONDS s] firmware: the host computes the same hash ($hash)"
 # With the test command's own features (as above), so that nothing is rebuilt.
 FIRMWARE_HASH="$hash" cargo test --workspace --features flowscore-std/host-kernels --test firmware_hash
 
+echo "== [$SECONDS s] firmware: the anomaly-detector image (flash <= 32 KiB, static RAM <= 4 KiB, stack <= 4 KiB, no panic path)"
+log=$(run_firmware --bin anomaly-detector 2>&1) || {
+    echo "$log"
+    echo "firmware: the anomaly detector failed" >&2
+    exit 1
+}
+echo "$log"
+image=firmware-example/target/thumbv7em-none-eabihf/release/anomaly-detector
+sections=$(llvm-size -A "$image")
+section() { echo "$sections" | awk -v s="$1" '$1 == s { print $2 }'; }
+flash=$(( $(section .vector_table) + $(section .text) + $(section .rodata) ))
+ram=$(( $(section .data) + $(section .bss) + $(section .uninit) ))
+stack=$(echo "$log" | sed -n 's/.*stack: peak \([0-9]*\) bytes.*/\1/p' | head -n 1)
+echo "   flash $flash B (.vector_table + .text + .rodata), static RAM $ram B (.data + .bss + .uninit), peak stack ${stack:-?} B"
+if [ "$flash" -gt 32768 ] || [ "$ram" -gt 4096 ] || [ -z "$stack" ] || [ "$stack" -gt 4096 ]; then
+    echo "firmware: the anomaly detector is over its budget (flash 32 KiB, static RAM 4 KiB, stack 4 KiB)" >&2
+    exit 1
+fi
+# No panic path: the image links none of core's panic entry points (every one of them formats
+# a message and ends in the panic handler), so no input can reach a panic.
+panics=$(llvm-nm -C "$image" | grep -E 'core::panicking|unwrap_failed|expect_failed|slice_(start|end)_index|slice_index_order_fail|len_mismatch_fail|panic_bounds_check' || true)
+if [ -n "$panics" ]; then
+    echo "$panics" >&2
+    echo "firmware: the anomaly detector links a panic path" >&2
+    exit 1
+fi
+echo "   no panic entry point linked (llvm-nm): no reachable panic"
+
 echo "== [$SECONDS s] firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
 for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do
     log=$( (cd firmware-example && timeout "$QEMU_TIMEOUT" cargo run --profile fast-build --quiet -p flowscore-portable --target "$target") 2>&1) || {
@@ -135,6 +172,7 @@ expect_status 1 --features planted-failure
 expect_status 1 --features planted-failure --bin tests
 expect_status 2 --features planted-fault
 expect_status 1 --features planted-corruption
+expect_status 1 --features planted-corruption --bin anomaly-detector
 expect_status 1 -p flowscore-portable --target riscv32imac-unknown-none-elf --features planted-failure
 
 echo "firmware: all passed"

@@ -8,13 +8,15 @@
 use core::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
+use flowscore_scenario::hash::Fnv1a;
 use flowscore_scenario::learned::{
     self, LearnedDetector, THRESHOLD, THRESHOLD_QUANTILE, THRESHOLD_READINGS, THRESHOLD_SEED,
 };
 use flowscore_scenario::sensor::{SENSOR_ADDRESS, Sensor};
 use flowscore_scenario::sensor::{SIGNAL_PERIOD, SimulatedSensor};
 use flowscore_scenario::{
-    EXPECTED_HASH, LEARNED_READINGS, Models, READINGS, Report, SENSOR_SEED, Summary,
+    DETECTOR_HASH, DETECTOR_READINGS, EXPECTED_HASH, LEARNED_READINGS, Models, READINGS, Report,
+    SENSOR_SEED, Summary, detect,
 };
 
 /// A pin that records its level and how often it went high.
@@ -199,4 +201,57 @@ fn every_single_bit_error_in_the_model_is_refused() {
         assert!(LearnedDetector::load(&bytes[..len]).is_err(), "{len} bytes");
     }
     assert!(LearnedDetector::load(&bytes).is_ok());
+}
+
+/// Records every flagged reading of the learned detector: (index, injected).
+#[derive(Default)]
+struct LearnedFlags(Vec<(u32, bool)>);
+
+impl Report for LearnedFlags {
+    fn anomaly(&mut self, _: u32, _: [f32; 2], _: f32, _: f32) {}
+    fn learned_anomaly(&mut self, index: u32, _: [f32; 2], _: f32) {
+        self.0.push((index, true));
+    }
+    fn false_alarm(&mut self, index: u32, _: [f32; 2], _: f32) {
+        self.0.push((index, false));
+    }
+}
+
+/// The anomaly-detector firmware's run on the host: its layers loaded from the model file into
+/// RAM (the firmware's are a `static` in flash, built from the same file at compile time), the
+/// same readings, the same hash — so the flash-resident model and its scoring are the file's,
+/// bit for bit. Every injected anomaly is flagged, the false alarms are at most 1 in 100 normal
+/// readings (the threshold's design rate is 1 in 1 000), and each flagged reading is reported
+/// once, as what it is.
+#[test]
+fn the_anomaly_detector_image_computes_the_host_bits() {
+    let detector = LearnedDetector::load(learned::MODEL).expect("the learned model loads");
+    let mut sensor = Sensor::new(SimulatedSensor::new(SENSOR_SEED), SENSOR_ADDRESS).unwrap();
+    let mut pin = RecordingPin::default();
+    let mut flags = LearnedFlags::default();
+    let mut hash = Fnv1a::new();
+    let d = detect(&detector, &mut sensor, 0, DETECTOR_READINGS, &mut pin, &mut flags, &mut hash)
+        .expect("the detector runs");
+    assert_eq!(
+        hash.value(),
+        DETECTOR_HASH,
+        "host hash {:#018x} differs from the hash the firmware asserts",
+        hash.value()
+    );
+    let injected: Vec<u32> =
+        (0..DETECTOR_READINGS).filter(|&i| SimulatedSensor::is_anomaly(i)).collect();
+    assert_eq!(d.injected as usize, injected.len());
+    assert_eq!(d.found, d.injected, "every injected anomaly found");
+    let found: Vec<u32> = flags.0.iter().filter(|f| f.1).map(|f| f.0).collect();
+    assert_eq!(found, injected);
+    for &(i, is_injected) in &flags.0 {
+        assert_eq!(SimulatedSensor::is_anomaly(i), is_injected, "reading {i}");
+    }
+    let normal = d.readings - d.injected;
+    assert_eq!(d.false_alarms as usize, flags.0.len() - found.len());
+    assert!(
+        f64::from(d.false_alarms) <= 0.01 * f64::from(normal),
+        "{} false alarms",
+        d.false_alarms
+    );
 }

@@ -1,21 +1,23 @@
 //! Model files (core `format`): write → load round trips give the identical model (parameters
 //! bit for bit, the same forward evaluation) for the flow zoo and the score networks; every
 //! corruption class gives its own error; every single-byte change and every truncation of a
-//! file is detected; a file of one type loaded as another is refused. Also checks that the fuzz
+//! file is detected; a file of one type loaded as another is refused; the streamed checksum is
+//! the stored one, and a model built at compile time (a `static`) is the run-time model. Also checks that the fuzz
 //! seed corpus (`fuzz/corpus/model_load/`) still loads (`FLOWSCORE_WRITE_CORPUS=1` rewrites it).
 
 use std::fmt::Debug;
 
 use flowscore::Error;
+use flowscore::dist::StandardNormal;
 use flowscore::flow::coupling::{AdditiveCoupling, AffineCoupling, BinaryMask, DiagonalScaling};
 use flowscore::flow::maf::Maf;
 use flowscore::flow::permute::Permutation;
 use flowscore::flow::spline::{RationalQuadraticSpline, SplineCoupling, SplineElementwise};
-use flowscore::flow::{Affine, Bijector, Planar};
+use flowscore::flow::{Affine, Bijector, Flow, Planar};
 use flowscore::format::{
     self, ModelFormat, Standardize, checksum, encoded_len, load, load_into, save,
 };
-use flowscore::nn::{Activation, Mlp1, Mlp2, TimeEmbedding, TimeFeature};
+use flowscore::nn::{Activation, Dense, Mlp, Mlp1, Mlp2, TimeEmbedding, TimeFeature};
 use flowscore::params::Params;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::score::{NoiseLevel, OutputScale, ScoreModel, ScoreNet, SdeTime};
@@ -139,6 +141,18 @@ fn round_trip<M: ModelFormat + PartialEq + Debug, const D: usize>(
     assert_eq!(param_bits(&into), param_bits(m));
     assert_eq!(&into, m);
     assert_eq!(write(&into, &s3), bytes);
+    // The streamed checksum is the one the file stores (the CRC-32 of every byte before it),
+    // and it changes with any parameter or the standardisation.
+    let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
+    assert_eq!(format::checksum_of(m, s), Ok(stored));
+    assert_eq!(stored, checksum(&bytes[..bytes.len() - 4]));
+    if M::LEN > 0 {
+        assert_ne!(format::checksum_of(&perturbed(m), s), Ok(stored), "a parameter changed");
+    }
+    let mut shift = *s.shift();
+    shift[0] = f32::from_bits(shift[0].to_bits() ^ 1);
+    let s4 = Standardize::new(shift, *s.scale()).unwrap();
+    assert_ne!(format::checksum_of(m, &s4), Ok(stored), "the standardisation changed");
     (bytes, back)
 }
 
@@ -538,4 +552,78 @@ fn fuzz_seed_corpus_loads() {
     load::<SmallSpline, 2>(&files[1]).unwrap();
     load::<Mixed, 2>(&files[2]).unwrap();
     load::<SmallScore, 2>(&files[3]).unwrap();
+}
+
+/// Weights (o·7 + i·3 mod 11)·0.05 − 0.25 built at compile time.
+const fn weights<const IN: usize, const OUT: usize>(salt: usize) -> [[f32; IN]; OUT] {
+    let mut w = [[0.0; IN]; OUT];
+    let mut o = 0;
+    while o < OUT {
+        let mut i = 0;
+        while i < IN {
+            w[o][i] = ((o * 7 + i * 3 + salt) % 11) as f32 * 0.05 - 0.25;
+            i += 1;
+        }
+        o += 1;
+    }
+    w
+}
+
+const fn dense<const IN: usize, const OUT: usize>(salt: usize) -> Dense<IN, OUT> {
+    match Dense::from_params(weights(salt), [0.125; OUT]) {
+        Ok(d) => d,
+        Err(_) => panic!("finite weights"),
+    }
+}
+
+const fn const_maf(salt: usize) -> (Maf<2, 8, 4>, Permutation<2>) {
+    let net = Mlp {
+        activation: Activation::Tanh,
+        input: dense(salt),
+        hidden: [dense(salt + 1)],
+        output: dense(salt + 2),
+    };
+    (Maf::new(net), Permutation::reverse())
+}
+
+/// A MAF stack and its standardisation built at compile time, as a firmware image holds its
+/// model in flash.
+static FLASH_MODEL: [(Maf<2, 8, 4>, Permutation<2>); 3] =
+    [const_maf(0), const_maf(5), const_maf(9)];
+static FLASH_STANDARDIZE: Standardize<2> = match Standardize::new([0.5, -1.0], [2.0, 0.25]) {
+    Ok(s) => s,
+    Err(_) => panic!("a valid standardisation"),
+};
+
+/// The `const` constructors build the same layers as the run-time ones (masks applied at
+/// compile time), a flow that borrows a `static` computes the bits of one that owns a copy,
+/// and the static's streamed checksum is the one its file stores.
+#[test]
+fn a_model_built_at_compile_time_is_the_run_time_model() {
+    for (k, salt) in [0, 5, 9].into_iter().enumerate() {
+        let net = Mlp {
+            activation: Activation::Tanh,
+            input: Dense::from_params(weights(salt), [0.125; 8]).unwrap(),
+            hidden: [Dense::from_params(weights(salt + 1), [0.125; 8]).unwrap()],
+            output: Dense::from_params(weights(salt + 2), [0.125; 4]).unwrap(),
+        };
+        assert_eq!(FLASH_MODEL[k].0, Maf::new(net));
+        assert_eq!(FLASH_MODEL[k].1, Permutation::reverse());
+        assert_eq!(FLASH_MODEL[k].1.indices(), &[1, 0]);
+        // MADE's masks hold: the first output pair (μ₀, α̂₀) sees no input.
+        assert!(FLASH_MODEL[k].0.made().input.weight().iter().all(|row| row[1] == 0.0));
+    }
+    assert_eq!(FLASH_STANDARDIZE, Standardize::new([0.5, -1.0], [2.0, 0.25]).unwrap());
+    let borrowed = Flow::new(StandardNormal, &FLASH_MODEL);
+    let owned = Flow::new(StandardNormal, FLASH_MODEL);
+    for x in points::<2>() {
+        let a = borrowed.log_prob::<f32, 2>(x).unwrap();
+        let b = owned.log_prob::<f32, 2>(x).unwrap();
+        assert_eq!(a.to_bits(), b.to_bits(), "{x:?}");
+        assert!(a.is_finite());
+    }
+    let (bytes, back) = round_trip(&FLASH_MODEL, &FLASH_STANDARDIZE);
+    assert_eq!(back, FLASH_MODEL);
+    let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
+    assert_eq!(format::checksum_of(&FLASH_MODEL, &FLASH_STANDARDIZE), Ok(stored));
 }

@@ -61,6 +61,15 @@ pub(crate) fn finite(name: &'static str, x: f32) -> Result<f32, Error> {
 
 /// Check that every entry of an `f32` parameter array is finite.
 #[allow(dead_code)]
-pub(crate) fn all_finite(name: &'static str, xs: &[f32]) -> Result<(), Error> {
-    if xs.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(Error::NonFinite(name)) }
+pub(crate) const fn all_finite(name: &'static str, xs: &[f32]) -> Result<(), Error> {
+    // A `while` loop: the function is `const` (the firmware builds flash-resident models with
+    // it at compile time).
+    let mut i = 0;
+    while i < xs.len() {
+        if !xs[i].is_finite() {
+            return Err(Error::NonFinite(name));
+        }
+        i += 1;
+    }
+    Ok(())
 }

@@ -1,13 +1,14 @@
 //! Board support for the firmware example on QEMU's `mps2-an386` (Cortex-M4F): exit through
 //! semihosting, the panic and HardFault handlers, the FPGA I/O LEDs as `embedded-hal` pins,
-//! the stack high-water mark, and an instruction counter.
+//! the stack high-water mark, an instruction counter, and the learned model as a `static` in
+//! flash.
 #![no_std]
 
 pub mod board;
 pub mod counter;
+pub mod flash_model;
+mod logger;
 pub mod stack;
-
-use defmt_semihosting as _; // the defmt global logger (frames go to the host's stdout)
 
 /// Exit status of a run whose checks passed.
 pub const EXIT_OK: i32 = 0;

@@ -35,28 +35,56 @@ pub struct Maf<const D: usize, const H: usize, const O: usize> {
 
 /// MADE degree of hidden unit `k` for dimension `d` (≥ 2): (k mod (d − 1)) + 1.
 #[inline]
-fn hidden_degree(k: usize, d: usize) -> usize {
+const fn hidden_degree(k: usize, d: usize) -> usize {
     (k % (d - 1)) + 1
 }
 
 /// MADE's masks, the one definition the masking and the backward pass both use: first-layer
 /// unit k sees input i when i < m(k); second-layer unit k sees first-layer unit j when
 /// m(j) ≤ m(k); output o (coordinate o mod D) sees unit k when m(k) ≤ o mod D.
-fn input_mask(k: usize, i: usize, d: usize) -> bool {
+const fn input_mask(k: usize, i: usize, d: usize) -> bool {
     hidden_degree(k, d) > i
 }
-fn hidden_mask(k: usize, j: usize, d: usize) -> bool {
+const fn hidden_mask(k: usize, j: usize, d: usize) -> bool {
     hidden_degree(k, d) >= hidden_degree(j, d)
 }
-fn output_mask(o: usize, k: usize, d: usize) -> bool {
+const fn output_mask(o: usize, k: usize, d: usize) -> bool {
     hidden_degree(k, d) < (o % d) + 1
+}
+
+/// Which of the three mask rules a layer's weights follow.
+#[derive(Clone, Copy)]
+enum Rule {
+    Input,
+    Hidden,
+    Output,
+}
+
+/// Sets to 0 every weight `w[o][i]` that `rule` removes (`while` loops: `const`).
+const fn mask<const IN: usize, const OUT: usize>(w: &mut [[f32; IN]; OUT], rule: Rule, d: usize) {
+    let mut o = 0;
+    while o < OUT {
+        let mut i = 0;
+        while i < IN {
+            let keep = match rule {
+                Rule::Input => input_mask(o, i, d),
+                Rule::Hidden => hidden_mask(o, i, d),
+                Rule::Output => output_mask(o, i, d),
+            };
+            if !keep {
+                w[o][i] = 0.0;
+            }
+            i += 1;
+        }
+        o += 1;
+    }
 }
 
 impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
     /// A layer from an unmasked network: the MADE masks are applied (masked weights set to 0),
     /// so any [`Mlp2`] (e.g. [`Mlp2::init`]) becomes autoregressive. `D ≥ 2` and `O = 2D` are
-    /// checked at compile time.
-    pub fn new(net: Mlp2<D, H, O>) -> Self {
+    /// checked at compile time. `const`, so that a layer can be a `static` in flash.
+    pub const fn new(net: Mlp2<D, H, O>) -> Self {
         const { assert!(D >= 2 && O == 2 * D, "MAF: needs D >= 2 and a MADE with O = 2D outputs") };
         let mut layer = Self { made: net };
         layer.apply_masks();
@@ -64,10 +92,10 @@ impl<const D: usize, const H: usize, const O: usize> Maf<D, H, O> {
     }
 
     /// Sets the weights MADE's masks remove to 0, in place.
-    pub(crate) fn apply_masks(&mut self) {
-        self.made.input.mask_where(|k, i| input_mask(k, i, D));
-        self.made.hidden[0].mask_where(|k, j| hidden_mask(k, j, D));
-        self.made.output.mask_where(|o, k| output_mask(o, k, D));
+    pub(crate) const fn apply_masks(&mut self) {
+        mask(self.made.input.weight_mut(), Rule::Input, D);
+        mask(self.made.hidden[0].weight_mut(), Rule::Hidden, D);
+        mask(self.made.output.weight_mut(), Rule::Output, D);
     }
 
     /// The masked network, to read parameters into in place (the masks are re-applied after).

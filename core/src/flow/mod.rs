@@ -65,6 +65,19 @@ pub trait Bijector<const D: usize> {
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error>;
 }
 
+/// A reference to a bijector is the bijector: a [`Flow`] can borrow its layers (e.g. a
+/// `static` in a microcontroller's flash) instead of holding a copy.
+impl<const D: usize, B: Bijector<D> + ?Sized> Bijector<D> for &B {
+    #[inline(always)]
+    fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
+        (**self).forward(z)
+    }
+    #[inline(always)]
+    fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
+        (**self).inverse(x)
+    }
+}
+
 /// Machine epsilon (2^−mantissa bits) of the lane scalar under `R`, as `f64`.
 #[inline(always)]
 pub(crate) fn eps_of<R: Real>() -> f64 {

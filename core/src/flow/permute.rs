@@ -34,9 +34,15 @@ impl<const D: usize> Permutation<D> {
         Ok(Self { perm })
     }
 
-    /// Reversal: x_i = z_{D−1−i}.
-    pub fn reverse() -> Self {
-        Self { perm: core::array::from_fn(|i| D - 1 - i) }
+    /// Reversal: x_i = z_{D−1−i}. `const`, so that a flow can be a `static` in flash.
+    pub const fn reverse() -> Self {
+        let mut perm = [0; D];
+        let mut i = 0;
+        while i < D {
+            perm[i] = D - 1 - i;
+            i += 1;
+        }
+        Self { perm }
     }
 
     /// A fixed random permutation: Fisher–Yates driven by sample stream 0 of `seed`
@@ -61,15 +67,18 @@ impl<const D: usize> Permutation<D> {
 impl<const D: usize> Bijector<D> for Permutation<D> {
     #[inline]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
-        // Entries are < D by construction, so the indexing cannot fail.
-        (core::array::from_fn(|i| z[self.perm[i]]), R::zero())
+        // Entries are < D by construction, so `get` always finds its entry; unlike indexing it
+        // leaves no panic path in the image (the firmware's link check looks for one).
+        (core::array::from_fn(|i| z.get(self.perm[i]).copied().unwrap_or(R::zero())), R::zero())
     }
 
     #[inline]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
         let mut z = x;
         for (&p, &xi) in self.perm.iter().zip(x.iter()) {
-            z[p] = xi;
+            if let Some(zp) = z.get_mut(p) {
+                *zp = xi;
+            }
         }
         Ok((z, R::zero()))
     }

@@ -155,8 +155,9 @@ pub enum ModelKind {
     Network = 3,
 }
 
-/// CRC-32/ISO-HDLC (the zlib and PNG CRC).
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// CRC-32/ISO-HDLC (the zlib and PNG CRC); a `static`, so that [`checksum_of`]'s digest can
+/// borrow it.
+static CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// The CRC-32 (ISO-HDLC) of `bytes`, as stored at the end of a model file.
 pub fn checksum(bytes: &[u8]) -> u32 {
@@ -204,23 +205,39 @@ pub trait ModelFormat: Params {
     }
 }
 
-/// A cursor that writes into a byte buffer, or only counts (for [`encoded_len`]). Writes past
-/// the end are dropped and remembered as an error; it never panics.
-#[derive(Debug)]
+/// A cursor that writes into a byte buffer, or only counts (for [`encoded_len`]), or only
+/// feeds a CRC-32 (for [`checksum_of`]). Writes past the end are dropped and remembered as an
+/// error; it never panics.
 pub struct Writer<'a> {
     buf: &'a mut [u8],
     pos: usize,
     counting: bool,
+    digest: Option<crc::Digest<'static, u32>>,
     error: Option<Error>,
+}
+
+impl core::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("pos", &self.pos)
+            .field("counting", &self.counting)
+            .field("digest", &self.digest.is_some())
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl<'a> Writer<'a> {
     fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, pos: 0, counting: false, error: None }
+        Self { buf, pos: 0, counting: false, digest: None, error: None }
     }
 
     fn counter() -> Writer<'static> {
-        Writer { buf: &mut [], pos: 0, counting: true, error: None }
+        Writer { buf: &mut [], pos: 0, counting: true, digest: None, error: None }
+    }
+
+    fn digester() -> Writer<'static> {
+        Writer { buf: &mut [], pos: 0, counting: true, digest: Some(CRC32.digest()), error: None }
     }
 
     /// The number of bytes written (or counted) so far.
@@ -238,10 +255,19 @@ impl<'a> Writer<'a> {
     /// Append raw bytes.
     pub fn bytes(&mut self, b: &[u8]) {
         let end = self.pos.saturating_add(b.len());
+        if let Some(d) = self.digest.as_mut() {
+            d.update(b);
+        }
         if !self.counting {
             match self.buf.get_mut(self.pos..end) {
-                Some(dst) => dst.copy_from_slice(b),
-                None => self.fail(BUFFER_TOO_SMALL),
+                // Element by element: `copy_from_slice` keeps a length-mismatch panic path
+                // that the compiler cannot remove (the firmware's link check looks for one).
+                Some(dst) if dst.len() == b.len() => {
+                    for (d, s) in dst.iter_mut().zip(b) {
+                        *d = *s;
+                    }
+                }
+                _ => self.fail(BUFFER_TOO_SMALL),
             }
         }
         self.pos = end;
@@ -387,14 +413,24 @@ impl<const D: usize> Standardize<D> {
     ///
     /// Errors: [`Error::NonFinite`] for a NaN or infinite entry, [`Error::InvalidParameter`]
     /// for a scale ≤ 0.
-    pub fn new(shift: [f32; D], scale: [f32; D]) -> Result<Self, Error> {
-        crate::error::all_finite("standardisation shift", &shift)?;
-        crate::error::all_finite("standardisation scale", &scale)?;
-        if scale.iter().any(|&s| s <= 0.0) {
-            return Err(Error::InvalidParameter {
-                name: "standardisation scale",
-                reason: "must be > 0",
-            });
+    ///
+    /// `const`, so that a flash-resident model's standardisation is built at compile time.
+    pub const fn new(shift: [f32; D], scale: [f32; D]) -> Result<Self, Error> {
+        if let Err(e) = crate::error::all_finite("standardisation shift", &shift) {
+            return Err(e);
+        }
+        if let Err(e) = crate::error::all_finite("standardisation scale", &scale) {
+            return Err(e);
+        }
+        let mut i = 0;
+        while i < D {
+            if scale[i] <= 0.0 {
+                return Err(Error::InvalidParameter {
+                    name: "standardisation scale",
+                    reason: "must be > 0",
+                });
+            }
+            i += 1;
         }
         Ok(Self { shift, scale })
     }
@@ -477,25 +513,64 @@ pub fn save<M: ModelFormat, const D: usize>(
     let out = out.get_mut(..total).ok_or(BUFFER_TOO_SMALL)?;
     let (body, crc) = out.split_at_mut(total - CRC_LEN);
     let mut w = Writer::new(body);
+    write_body(&mut w, model, standardize, desc)?;
+    if w.pos != total - CRC_LEN {
+        return Err(PARAMS_MISMATCH);
+    }
+    crc.copy_from_slice(&checksum(body).to_le_bytes());
+    Ok(total)
+}
+
+/// Everything of the file but its CRC: the prefix, the description, the standardisation and
+/// the parameters.
+fn write_body<M: ModelFormat, const D: usize>(
+    w: &mut Writer<'_>,
+    model: &M,
+    standardize: &Standardize<D>,
+    desc_len: usize,
+) -> Result<(), Error> {
     w.bytes(&MAGIC);
     w.u16(VERSION);
     w.u8(M::KIND as u8);
     w.u8(0);
     w.dim(D);
-    w.dim(desc);
+    w.dim(desc_len);
     w.dim(M::LEN);
-    model.describe(&mut w);
+    model.describe(w);
     w.f32s(&standardize.shift);
     w.f32s(&standardize.scale);
-    model.write_values(&mut w);
-    if let Some(e) = w.error {
-        return Err(e);
+    model.write_values(w);
+    match w.error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    if w.pos != body.len() {
+}
+
+/// The CRC-32 that [`save`] stores at the end of `model`'s file, computed by streaming the
+/// encoding through the checksum: no buffer, a few hundred bytes of stack.
+///
+/// A device whose model is a `static` in flash (built at compile time from the file, so that
+/// its parameters need no RAM) compares this with the file's checksum at boot: equal, the model
+/// it runs encodes to exactly the file's bytes (every parameter, the structure and the
+/// standardisation) up to CRC-32's collisions, which include no error of 32 bits or fewer in a
+/// row and no odd number of flipped bits.
+///
+/// Errors: [`UNSUPPORTED`] as [`encoded_len`].
+pub fn checksum_of<M: ModelFormat, const D: usize>(
+    model: &M,
+    standardize: &Standardize<D>,
+) -> Result<u32, Error> {
+    let total = encoded_len(model, standardize)?;
+    let desc = description_len(model)?;
+    let mut w = Writer::digester();
+    write_body(&mut w, model, standardize, desc)?;
+    if w.pos != total - CRC_LEN {
         return Err(PARAMS_MISMATCH);
     }
-    crc.copy_from_slice(&checksum(body).to_le_bytes());
-    Ok(total)
+    match w.digest {
+        Some(d) => Ok(d.finalize()),
+        None => Err(PARAMS_MISMATCH),
+    }
 }
 
 /// Load a model of type `M` and its standardisation from `bytes`, checking that the file

@@ -131,11 +131,19 @@ pub struct Dense<const IN: usize, const OUT: usize> {
 impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
     /// A layer from its weight rows (`weight[o][i]` multiplies input `i` into output `o`) and
     /// biases. Any non-finite entry gives [`Error::NonFinite`].
-    pub fn from_params(weight: [[f32; IN]; OUT], bias: [f32; OUT]) -> Result<Self, Error> {
-        for row in &weight {
-            all_finite("dense weight", row)?;
+    ///
+    /// `const`, so that a model can be a `static` in flash, built at compile time.
+    pub const fn from_params(weight: [[f32; IN]; OUT], bias: [f32; OUT]) -> Result<Self, Error> {
+        let mut o = 0;
+        while o < OUT {
+            if let Err(e) = all_finite("dense weight", &weight[o]) {
+                return Err(e);
+            }
+            o += 1;
         }
-        all_finite("dense bias", &bias)?;
+        if let Err(e) = all_finite("dense bias", &bias) {
+            return Err(e);
+        }
         Ok(Self { weight, bias })
     }
 
@@ -165,15 +173,9 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         Self { weight: [[0.0; IN]; OUT], bias: [0.0; OUT] }
     }
 
-    /// Sets to 0 every weight `weight[o][i]` for which `keep(o, i)` is false, in place.
-    pub(crate) fn mask_where(&mut self, keep: impl Fn(usize, usize) -> bool) {
-        for (o, row) in self.weight.iter_mut().enumerate() {
-            for (i, w) in row.iter_mut().enumerate() {
-                if !keep(o, i) {
-                    *w = 0.0;
-                }
-            }
-        }
+    /// The weight rows, to mask in place (a masked weight is 0, so the layer stays valid).
+    pub(crate) const fn weight_mut(&mut self) -> &mut [[f32; IN]; OUT] {
+        &mut self.weight
     }
 
     /// The weight rows and biases, to read parameters into in place (each value checked

@@ -12,9 +12,9 @@
 
 use flowscore::Error;
 use flowscore::dist::StandardNormal;
-use flowscore::flow::Flow;
 use flowscore::flow::maf::Maf;
 use flowscore::flow::permute::Permutation;
+use flowscore::flow::{Bijector, Flow};
 use flowscore::format::{self, Standardize};
 use flowscore::nn::{Activation, Mlp2};
 
@@ -39,12 +39,28 @@ pub const THRESHOLD_SEED: u32 = 0x2222_2223;
 /// The quantile of their log-likelihoods taken as the threshold.
 pub const THRESHOLD_QUANTILE: f64 = 0.001;
 
-/// The learned flow with its standardisation, ready to score readings.
+/// The learned flow with its standardisation, ready to score readings. `B` holds the layers:
+/// by value ([`SensorFlowLayers`], loaded from the model file into RAM) or by reference (a
+/// `&'static SensorFlowLayers` in flash, built at compile time: [`in_flash`](Self::in_flash)).
+/// Both score a reading with the same arithmetic, so they give the same bits.
 #[derive(Clone, Debug)]
-pub struct LearnedDetector {
-    flow: SensorFlow,
+pub struct LearnedDetector<B = SensorFlowLayers> {
+    flow: Flow<StandardNormal, B>,
     standardize: Standardize<2>,
     log_det: f32,
+}
+
+impl LearnedDetector<&'static SensorFlowLayers> {
+    /// A detector over layers that live in flash (a `static`), with their standardisation: no
+    /// RAM for the parameters. The caller checks that they are the model file's
+    /// (`flowscore::format::checksum_of` against the file's CRC-32) before trusting them.
+    pub fn in_flash(layers: &'static SensorFlowLayers, standardize: Standardize<2>) -> Self {
+        Self {
+            flow: Flow::new(StandardNormal, layers),
+            standardize,
+            log_det: standardize.log_det_to_model() as f32,
+        }
+    }
 }
 
 impl LearnedDetector {
@@ -75,7 +91,9 @@ impl LearnedDetector {
         self.log_det = self.standardize.log_det_to_model() as f32;
         Ok(())
     }
+}
 
+impl<B: Bijector<2>> LearnedDetector<B> {
     /// The log-likelihood of a reading in sensor units (nats).
     #[inline(never)]
     pub fn log_prob(&self, reading: [f32; 2]) -> Result<f32, Error> {

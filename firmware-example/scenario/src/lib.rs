@@ -45,6 +45,13 @@ pub const READINGS: u32 = sensor::SIGNAL_PERIOD;
 /// Readings scored by the learned detector after the first [`READINGS`] (16 periods of the
 /// signal: 960 normal readings and 64 injected anomalies).
 pub const LEARNED_READINGS: u32 = 16 * sensor::SIGNAL_PERIOD;
+/// Readings the anomaly-detector firmware scores, from the first (64 periods of the signal:
+/// 3 840 normal readings and 256 injected anomalies).
+pub const DETECTOR_READINGS: u32 = 64 * sensor::SIGNAL_PERIOD;
+/// The hash of [`detect`] over the [`DETECTOR_READINGS`] of the sensor stream
+/// ([`SENSOR_SEED`]), on every target.
+pub const DETECTOR_HASH: u64 = 0x8108_19e3_a632_d3c6;
+
 /// A reading whose flow log-likelihood falls below this is an anomaly (nats). Normal readings
 /// near the ring score −12 to −1 under the flow; the three outliers far from it below −35 (the
 /// empty centre of the ring scores high under the flow: the mixture catches that one).
@@ -61,6 +68,8 @@ pub trait Report {
     /// The learned detector flagged reading `index`, which the device did not inject: a false
     /// alarm.
     fn false_alarm(&mut self, _index: u32, _reading: [f32; 2], _log_prob: f32) {}
+    /// The learned detector flagged reading `index`, an injected anomaly.
+    fn learned_anomaly(&mut self, _index: u32, _reading: [f32; 2], _log_prob: f32) {}
 }
 
 /// A report that ignores everything.
@@ -275,14 +284,56 @@ pub fn run<I: I2c, P: OutputPin, Rp: Report>(
 
     // The learned detector on the readings that follow: the flow trained on the host from the
     // sensor's normal data, its threshold chosen on held-out normal readings.
+    let d = detect(detector, &mut sensor, READINGS, LEARNED_READINGS, led, report, &mut hash)?;
+    summary.learned_readings = d.readings;
+    summary.learned_injected = d.injected;
+    summary.learned_found = d.found;
+    summary.learned_false_alarms = d.false_alarms;
+    summary.learned_mean_normal_log_prob = d.mean_normal_log_prob;
+    summary.values = hash.count();
+    summary.hash = hash.value();
+    Ok(summary)
+}
+
+/// What [`detect`] found.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Detection {
+    /// Readings scored.
+    pub readings: u32,
+    /// Injected anomalies among them.
+    pub injected: u32,
+    /// Injected anomalies flagged.
+    pub found: u32,
+    /// Normal readings flagged.
+    pub false_alarms: u32,
+    /// Mean learned log-likelihood of the normal readings (nats).
+    pub mean_normal_log_prob: f32,
+}
+
+/// The learned detector on readings `first .. first + count` of `sensor` (the indices name
+/// the device's readings, so the injected ones are known): each reading and its
+/// log-likelihood go into `hash`, then the mean normal log-likelihood; the LED is on for a
+/// flagged reading; flagged readings are reported as anomalies or false alarms. The anomaly
+/// detector firmware runs this alone, with its layers in flash; the full example after its
+/// closed-form models, with its layers loaded into RAM.
+pub fn detect<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>(
+    detector: &LearnedDetector<B>,
+    sensor: &mut Sensor<I>,
+    first: u32,
+    count: u32,
+    led: &mut P,
+    report: &mut Rp,
+    hash: &mut Fnv1a,
+) -> Result<Detection, ScenarioError<I::Error>> {
+    let mut d = Detection { readings: count, ..Detection::default() };
     let mut normal_lp_sum = 0.0f32;
-    for index in READINGS..READINGS + LEARNED_READINGS {
+    for index in first..first.saturating_add(count) {
         let reading = sensor.read().map_err(ScenarioError::Sensor)?;
         let lp = detector.log_prob(reading)?;
         hash.push_all(&reading);
         hash.push_f32(lp);
         let injected = SimulatedSensor::is_anomaly(index);
-        summary.learned_injected += u32::from(injected);
+        d.injected += u32::from(injected);
         if !injected {
             normal_lp_sum += lp;
         }
@@ -291,18 +342,15 @@ pub fn run<I: I2c, P: OutputPin, Rp: Report>(
         } else {
             led.set_high().map_err(|_| ScenarioError::Led)?;
             if injected {
-                summary.learned_found += 1;
+                d.found += 1;
+                report.learned_anomaly(index, reading, lp);
             } else {
-                summary.learned_false_alarms += 1;
+                d.false_alarms += 1;
                 report.false_alarm(index, reading, lp);
             }
         }
     }
-    summary.learned_readings = LEARNED_READINGS;
-    summary.learned_mean_normal_log_prob =
-        normal_lp_sum / (LEARNED_READINGS - summary.learned_injected) as f32;
-    hash.push_f32(summary.learned_mean_normal_log_prob);
-    summary.values = hash.count();
-    summary.hash = hash.value();
-    Ok(summary)
+    d.mean_normal_log_prob = normal_lp_sum / count.saturating_sub(d.injected).max(1) as f32;
+    hash.push_f32(d.mean_normal_log_prob);
+    Ok(d)
 }
