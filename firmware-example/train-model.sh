@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Train on the host, run on the device: draws the simulated sensor's normal operating data,
-# trains the anomaly detector's flow with `flowscore train`, chooses its threshold on held-out
-# normal readings, and writes what the firmware embeds:
-#   DIR/sensor-flow.flws            the model file (the core's format, CRC-32 checked at boot)
-#   DIR/sensor-flow-threshold.txt   the 0.1 % quantile of held-out normal log-likelihoods
+# trains the anomaly detector's flow and its second opinion's score network with
+# `flowscore train`, chooses their thresholds on held-out normal readings, and writes what the
+# firmware embeds:
+#   DIR/sensor-flow.flws             the flow's model file (the core's format, CRC-32 checked)
+#   DIR/sensor-flow-threshold.txt    the 0.1 % quantile of held-out normal log-likelihoods
+#   DIR/sensor-score.flws            the score network's model file
+#   DIR/sensor-score-threshold.txt   the same quantile of its probability-flow log-likelihoods
 # DIR defaults to firmware-example/models (the committed files). Training is deterministic
 # (the same bits for any thread count), so a run reproduces the committed files byte for byte;
 # scripts/firmware.sh checks that.
@@ -36,5 +39,14 @@ sensor_data normal "$tmp/normal.csv" 50000 286331153
 # scored by the same f32 code the device runs.
 sensor_data threshold "$tmp/sensor-flow.flws" 20000 572662307 0.001 >"$tmp/sensor-flow-threshold.txt"
 echo "threshold (nats): $(cat "$tmp/sensor-flow-threshold.txt")"
-mv "$tmp/sensor-flow.flws" "$tmp/sensor-flow-threshold.txt" "$out/"
-echo "wrote $out/sensor-flow.flws and $out/sensor-flow-threshold.txt"
+# The second opinion: a score network 2 + 16 -> 16 -> 16 -> 2 (610 parameters, 2.5 KB) trained by
+# denoising score matching (VP SDE) on the same data, its threshold the same quantile of the
+# same held-out readings, by the probability-flow ODE the device solves.
+"$flowscore" train --model scorenet --hidden 16 --data "$tmp/normal.csv" --steps 10000 --lr 3e-3 \
+    --seed 1 --out "$tmp/sensor-score.flws"
+sensor_data score-threshold "$tmp/sensor-score.flws" 20000 572662307 0.001 \
+    >"$tmp/sensor-score-threshold.txt"
+echo "second-opinion threshold (nats): $(cat "$tmp/sensor-score-threshold.txt")"
+mv "$tmp"/sensor-flow.flws "$tmp"/sensor-flow-threshold.txt "$tmp"/sensor-score.flws \
+    "$tmp"/sensor-score-threshold.txt "$out/"
+echo "wrote the model files and thresholds to $out"

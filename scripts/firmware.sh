@@ -98,7 +98,7 @@ trap 'rm -rf "$retrained"' EXIT
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 FLOWSCORE="$target_dir/debug/flowscore" bash firmware-example/train-model.sh "$retrained"
-for f in sensor-flow.flws sensor-flow-threshold.txt; do
+for f in sensor-flow.flws sensor-flow-threshold.txt sensor-score.flws sensor-score-threshold.txt; do
     if ! cmp "$retrained/$f" "firmware-example/models/$f"; then
         echo "firmware: training gave another $f than the committed one" >&2
         exit 1

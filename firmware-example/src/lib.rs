@@ -1,12 +1,10 @@
 //! Board support for the firmware example on QEMU's `mps2-an386` (Cortex-M4F): exit through
 //! semihosting, the panic and HardFault handlers, the FPGA I/O LEDs as `embedded-hal` pins,
-//! the stack high-water mark, an instruction counter, and the learned model as a `static` in
-//! flash.
+//! the stack high-water mark, and an instruction counter.
 #![no_std]
 
 pub mod board;
 pub mod counter;
-pub mod flash_model;
 mod logger;
 pub mod stack;
 

@@ -12,7 +12,7 @@ use flowscore::sample::{EulerMaruyama, LaneSampler};
 use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 use flowscore_firmware_example::board::FpgaLed;
 use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
-use flowscore_scenario::learned::{self, LearnedDetector, THRESHOLD};
+use flowscore_scenario::learned::{self, LearnedDetector, SecondOpinion, THRESHOLD};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, Report, SAMPLE_SEED, SENSOR_SEED};
 
@@ -101,7 +101,24 @@ fn instructions(ticks: u32) -> u64 {
 }
 
 /// Instruction counts of the footprint report (not part of the hashed scenario).
-fn measure(models: &Models, detector: &LearnedDetector) {
+fn measure(models: &Models, detector: &LearnedDetector, second: &SecondOpinion) {
+    // (e) the second opinion: the score network's probability-flow log-likelihood of a reading
+    // on the ring and of one at its centre.
+    for point in [[2.0f32, 0.0], [0.0, 0.0]] {
+        let start = counter::ticks();
+        let (lp, nfe) = check(second.log_prob(black_box(point)), "score-network solve");
+        let n = instructions(counter::ticks().wrapping_sub(start));
+        defmt::info!(
+            "instructions: score-network (2+16-16-16-2) probability-flow log-likelihood of ({=f32}, {=f32}) {=u64} ({=u32} NFE, {=u64} per NFE), log p = {=f32}",
+            point[0],
+            point[1],
+            n,
+            nfe,
+            n / u64::from(nfe.max(1)),
+            lp
+        );
+    }
+
     // (d) the learned detector: one reading's log-likelihood under the 4-layer MAF.
     let start = counter::ticks();
     for i in 0..TIMED_SAMPLES {
@@ -181,6 +198,8 @@ fn main() -> ! {
     let models = check(Models::new(), "the models are valid");
     let mut detector = LearnedDetector::zeroed();
     load_detector(&mut detector);
+    let mut second = SecondOpinion::zeroed();
+    check(second.reload(learned::SCORE_MODEL), "the score network loads");
     let construction_stack = stack::high_water_mark();
     stack::paint();
 
@@ -190,6 +209,7 @@ fn main() -> ! {
         flowscore_scenario::run(
             &models,
             &detector,
+            &second,
             SimulatedSensor::new(SENSOR_SEED),
             &mut led,
             &mut DefmtReport,
@@ -217,6 +237,13 @@ fn main() -> ! {
         summary.learned_mean_normal_log_prob
     );
     defmt::info!(
+        "second opinion (score network, probability-flow ODE): {=u32} of {=u32} flagged readings confirmed, {=u32} of them injected anomalies; {=u32} network evaluations",
+        summary.confirmed_anomalies + summary.confirmed_false_alarms,
+        summary.second_looks,
+        summary.confirmed_anomalies,
+        summary.second_nfe
+    );
+    defmt::info!(
         "samples: Euler-Maruyama mean ({=f32}, {=f32}), mean radius {=f32}; annealed Langevin mean radius {=f32}; planar flow mean log-prob {=f32}",
         summary.em_mean[0],
         summary.em_mean[1],
@@ -231,7 +258,7 @@ fn main() -> ! {
     );
     defmt::info!("hash: {=u64:#018x}", summary.hash);
 
-    measure(&models, &detector);
+    measure(&models, &detector, &second);
     defmt::info!(
         "stack: peak {=u32} bytes building the models, {=u32} bytes running the scenario and the timings ({=u32} instructions per 1000 SysTick ticks)",
         construction_stack,

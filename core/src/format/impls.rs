@@ -698,19 +698,38 @@ impl<
         self.net.write_values(w);
     }
     fn read(desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<Self, Error> {
-        desc.expect_tag(TAG_SCORE_NET)?;
-        desc.expect_dim(D)?;
-        desc.expect_dim(F)?;
-        let conditioning = C::read(desc)?;
-        let output = match desc.u8()? {
-            0 => OutputScale::InverseSigma,
-            1 => OutputScale::Unscaled,
-            _ => return Err(BAD_CONFIG),
-        };
-        let embedding = read_embedding::<F>(desc)?;
+        let (conditioning, output, embedding) = read_score_head::<C, D, F>(desc)?;
         let net = Mlp::<IN, H, D, EXTRA>::read(desc, params)?;
         Ok(ScoreNet::new(net, embedding, conditioning, output))
     }
+    /// The conditioning, output scale and embedding (small) read as values, the network in
+    /// place, item by item (no copy of its weights on the stack).
+    fn read_into(&mut self, desc: &mut Reader<'_>, params: &mut Reader<'_>) -> Result<(), Error> {
+        let (conditioning, output, embedding) = read_score_head::<C, D, F>(desc)?;
+        self.net.read_into(desc, params)?;
+        self.conditioning = conditioning;
+        self.output = output;
+        self.embedding = embedding;
+        Ok(())
+    }
+}
+
+/// A score network's description before its network: tag, D, F, conditioning, output scale,
+/// embedding.
+fn read_score_head<C: ConditioningFormat, const D: usize, const F: usize>(
+    desc: &mut Reader<'_>,
+) -> Result<(C, OutputScale, TimeEmbedding<F>), Error> {
+    desc.expect_tag(TAG_SCORE_NET)?;
+    desc.expect_dim(D)?;
+    desc.expect_dim(F)?;
+    let conditioning = C::read(desc)?;
+    let output = match desc.u8()? {
+        0 => OutputScale::InverseSigma,
+        1 => OutputScale::Unscaled,
+        _ => return Err(BAD_CONFIG),
+    };
+    let embedding = read_embedding::<F>(desc)?;
+    Ok((conditioning, output, embedding))
 }
 
 impl<const D: usize> ModelFormat for LinearScore<D> {

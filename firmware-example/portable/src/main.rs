@@ -1,7 +1,8 @@
 //! The firmware example's scenario on two more instruction sets, both without a hardware
 //! floating-point unit: a Cortex-M0 (`thumbv6m-none-eabi`, QEMU `microbit`) and an RV32IMAC
-//! hart (`riscv32imac-unknown-none-elf`, QEMU `virt`). It builds the same models, loads the
-//! same learned model file, scores the same simulated sensor stream, prints the hash of every
+//! hart (`riscv32imac-unknown-none-elf`, QEMU `virt`). It builds the same models, runs the
+//! same learned model file (its layers a `static` in flash, checked against the file's CRC-32;
+//! the score network loaded into RAM), scores the same simulated sensor stream, prints the hash of every
 //! number produced over semihosting and exits 0 only if it equals the host's
 //! ([`EXPECTED_HASH`], asserted on the host by `tests/firmware_hash.rs` and on the Cortex-M4F
 //! by the firmware example): the same bits on three instruction sets and the host. Then it runs
@@ -17,7 +18,9 @@
 use core::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
-use flowscore_scenario::learned::{self, LearnedDetector};
+use flowscore::format;
+use flowscore_scenario::flash_model;
+use flowscore_scenario::learned::{self, LearnedDetector, SecondOpinion};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, SENSOR_SEED, Silent};
 use semihosting::println;
@@ -58,14 +61,27 @@ fn check() -> i32 {
             return 1;
         }
     };
-    let mut detector = LearnedDetector::zeroed();
-    if let Err(e) = detector.reload(learned::MODEL) {
-        println!("error: learned model refused: {e}");
+    // The learned flow in flash (the board's 16 KiB of RAM do not hold a copy of it next to
+    // the rest), checked against the model file's CRC-32 as the anomaly detector checks it.
+    match format::checksum_of(&flash_model::LAYERS, &flash_model::STANDARDIZE) {
+        Ok(crc) if crc == flash_model::MODEL_CRC => {}
+        _ => {
+            println!(
+                "error: learned model refused: the flash-resident model differs from the file"
+            );
+            return 1;
+        }
+    }
+    let detector = LearnedDetector::in_flash(&flash_model::LAYERS, flash_model::STANDARDIZE);
+    let mut second = SecondOpinion::zeroed();
+    if let Err(e) = second.reload(learned::SCORE_MODEL) {
+        println!("error: the second opinion's model refused: {e}");
         return 1;
     }
     let summary = match flowscore_scenario::run(
         &models,
         &detector,
+        &second,
         SimulatedSensor::new(SENSOR_SEED),
         &mut NoLed,
         &mut Silent,
@@ -87,6 +103,12 @@ fn check() -> i32 {
         summary.learned_injected,
         summary.learned_false_alarms,
         summary.learned_readings - summary.learned_injected
+    );
+    println!(
+        "second opinion: {} of {} flagged readings confirmed ({} of them injected anomalies)",
+        summary.confirmed_anomalies + summary.confirmed_false_alarms,
+        summary.second_looks,
+        summary.confirmed_anomalies
     );
     println!("hash: {:#018x}", summary.hash);
     if summary.hash != EXPECTED_HASH {

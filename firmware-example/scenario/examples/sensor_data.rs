@@ -6,12 +6,15 @@
 //! sensor_data threshold MODEL N SEED Q  the Q-quantile of the learned flow's log-likelihoods of
 //!                                       N held-out normal readings, scored by the device's f32
 //!                                       code, printed as an f32 literal
+//! sensor_data score-threshold MODEL N SEED Q
+//!                                       the same for the score network's probability-flow
+//!                                       log-likelihoods (the second opinion)
 //! ```
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use flowscore_scenario::learned::LearnedDetector;
+use flowscore_scenario::learned::{LearnedDetector, SecondOpinion};
 use flowscore_scenario::sensor::{SENSOR_ADDRESS, Sensor, SimulatedSensor};
 
 /// `n` normal readings of the simulated sensor with jitter seed `seed`.
@@ -28,6 +31,28 @@ fn normal_readings(n: usize, seed: u32) -> Result<Vec<[f32; 2]>, String> {
         index = index.wrapping_add(1);
     }
     Ok(out)
+}
+
+/// The `q`-quantile of `score` over `n` normal readings with jitter seed `seed`.
+fn quantile(
+    n: usize,
+    seed: u32,
+    q: f64,
+    score: impl Fn([f32; 2]) -> Result<f32, flowscore::Error>,
+) -> Result<f32, String> {
+    if !(0.0..1.0).contains(&q) {
+        return Err(format!("Q must lie in [0, 1): {q}"));
+    }
+    let mut lps = Vec::new();
+    for x in normal_readings(n, seed)? {
+        let lp = score(x).map_err(|e| format!("{x:?}: {e}"))?;
+        if !lp.is_finite() {
+            return Err(format!("{x:?}: log-likelihood {lp}"));
+        }
+        lps.push(lp);
+    }
+    lps.sort_by(f32::total_cmp);
+    Ok(lps[((q * lps.len() as f64) as usize).min(lps.len() - 1)])
 }
 
 fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
@@ -52,26 +77,22 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))
         }
-        [cmd, model, n, seed, q] if cmd == "threshold" => {
+        [cmd, model, n, seed, q] if cmd == "threshold" || cmd == "score-threshold" => {
             let bytes = std::fs::read(model).map_err(|e| format!("{model}: {e}"))?;
-            let detector = LearnedDetector::load(&bytes).map_err(|e| format!("{model}: {e}"))?;
-            let q: f64 = number(q, "Q")?;
-            if !(0.0..1.0).contains(&q) {
-                return Err(format!("Q must lie in [0, 1): {q}"));
-            }
-            let mut lps = Vec::new();
-            for x in normal_readings(count(n)?, number(seed, "SEED")?)? {
-                let lp = detector.log_prob(x).map_err(|e| format!("{x:?}: {e}"))?;
-                if !lp.is_finite() {
-                    return Err(format!("{x:?}: log-likelihood {lp}"));
-                }
-                lps.push(lp);
-            }
-            lps.sort_by(f32::total_cmp);
-            let threshold = lps[((q * lps.len() as f64) as usize).min(lps.len() - 1)];
+            let (n, seed, q) = (count(n)?, number(seed, "SEED")?, number(q, "Q")?);
+            let threshold = if cmd == "threshold" {
+                let detector =
+                    LearnedDetector::load(&bytes).map_err(|e| format!("{model}: {e}"))?;
+                quantile(n, seed, q, |x| detector.log_prob(x))?
+            } else {
+                let second = SecondOpinion::load(&bytes).map_err(|e| format!("{model}: {e}"))?;
+                quantile(n, seed, q, |x| second.log_prob(x).map(|(lp, _)| lp))?
+            };
             writeln!(std::io::stdout(), "{threshold:?}").map_err(|e| e.to_string())
         }
-        _ => Err("usage: sensor_data normal OUT.csv N SEED | threshold MODEL N SEED Q".into()),
+        _ => Err("usage: sensor_data normal OUT.csv N SEED | threshold MODEL N SEED Q | \
+                  score-threshold MODEL N SEED Q"
+            .into()),
     }
 }
 

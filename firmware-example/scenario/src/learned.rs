@@ -9,6 +9,12 @@
 //! it is an anomaly when that falls below [`THRESHOLD`], the 0.1 % quantile of the
 //! log-likelihoods of held-out normal readings computed on the host by the same `f32` code
 //! (`examples/sensor_data.rs threshold`).
+//!
+//! A reading the flow flags gets a second opinion ([`SecondOpinion`]): the log-likelihood of a
+//! small score network trained by denoising score matching on the same data (VP SDE), by the
+//! probability-flow ODE with the exact divergence, against its own threshold chosen the same
+//! way. Two models of another kind agreeing make a stronger alarm; one that disagrees is a
+//! reading to look at.
 
 use flowscore::Error;
 use flowscore::dist::StandardNormal;
@@ -16,7 +22,12 @@ use flowscore::flow::maf::Maf;
 use flowscore::flow::permute::Permutation;
 use flowscore::flow::{Bijector, Flow};
 use flowscore::format::{self, Standardize};
-use flowscore::nn::{Activation, Mlp2};
+use flowscore::likelihood::prior::SdePrior;
+use flowscore::likelihood::{ExactDivergence, PfConfig, pf_log_likelihood};
+use flowscore::nn::{Activation, Mlp, Mlp2, TimeEmbedding};
+use flowscore::ode::Dopri5Options;
+use flowscore::score::{OutputScale, ScoreNet, SdeTime};
+use flowscore::sde::Vp;
 
 /// The layers of the learned flow: `flowscore train --model maf --hidden 16` (4 MAF layers,
 /// MADE 2 → 16 → 16 → 4, tanh, the coordinates reversed between layers).
@@ -104,5 +115,85 @@ impl<B: Bijector<2>> LearnedDetector<B> {
     /// Whether a reading is normal: a finite log-likelihood at or above [`THRESHOLD`].
     pub fn is_normal(&self, log_prob: f32) -> bool {
         log_prob >= THRESHOLD
+    }
+}
+
+/// The second opinion's score network: `flowscore train --model scorenet --hidden 16` (VP SDE,
+/// s(x, t) = MLP([x, emb(t)])/σ_t, 2 + 16 → 16 → 16 → 2, SiLU, 8 Fourier features of t).
+pub type SensorScoreNet = ScoreNet<SdeTime<Vp>, 2, 8, 18, 16, 1>;
+
+/// The score network's model file, as `train-model.sh` wrote it.
+pub static SCORE_MODEL: &[u8] = include_bytes!("../../models/sensor-score.flws");
+
+/// A flagged reading whose score-network log-likelihood (nats, sensor units) also falls below
+/// this is confirmed: the same quantile of the same held-out readings as [`THRESHOLD`].
+pub const SCORE_THRESHOLD: f32 = include!("../../models/sensor-score-threshold.txt");
+
+/// The second opinion's ODE tolerance, rtol = atol: looser than `loglik`'s 1e-5, which costs
+/// 4× the evaluations, and ample for a threshold (it moves a log-likelihood by well under
+/// 0.1 nats at the threshold).
+pub const SCORE_TOL: f64 = 1e-3;
+/// The time ε at which the score network's log-density is evaluated.
+pub const SCORE_EPS: f64 = 1e-5;
+
+/// The second opinion: the score network, its standardisation and the ODE settings.
+#[derive(Clone, Debug)]
+pub struct SecondOpinion {
+    net: SensorScoreNet,
+    standardize: Standardize<2>,
+    log_det: f32,
+    pf: PfConfig,
+}
+
+impl SecondOpinion {
+    /// A second opinion with an all-zero network: a placeholder that
+    /// [`reload`](Self::reload) fills.
+    pub fn zeroed() -> Self {
+        let net = ScoreNet::new(
+            Mlp::zeros(Activation::Silu),
+            TimeEmbedding::sinusoidal(),
+            SdeTime(Vp::default()),
+            OutputScale::InverseSigma,
+        );
+        Self {
+            net,
+            standardize: Standardize::identity(),
+            log_det: 0.0,
+            pf: PfConfig { eps: SCORE_EPS, opts: Dopri5Options::with_tol(SCORE_TOL, SCORE_TOL) },
+        }
+    }
+
+    /// Loads the score network's model file (checksum, shapes and parameters verified).
+    pub fn load(bytes: &[u8]) -> Result<Self, Error> {
+        let mut s = Self::zeroed();
+        s.reload(bytes)?;
+        Ok(s)
+    }
+
+    /// Loads a model file into this second opinion in place (no second copy of the network on
+    /// the stack). On an error it must not be used until a reload succeeds.
+    pub fn reload(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.standardize = format::load_into::<SensorScoreNet, 2>(bytes, &mut self.net)?;
+        self.log_det = self.standardize.log_det_to_model() as f32;
+        Ok(())
+    }
+
+    /// The score network's log-likelihood of a reading in sensor units (nats), by the
+    /// probability-flow ODE from ε to 1 with the exact divergence and the VP prior, and the
+    /// number of network evaluations it took.
+    #[inline(never)]
+    pub fn log_prob(&self, reading: [f32; 2]) -> Result<(f32, u32), Error> {
+        let y = self.standardize.to_model(&reading);
+        let sde = &self.net.conditioning.0;
+        let r =
+            pf_log_likelihood(&self.net, sde, &ExactDivergence, &SdePrior(sde), &y, 0, &self.pf)?;
+        r.status.first_error()?;
+        Ok((r.log_p + self.log_det, r.nfe as u32))
+    }
+
+    /// Whether the score network confirms an alarm: its log-likelihood is below
+    /// [`SCORE_THRESHOLD`] (or NaN).
+    pub fn confirms(&self, log_prob: f32) -> bool {
+        log_prob.is_nan() || log_prob < SCORE_THRESHOLD
     }
 }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod flash_model;
 pub mod hash;
 pub mod learned;
 pub mod models;
@@ -25,12 +26,12 @@ use flowscore::score::MixtureScore;
 use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 
 use hash::Fnv1a;
-use learned::LearnedDetector;
+use learned::{LearnedDetector, SecondOpinion};
 use models::{Mixture, PlanarFlow};
 use sensor::{SENSOR_ADDRESS, Sensor, SensorError, SimulatedSensor};
 
 /// The hash of everything [`run`] produces with the default seeds, on every target.
-pub const EXPECTED_HASH: u64 = 0x2977_e864_1bda_b6d6;
+pub const EXPECTED_HASH: u64 = 0xb992_ef70_bcbc_83a7;
 
 /// Seed of the sampling streams (sample i of each sampler uses `Streams::new(seed, i)`).
 pub const SAMPLE_SEED: u64 = 0x5EED_F10E;
@@ -111,6 +112,14 @@ pub struct Summary {
     pub learned_false_alarms: u32,
     /// Mean learned log-likelihood of the normal readings (nats).
     pub learned_mean_normal_log_prob: f32,
+    /// Readings the learned flow flagged that the score network looked at.
+    pub second_looks: u32,
+    /// Injected anomalies the score network confirmed.
+    pub confirmed_anomalies: u32,
+    /// False alarms of the flow the score network confirmed.
+    pub confirmed_false_alarms: u32,
+    /// Score-network evaluations of the second looks.
+    pub second_nfe: u32,
     /// Numbers fed to the hash.
     pub values: u32,
     /// FNV-1a 64 of every number produced.
@@ -197,12 +206,14 @@ fn mean_radius(xs: &[[f32; 2]]) -> f32 {
     sum / xs.len() as f32
 }
 
-/// Runs the scenario with `models` (from [`Models::new`]) and the learned `detector` (loaded
-/// from [`learned::MODEL`]) on the simulated sensor behind any I²C bus implementation, driving
-/// `led` for anomalous readings.
-pub fn run<I: I2c, P: OutputPin, Rp: Report>(
+/// Runs the scenario with `models` (from [`Models::new`]), the learned `detector` (loaded
+/// from [`learned::MODEL`] into RAM, or in flash: [`flash_model`]) and its `second` opinion
+/// (from [`learned::SCORE_MODEL`]) on the simulated sensor behind any I²C bus implementation,
+/// driving `led` for anomalous readings.
+pub fn run<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>(
     models: &Models,
-    detector: &LearnedDetector,
+    detector: &LearnedDetector<B>,
+    second: &SecondOpinion,
     bus: I,
     led: &mut P,
     report: &mut Rp,
@@ -284,15 +295,44 @@ pub fn run<I: I2c, P: OutputPin, Rp: Report>(
 
     // The learned detector on the readings that follow: the flow trained on the host from the
     // sensor's normal data, its threshold chosen on held-out normal readings.
-    let d = detect(detector, &mut sensor, READINGS, LEARNED_READINGS, led, report, &mut hash)?;
+    let d =
+        detect(detector, second, &mut sensor, READINGS, LEARNED_READINGS, led, report, &mut hash)?;
     summary.learned_readings = d.readings;
     summary.learned_injected = d.injected;
     summary.learned_found = d.found;
     summary.learned_false_alarms = d.false_alarms;
     summary.learned_mean_normal_log_prob = d.mean_normal_log_prob;
+    summary.second_looks = d.second_looks;
+    summary.confirmed_anomalies = d.confirmed_anomalies;
+    summary.confirmed_false_alarms = d.confirmed_false_alarms;
+    summary.second_nfe = d.second_nfe;
     summary.values = hash.count();
     summary.hash = hash.value();
     Ok(summary)
+}
+
+/// A second look at a reading the learned flow flagged: `None` when there is none (the
+/// anomaly-detector image, which holds the flow alone), or another model's log-likelihood and
+/// whether it confirms the alarm, with the model evaluations it took.
+pub trait SecondLook {
+    /// Looks at a flagged reading.
+    fn look(&self, reading: [f32; 2]) -> Result<Option<(f32, bool, u32)>, flowscore::Error>;
+}
+
+/// No second look.
+impl SecondLook for () {
+    #[inline(always)]
+    fn look(&self, _: [f32; 2]) -> Result<Option<(f32, bool, u32)>, flowscore::Error> {
+        Ok(None)
+    }
+}
+
+/// The score network's probability-flow log-likelihood.
+impl SecondLook for SecondOpinion {
+    fn look(&self, reading: [f32; 2]) -> Result<Option<(f32, bool, u32)>, flowscore::Error> {
+        let (lp, nfe) = self.log_prob(reading)?;
+        Ok(Some((lp, self.confirms(lp), nfe)))
+    }
 }
 
 /// What [`detect`] found.
@@ -308,16 +348,28 @@ pub struct Detection {
     pub false_alarms: u32,
     /// Mean learned log-likelihood of the normal readings (nats).
     pub mean_normal_log_prob: f32,
+    /// Flagged readings given a second look.
+    pub second_looks: u32,
+    /// Injected anomalies the second look confirmed.
+    pub confirmed_anomalies: u32,
+    /// False alarms the second look confirmed.
+    pub confirmed_false_alarms: u32,
+    /// Model evaluations of the second looks.
+    pub second_nfe: u32,
 }
 
 /// The learned detector on readings `first .. first + count` of `sensor` (the indices name
 /// the device's readings, so the injected ones are known): each reading and its
 /// log-likelihood go into `hash`, then the mean normal log-likelihood; the LED is on for a
-/// flagged reading; flagged readings are reported as anomalies or false alarms. The anomaly
-/// detector firmware runs this alone, with its layers in flash; the full example after its
-/// closed-form models, with its layers loaded into RAM.
-pub fn detect<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>(
+/// flagged reading; flagged readings are reported as anomalies or false alarms, and given
+/// `second`'s look (its log-likelihood into the hash after the flow's). The anomaly detector
+/// firmware runs this alone, with its layers in flash and no second look; the full example
+/// after its closed-form models, with its layers loaded into RAM and the score network's second
+/// opinion.
+#[allow(clippy::too_many_arguments)]
+pub fn detect<B: flowscore::flow::Bijector<2>, S: SecondLook, I: I2c, P: OutputPin, Rp: Report>(
     detector: &LearnedDetector<B>,
+    second: &S,
     sensor: &mut Sensor<I>,
     first: u32,
     count: u32,
@@ -341,6 +393,18 @@ pub fn detect<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>
             led.set_low().map_err(|_| ScenarioError::Led)?;
         } else {
             led.set_high().map_err(|_| ScenarioError::Led)?;
+            let confirmed = match second.look(reading)? {
+                Some((lp2, confirmed, nfe)) => {
+                    hash.push_f32(lp2);
+                    hash.push_u32(nfe);
+                    d.second_looks += 1;
+                    d.second_nfe = d.second_nfe.saturating_add(nfe);
+                    confirmed
+                }
+                None => false,
+            };
+            d.confirmed_anomalies += u32::from(confirmed && injected);
+            d.confirmed_false_alarms += u32::from(confirmed && !injected);
             if injected {
                 d.found += 1;
                 report.learned_anomaly(index, reading, lp);

@@ -10,7 +10,8 @@
 use cortex_m_rt::entry;
 use flowscore::format;
 use flowscore_firmware_example::board::FpgaLed;
-use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, flash_model, some, stack};
+use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
+use flowscore_scenario::flash_model;
 use flowscore_scenario::hash::Fnv1a;
 use flowscore_scenario::learned::{LearnedDetector, THRESHOLD};
 use flowscore_scenario::sensor::{SENSOR_ADDRESS, Sensor, SimulatedSensor};
@@ -110,7 +111,7 @@ fn main() -> ! {
     let mut hash = Fnv1a::new();
     let started = counter::ticks();
     let d = check(
-        detect(&detector, &mut sensor, 0, DETECTOR_READINGS, &mut led, &mut log, &mut hash),
+        detect(&detector, &(), &mut sensor, 0, DETECTOR_READINGS, &mut led, &mut log, &mut hash),
         "the sensor and the model work",
     );
     let ticks = counter::ticks().wrapping_sub(started);

@@ -45,9 +45,9 @@ pub struct TrainArgs {
     /// The SDE (scorenet) [default: vp].
     #[arg(long, value_enum)]
     pub sde: Option<SdeName>,
-    /// Hidden width of the MAF's MADE networks: 64, or 16 for a model a microcontroller holds
-    /// (maf only) [default: 64].
-    #[arg(long, value_name = "16|64")]
+    /// Hidden width: the MAF's MADE networks 64, or 16 for a model a microcontroller holds
+    /// [default: 64]; the score network's 128, or 16 [default: 128] (maf and scorenet only).
+    #[arg(long, value_name = "N")]
     pub hidden: Option<usize>,
     /// Training steps.
     #[arg(long, default_value_t = 5000)]

@@ -15,7 +15,7 @@ use flowscore::format::{self, Standardize};
 use flowscore::score::ScoreModel;
 use flowscore::sde::{SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
 
-use super::train::{MafSmall, MafStack, RealNvp, ScoreNet2, SplineStack};
+use super::train::{MafSmall, MafStack, RealNvp, ScoreNet2, ScoreNetSmall, SplineStack};
 
 /// The loaded model, one variant per type `flowscore train` writes (boxed: the larger ones
 /// hold tens of thousands of parameters).
@@ -28,6 +28,9 @@ enum Trained {
     ScoreVp(Box<ScoreNet2<Vp>>),
     ScoreVe(Box<ScoreNet2<Ve>>),
     ScoreSubVp(Box<ScoreNet2<SubVp>>),
+    SmallVp(Box<ScoreNetSmall<Vp>>),
+    SmallVe(Box<ScoreNetSmall<Ve>>),
+    SmallSubVp(Box<ScoreNetSmall<SubVp>>),
 }
 
 /// What a command does with a model file, for any flow or any score network.
@@ -91,6 +94,9 @@ impl ModelFile {
         try_load!(ScoreNet2<Vp>, ScoreVp, "scorenet (vp)");
         try_load!(ScoreNet2<Ve>, ScoreVe, "scorenet (ve)");
         try_load!(ScoreNet2<SubVp>, ScoreSubVp, "scorenet (subvp)");
+        try_load!(ScoreNetSmall<Vp>, SmallVp, "scorenet (hidden 16, vp)");
+        try_load!(ScoreNetSmall<Ve>, SmallVe, "scorenet (hidden 16, ve)");
+        try_load!(ScoreNetSmall<SubVp>, SmallSubVp, "scorenet (hidden 16, subvp)");
         // A file-level error is the same for every type; any other is a shape or kind that
         // differs from every model here.
         match first_err {
@@ -145,6 +151,9 @@ impl ModelFile {
             Trained::ScoreVp(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VP, self),
             Trained::ScoreVe(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VE, self),
             Trained::ScoreSubVp(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VP, self),
+            Trained::SmallVp(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VP, self),
+            Trained::SmallVe(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VE, self),
+            Trained::SmallSubVp(m) => u.score(&**m, m.conditioning.0, SAMPLING_EPS_VP, self),
         }
     }
 }

@@ -11,7 +11,9 @@
 //! - `spline`: 4 rational-quadratic spline couplings, 8 bins on [−4, 4], conditioners
 //!   2 → 64 → 64 → 23 (tanh);
 //! - `scorenet`: s(x, t) = MLP([x, emb(t)])/σ_t, 2 + 16 → 128 → 128 → 2 (SiLU), 8 Gaussian
-//!   Fourier features of t (scale 16), trained by denoising score matching under the chosen SDE.
+//!   Fourier features of t (scale 16), trained by denoising score matching under the chosen SDE;
+//!   with `--hidden 16`, 2 + 16 → 16 → 16 → 2 (610 parameters: the firmware example's second
+//!   opinion).
 //!
 //! Data are standardised per dimension on the training split; the map is stored in the model
 //! file, so densities and samples are in the user's units. A toy set gives 50 000 training and
@@ -54,6 +56,8 @@ pub type MafSmall = [(Maf<2, 16, 4>, Permutation<2>); 4];
 pub type SplineStack = [SplineCoupling<2, 8, 23, Mlp2<2, 64, 23>>; 4];
 /// The score network under SDE `S`.
 pub type ScoreNet2<S> = ScoreNet<SdeTime<S>, 2, 8, 18, 128, 1>;
+/// The score network sized for a microcontroller (`--hidden 16`): 2 + 16 → 16 → 16 → 2.
+pub type ScoreNetSmall<S> = ScoreNet<SdeTime<S>, 2, 8, 18, 16, 1>;
 
 /// Training points of a toy set.
 const TOY_TRAIN: usize = 50_000;
@@ -97,7 +101,7 @@ pub struct TrainRequest {
     pub loss: Option<LossName>,
     /// The SDE (scorenet only).
     pub sde: Option<AnySde>,
-    /// Hidden width of the MAF's MADE networks (16 or 64; maf only; default 64).
+    /// Hidden width (maf: 16 or 64, default 64; scorenet: 16 or 128, default 128).
     pub hidden: Option<usize>,
     /// Steps.
     pub steps: u64,
@@ -157,9 +161,13 @@ impl TrainJob {
             "--sde applies to scorenet only"
         );
         match (req.model, req.hidden) {
-            (_, None) | (ModelName::Maf, Some(16 | 64)) => {}
+            (_, None) | (ModelName::Maf, Some(16 | 64)) | (ModelName::Scorenet, Some(16 | 128)) => {
+            }
             (ModelName::Maf, Some(h)) => bail!("--hidden {h}: this build trains maf with 16 or 64"),
-            (m, Some(_)) => bail!("--hidden applies to maf only, not {m:?}"),
+            (ModelName::Scorenet, Some(h)) => {
+                bail!("--hidden {h}: this build trains scorenet with 16 or 128")
+            }
+            (m, Some(_)) => bail!("--hidden applies to maf and scorenet only, not {m:?}"),
         }
         ensure!(req.steps >= 1, "--steps must be at least 1");
         ensure!(req.batch >= 1 && req.batch <= 1 << 20, "--batch must be 1..=1048576");
@@ -262,25 +270,35 @@ impl TrainJob {
                 });
                 self.fit_flow("spline-4x(K8,2x64x64x23)", m, say)
             }
-            ModelName::Scorenet => match self.req.sde.unwrap_or(AnySde::Vp(Vp::default())) {
-                AnySde::Ve(s) => self.fit_score::<Ve>(s, "scorenet-ve", say),
-                AnySde::Vp(s) => self.fit_score::<Vp>(s, "scorenet-vp", say),
-                AnySde::SubVp(s) => self.fit_score::<SubVp>(s, "scorenet-subvp", say),
-            },
+            ModelName::Scorenet => {
+                let sde = self.req.sde.unwrap_or(AnySde::Vp(Vp::default()));
+                match (sde, self.req.hidden == Some(16)) {
+                    (AnySde::Ve(s), false) => self.fit_score::<Ve, 128>(s, "scorenet-ve", say),
+                    (AnySde::Vp(s), false) => self.fit_score::<Vp, 128>(s, "scorenet-vp", say),
+                    (AnySde::SubVp(s), false) => {
+                        self.fit_score::<SubVp, 128>(s, "scorenet-subvp", say)
+                    }
+                    (AnySde::Ve(s), true) => self.fit_score::<Ve, 16>(s, "scorenet16-ve", say),
+                    (AnySde::Vp(s), true) => self.fit_score::<Vp, 16>(s, "scorenet16-vp", say),
+                    (AnySde::SubVp(s), true) => {
+                        self.fit_score::<SubVp, 16>(s, "scorenet16-subvp", say)
+                    }
+                }
+            }
         }
     }
 
-    fn fit_score<S: Sde + Copy + std::fmt::Debug + Send + Sync + 'static>(
+    fn fit_score<S: Sde + Copy + std::fmt::Debug + Send + Sync + 'static, const H: usize>(
         self,
         sde: S,
         tag: &str,
         say: Say<'_>,
     ) -> anyhow::Result<()>
     where
-        ScoreNet2<S>: ModelFormat,
+        ScoreNet<SdeTime<S>, 2, 8, 18, H, 1>: ModelFormat,
     {
         let emb = TimeEmbedding::fourier(16.0, TimeFeature::Time { scale: 1.0 }, self.req.seed)?;
-        let net = ScoreNet2::<S>::init(
+        let net = ScoreNet::<SdeTime<S>, 2, 8, 18, H, 1>::init(
             Activation::Silu,
             emb,
             SdeTime(sde),

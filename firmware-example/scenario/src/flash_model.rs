@@ -1,15 +1,15 @@
-//! The learned model in flash: `build.rs` loads `models/sensor-flow.flws` on the host with the
+//! The learned model in flash: `build.rs` loads `../models/sensor-flow.flws` on the host with the
 //! core's loader and writes its layers as a `static` built by the core's `const` constructors
 //! (each parameter from its bit pattern), so the anomaly detector scores readings with the
 //! parameters where they lie in flash and spends no RAM on them. At boot the firmware compares
 //! [`MODEL_CRC`], the file's CRC-32, with `flowscore::format::checksum_of(&LAYERS,
 //! &STANDARDIZE)`: equal, the model it runs is the file's, bit for bit.
 
+use crate::learned::SensorFlowLayers;
 use flowscore::flow::maf::Maf;
 use flowscore::flow::permute::Permutation;
 use flowscore::format::Standardize;
 use flowscore::nn::{Activation, Dense, Mlp};
-use flowscore_scenario::learned::SensorFlowLayers;
 
 /// `f32`s from their bit patterns.
 const fn floats<const N: usize>(bits: [u32; N]) -> [f32; N] {
