@@ -215,6 +215,14 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
             p("nosuch.ckpt"),
         ],
     ];
+    // Hidden widths this build does not train, and --hidden for a model without one.
+    let mut cases = cases;
+    for (model, hidden) in [("realnvp", "16"), ("spline", "64"), ("maf", "32"), ("scorenet", "64")]
+    {
+        cases.push(
+            ["--model", model, "--data", "moons", "--hidden", hidden].map(String::from).to_vec(),
+        );
+    }
     for args in cases {
         let out = flowscore()
             .arg("train")
