@@ -290,9 +290,9 @@ impl Report for LearnedFlags {
 }
 
 /// The anomaly-detector firmware's run on the host: its layers loaded from the model file into
-/// RAM (the firmware's are a `static` in flash, built from the same file at compile time), the
-/// same readings, the same hash — so the flash-resident model and its scoring are the file's,
-/// bit for bit. Every injected anomaly is flagged, the false alarms are at most 1 in 100 normal
+/// RAM, and the `static` the firmware runs from flash (built from the same file at compile
+/// time) — the same readings, the same figures, the same hash as the device's, so the
+/// flash-resident model and its scoring are the file's, bit for bit. Every injected anomaly is flagged, the false alarms are at most 1 in 100 normal
 /// readings (the threshold's design rate is 1 in 1 000), and each flagged reading is reported
 /// once, as what it is.
 #[test]
@@ -327,6 +327,22 @@ fn the_anomaly_detector_image_computes_the_host_bits() {
         "{} false alarms",
         d.false_alarms
     );
+    // The flash-resident detector the image runs, here on the host: the same bits.
+    let in_flash = flowscore_scenario::flash_model::verified().expect("the flash model verifies");
+    let mut sensor = Sensor::new(SimulatedSensor::new(SENSOR_SEED), SENSOR_ADDRESS).unwrap();
+    let mut flash_hash = Fnv1a::new();
+    let d2 = detect(
+        &in_flash,
+        &(),
+        &mut sensor,
+        0,
+        DETECTOR_READINGS,
+        &mut RecordingPin::default(),
+        &mut LearnedFlags::default(),
+        &mut flash_hash,
+    )
+    .expect("the detector runs");
+    assert_eq!((d2, flash_hash.value()), (d, hash.value()));
 }
 
 /// The flash-resident model the scenario's build script writes is the model file's: the same

@@ -610,8 +610,11 @@ fn a_model_built_at_compile_time_is_the_run_time_model() {
         assert_eq!(FLASH_MODEL[k].0, Maf::new(net));
         assert_eq!(FLASH_MODEL[k].1, Permutation::reverse());
         assert_eq!(FLASH_MODEL[k].1.indices(), &[1, 0]);
-        // MADE's masks hold: the first output pair (μ₀, α̂₀) sees no input.
-        assert!(FLASH_MODEL[k].0.made().input.weight().iter().all(|row| row[1] == 0.0));
+        // MADE's masks hold: no first-layer unit sees the last input x₁, and the outputs of
+        // the first coordinate (μ₀, α̂₀: rows 0 and 2) see no hidden unit.
+        let made = FLASH_MODEL[k].0.made();
+        assert!(made.input.weight().iter().all(|row| row[1] == 0.0));
+        assert!([0, 2].iter().all(|&o| made.output.weight()[o].iter().all(|&w| w == 0.0)));
     }
     assert_eq!(FLASH_STANDARDIZE, Standardize::new([0.5, -1.0], [2.0, 0.25]).unwrap());
     let borrowed = Flow::new(StandardNormal, &FLASH_MODEL);

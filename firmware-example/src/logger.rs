@@ -11,7 +11,7 @@
 //! descriptor on every write (another panic path).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering, compiler_fence};
 
 use semihosting::sys::arm_compat::syscall::{OperationNumber, ParamRegR, syscall_readonly};
 
@@ -101,6 +101,9 @@ unsafe impl defmt::Logger for Logger {
             return;
         }
         DEPTH.store(1, Ordering::Relaxed);
+        // A fault from here on sees DEPTH = 1 and leaves the frame's state alone: the state is
+        // not touched before the store.
+        compiler_fence(Ordering::SeqCst);
         // SAFETY: DEPTH was 0: this is the only frame, inside its critical section.
         unsafe {
             FRAME.restore.get().write(restore);
@@ -124,8 +127,11 @@ unsafe impl defmt::Logger for Logger {
                 unsafe {
                     let stdout = &mut *FRAME.stdout.get();
                     (*FRAME.encoder.get()).end_frame(|b| emit(stdout, b));
+                    let restore = FRAME.restore.get().read();
+                    // The frame's state is done with before DEPTH says so.
+                    compiler_fence(Ordering::SeqCst);
                     DEPTH.store(0, Ordering::Relaxed);
-                    critical_section::release(FRAME.restore.get().read());
+                    critical_section::release(restore);
                 }
             }
             d => DEPTH.store(d - 1, Ordering::Relaxed),

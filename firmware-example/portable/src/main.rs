@@ -18,9 +18,8 @@
 use core::convert::Infallible;
 
 use embedded_hal::digital::{ErrorType, OutputPin};
-use flowscore::format;
 use flowscore_scenario::flash_model;
-use flowscore_scenario::learned::{self, LearnedDetector, SecondOpinion};
+use flowscore_scenario::learned::{self, SecondOpinion};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, SENSOR_SEED, Silent};
 use semihosting::println;
@@ -34,6 +33,8 @@ macro_rules! log_error {
 
 #[path = "../../checks/core_checks.rs"]
 mod core_checks;
+#[path = "../../src/stack.rs"]
+mod stack;
 
 /// No LED on these boards: the pin does nothing.
 struct NoLed;
@@ -63,16 +64,13 @@ fn check() -> i32 {
     };
     // The learned flow in flash (the board's 16 KiB of RAM do not hold a copy of it next to
     // the rest), checked against the model file's CRC-32 as the anomaly detector checks it.
-    match format::checksum_of(&flash_model::LAYERS, &flash_model::STANDARDIZE) {
-        Ok(crc) if crc == flash_model::MODEL_CRC => {}
-        _ => {
-            println!(
-                "error: learned model refused: the flash-resident model differs from the file"
-            );
+    let detector = match flash_model::verified() {
+        Ok(d) => d,
+        Err(crc) => {
+            println!("error: learned model refused: the flash-resident model's CRC-32 {crc:#010x}");
             return 1;
         }
-    }
-    let detector = LearnedDetector::in_flash(&flash_model::LAYERS, flash_model::STANDARDIZE);
+    };
     let mut second = SecondOpinion::zeroed();
     if let Err(e) = second.reload(learned::SCORE_MODEL) {
         println!("error: the second opinion's model refused: {e}");
@@ -119,6 +117,7 @@ fn check() -> i32 {
     if core_checks::run_all(&models) != 0 {
         return 1;
     }
+    println!("stack: peak {} bytes (the scenario and the core's checks)", stack::high_water_mark());
     0
 }
 
@@ -130,6 +129,7 @@ const EXIT_FAULT: i32 = 2;
 #[cfg(target_arch = "arm")]
 #[cortex_m_rt::entry]
 fn main() -> ! {
+    stack::paint();
     semihosting::process::exit(check())
 }
 
@@ -145,6 +145,7 @@ unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
 #[cfg(target_arch = "riscv32")]
 #[riscv_rt::entry]
 fn main() -> ! {
+    stack::paint();
     semihosting::process::exit(check())
 }
 

@@ -59,3 +59,16 @@ const fn standardize(shift: [u32; 2], scale: [u32; 2]) -> Standardize<2> {
 }
 
 include!(concat!(env!("OUT_DIR"), "/flash_model.rs"));
+
+/// The flash-resident detector, once [`LAYERS`] and [`STANDARDIZE`] encode to the model file
+/// (their streamed CRC-32 equals [`MODEL_CRC`]); otherwise the CRC-32 they give (0 when they
+/// have no encoding).
+pub fn verified() -> Result<crate::learned::LearnedDetector<&'static SensorFlowLayers>, u32> {
+    match flowscore::format::checksum_of(&LAYERS, &STANDARDIZE) {
+        Ok(crc) if crc == MODEL_CRC => {
+            Ok(crate::learned::LearnedDetector::in_flash(&LAYERS, STANDARDIZE))
+        }
+        Ok(crc) => Err(crc),
+        Err(_) => Err(0),
+    }
+}

@@ -120,6 +120,8 @@ pub struct Summary {
     pub confirmed_false_alarms: u32,
     /// Score-network evaluations of the second looks.
     pub second_nfe: u32,
+    /// Second looks that failed (counted as confirming the alarm).
+    pub second_failures: u32,
     /// Numbers fed to the hash.
     pub values: u32,
     /// FNV-1a 64 of every number produced.
@@ -306,6 +308,7 @@ pub fn run<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>(
     summary.confirmed_anomalies = d.confirmed_anomalies;
     summary.confirmed_false_alarms = d.confirmed_false_alarms;
     summary.second_nfe = d.second_nfe;
+    summary.second_failures = d.second_failures;
     summary.values = hash.count();
     summary.hash = hash.value();
     Ok(summary)
@@ -356,6 +359,8 @@ pub struct Detection {
     pub confirmed_false_alarms: u32,
     /// Model evaluations of the second looks.
     pub second_nfe: u32,
+    /// Second looks that failed (counted as confirming the alarm).
+    pub second_failures: u32,
 }
 
 /// The learned detector on readings `first .. first + count` of `sensor` (the indices name
@@ -377,9 +382,10 @@ pub fn detect<B: flowscore::flow::Bijector<2>, S: SecondLook, I: I2c, P: OutputP
     report: &mut Rp,
     hash: &mut Fnv1a,
 ) -> Result<Detection, ScenarioError<I::Error>> {
-    let mut d = Detection { readings: count, ..Detection::default() };
+    let end = first.saturating_add(count);
+    let mut d = Detection { readings: end - first, ..Detection::default() };
     let mut normal_lp_sum = 0.0f32;
-    for index in first..first.saturating_add(count) {
+    for index in first..end {
         let reading = sensor.read().map_err(ScenarioError::Sensor)?;
         let lp = detector.log_prob(reading)?;
         hash.push_all(&reading);
@@ -393,15 +399,23 @@ pub fn detect<B: flowscore::flow::Bijector<2>, S: SecondLook, I: I2c, P: OutputP
             led.set_low().map_err(|_| ScenarioError::Led)?;
         } else {
             led.set_high().map_err(|_| ScenarioError::Led)?;
-            let confirmed = match second.look(reading)? {
-                Some((lp2, confirmed, nfe)) => {
+            let confirmed = match second.look(reading) {
+                Ok(Some((lp2, confirmed, nfe))) => {
                     hash.push_f32(lp2);
                     hash.push_u32(nfe);
                     d.second_looks += 1;
                     d.second_nfe = d.second_nfe.saturating_add(nfe);
                     confirmed
                 }
-                None => false,
+                Ok(None) => false,
+                // A second look that fails (its ODE solve gave up) does not stop the detector:
+                // the flow's alarm stands, counted as confirmed, and the failure is counted.
+                Err(_) => {
+                    hash.push_u32(u32::MAX);
+                    d.second_looks += 1;
+                    d.second_failures += 1;
+                    true
+                }
             };
             d.confirmed_anomalies += u32::from(confirmed && injected);
             d.confirmed_false_alarms += u32::from(confirmed && !injected);
@@ -414,7 +428,7 @@ pub fn detect<B: flowscore::flow::Bijector<2>, S: SecondLook, I: I2c, P: OutputP
             }
         }
     }
-    d.mean_normal_log_prob = normal_lp_sum / count.saturating_sub(d.injected).max(1) as f32;
+    d.mean_normal_log_prob = normal_lp_sum / d.readings.saturating_sub(d.injected).max(1) as f32;
     hash.push_f32(d.mean_normal_log_prob);
     Ok(d)
 }

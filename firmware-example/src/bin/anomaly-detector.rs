@@ -8,7 +8,6 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use flowscore::format;
 use flowscore_firmware_example::board::FpgaLed;
 use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
 use flowscore_scenario::flash_model;
@@ -73,25 +72,25 @@ impl Report for AnomalyLog {
 /// The flash-resident model, once its checksum matches the model file's.
 #[inline(never)]
 fn verified_detector() -> LearnedDetector<&'static flowscore_scenario::learned::SensorFlowLayers> {
-    let crc = check(
-        format::checksum_of(&flash_model::LAYERS, &flash_model::STANDARDIZE),
-        "the flash model has a file encoding",
-    );
-    if crc != flash_model::MODEL_CRC {
-        defmt::error!(
-            "learned model refused: the flash-resident model's CRC-32 {=u32:#010x} differs from the model file's {=u32:#010x}",
-            crc,
-            flash_model::MODEL_CRC
-        );
-        fail("the flash-resident model is damaged");
+    match flash_model::verified() {
+        Ok(detector) => {
+            defmt::info!(
+                "learned model: the {=usize}-byte model file's CRC-32 {=u32:#010x} verified over the flash-resident model; threshold {=f32} nats",
+                flash_model::MODEL_LEN,
+                flash_model::MODEL_CRC,
+                THRESHOLD
+            );
+            detector
+        }
+        Err(crc) => {
+            defmt::error!(
+                "learned model refused: the flash-resident model's CRC-32 {=u32:#010x} differs from the model file's {=u32:#010x}",
+                crc,
+                flash_model::MODEL_CRC
+            );
+            fail("the flash-resident model is damaged")
+        }
     }
-    defmt::info!(
-        "learned model: the {=usize}-byte model file's CRC-32 {=u32:#010x} verified over the flash-resident model; threshold {=f32} nats",
-        flash_model::MODEL_LEN,
-        crc,
-        THRESHOLD
-    );
-    LearnedDetector::in_flash(&flash_model::LAYERS, flash_model::STANDARDIZE)
 }
 
 #[entry]

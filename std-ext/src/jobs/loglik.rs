@@ -160,13 +160,7 @@ impl LoglikJob {
         let target_path = req.target.clone().unwrap_or_default();
         let method =
             req.method.ok_or_else(|| anyhow::anyhow!("--method is required with --target"))?;
-        let what = format!("--method {}", method.name());
-        let ode = method != Method::Exact;
-        let hutch = method == Method::OdeHutchinson;
-        not_for(req.rtol.is_some() && !ode, "--rtol", &what)?;
-        not_for(req.atol.is_some() && !ode, "--atol", &what)?;
-        not_for(req.probes.is_some() && !hutch, "--probes", &what)?;
-        not_for(req.seed.is_some() && !hutch, "--seed", &what)?;
+        let pf = method_settings(&req, method)?;
         check_output(&req.out)?;
         let staged = Staged::new(&req.out, &[&target_path, &req.data])?;
         let spec = Spec::read(&target_path)?;
@@ -186,10 +180,10 @@ impl LoglikJob {
         let settings = LoglikSettings {
             method,
             sde: req.sde.unwrap_or(AnySde::Vp(flowscore::sde::Vp::default())),
-            eps: req.eps.unwrap_or(DEFAULT_EPS),
-            ode: ode_options(&req),
-            probes: req.probes.unwrap_or(1) as usize,
-            seed: req.seed.unwrap_or(0),
+            eps: pf.eps,
+            ode: pf.ode,
+            probes: pf.probes,
+            seed: pf.seed,
         };
         Ok(Self { source: Source::Target { target, settings }, data, out: req.out, staged })
     }
@@ -223,17 +217,7 @@ impl LoglikJob {
                 "--method exact needs a closed-form density (--target); a score network's \
                  log-likelihood is by the probability-flow ODE: --method ode or ode-hutchinson"
             );
-            let what = format!("--method {}", method.name());
-            let hutch = method == Method::OdeHutchinson;
-            not_for(req.probes.is_some() && !hutch, "--probes", &what)?;
-            not_for(req.seed.is_some() && !hutch, "--seed", &what)?;
-            Some(PfSettings {
-                method,
-                eps: req.eps.unwrap_or(DEFAULT_EPS),
-                ode: ode_options(&req),
-                probes: req.probes.unwrap_or(1) as usize,
-                seed: req.seed.unwrap_or(0),
-            })
+            Some(method_settings(&req, method)?)
         };
         let data = crate::data::read(&req.data)?;
         anyhow::ensure!(
@@ -294,13 +278,27 @@ impl LoglikJob {
     }
 }
 
-/// The ODE options of a request, defaults filled in.
-fn ode_options(req: &LoglikRequest) -> OdeOptions {
-    OdeOptions {
-        rtol: req.rtol.unwrap_or(DEFAULT_TOL),
-        atol: req.atol.unwrap_or(DEFAULT_TOL),
-        max_steps: DEFAULT_MAX_STEPS,
-    }
+/// The request's settings for `method`, defaults filled in: the tolerances are errors for
+/// `exact`, the probes and their seed for all but `ode-hutchinson`.
+fn method_settings(req: &LoglikRequest, method: Method) -> anyhow::Result<PfSettings> {
+    let what = format!("--method {}", method.name());
+    let ode = method != Method::Exact;
+    let hutch = method == Method::OdeHutchinson;
+    not_for(req.rtol.is_some() && !ode, "--rtol", &what)?;
+    not_for(req.atol.is_some() && !ode, "--atol", &what)?;
+    not_for(req.probes.is_some() && !hutch, "--probes", &what)?;
+    not_for(req.seed.is_some() && !hutch, "--seed", &what)?;
+    Ok(PfSettings {
+        method,
+        eps: req.eps.unwrap_or(DEFAULT_EPS),
+        ode: OdeOptions {
+            rtol: req.rtol.unwrap_or(DEFAULT_TOL),
+            atol: req.atol.unwrap_or(DEFAULT_TOL),
+            max_steps: DEFAULT_MAX_STEPS,
+        },
+        probes: req.probes.unwrap_or(1) as usize,
+        seed: req.seed.unwrap_or(0),
+    })
 }
 
 /// `loglik --model`: log p of every row (in the data's units) under the model.
