@@ -30,12 +30,7 @@ pub const ALPHA: f64 = 0.01;
 /// A random mixture in ℝᴰ with K components, seeded: weights ∝ 0.5 + U(0, 1), means 3·N(0, I),
 /// covariances A Aᵀ/D + 0.1 I with A standard normal (anisotropic, rotated). The same
 /// construction as the likelihood tests' `random_mixture`.
-pub fn random_mixture<const D: usize, const K: usize>(seed: u64) -> GaussianMixture<D, K>
-where
-    nalgebra::Const<D>: nalgebra::DimSub<nalgebra::U1>,
-    nalgebra::DefaultAllocator:
-        nalgebra::allocator::Allocator<nalgebra::DimDiff<nalgebra::Const<D>, nalgebra::U1>>,
-{
+pub fn random_mixture<const D: usize, const K: usize>(seed: u64) -> GaussianMixture<D, K> {
     let mut rng = Streams::<f64>::new(seed, 0);
     let raw: [f64; K] = core::array::from_fn(|_| 0.5 + rng.uniform());
     let total: f64 = raw.iter().sum();

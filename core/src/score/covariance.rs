@@ -1,13 +1,17 @@
 //! A validated symmetric positive-definite covariance, eigen-decomposed once (MATH.md §2).
 //!
-//! Σ = Q Λ Qᵀ is computed in `f64` by nalgebra's `SymmetricEigen` at construction and stored as
-//! `f32` (parameters are `f32`, DESIGN.md). Every closed-form model works in the eigenbasis, so
-//! nothing is factorised per sample or per step.
-
-use nalgebra::allocator::Allocator;
-use nalgebra::{
-    ArrayStorage, Const, DefaultAllocator, DimDiff, DimSub, SMatrix, SymmetricEigen, U1,
-};
+//! Σ = Q Λ Qᵀ is computed in `f64` at construction by cyclic Jacobi rotations ([`jacobi`]) and
+//! stored as `f32` (parameters are `f32`, DESIGN.md). Every closed-form model works in the
+//! eigenbasis, so nothing is factorised per sample or per step.
+//!
+//! Why our own eigen-solver rather than nalgebra's `SymmetricEigen`, which this module used, for
+//! matrices of at most 8 × 8 built once: Jacobi's method on a plain `[[f64; D]; D]` is a few
+//! dozen lines and needs none of nalgebra's dimension and allocator bounds on `D` (which every
+//! generic caller of `GaussianMixture::new` had to repeat), so the core no longer depends on
+//! nalgebra; its work has a fixed bound ([`JACOBI_MAX_SWEEPS`] sweeps of D(D − 1)/2 rotations);
+//! and it computes small eigenvalues of a positive-definite matrix to high relative accuracy
+//! (Demmel & Veselić 1992), which the positive-definiteness check below relies on. In the
+//! Cortex-M4F example it saves 548 B of flash and 16 B of stack.
 
 use crate::error::Error;
 
@@ -21,9 +25,93 @@ pub const EIGENVALUE_RTOL: f64 = 1e-12;
 pub const MIN_EIGENVALUE: f64 = 1e-12;
 /// Largest allowed eigenvalue: keeps products of two (α²λ + σ²) far below `f32::MAX`.
 pub const MAX_EIGENVALUE: f64 = 1e12;
-/// Iteration cap of the symmetric QR eigen-solver (it needs a few per eigenvalue); reaching it
-/// is an [`Error::NotConverged`], never a hang.
-pub const EIGEN_MAX_ITERATIONS: usize = 10_000;
+/// Sweep cap of the Jacobi eigen-solver: it converges quadratically, in a handful of sweeps for
+/// D ≤ 8; reaching the cap is an [`Error::NotConverged`], never a hang.
+pub const JACOBI_MAX_SWEEPS: usize = 50;
+
+/// Eigenvalues and unit eigenvectors of the symmetric matrix `a` by cyclic Jacobi rotations in
+/// `f64`: returns (λ, V) with `a = V diag(λ) Vᵀ`, column j of V (`v[i][j]`, i = 0..D) the
+/// eigenvector of λⱼ, in no particular order. Each sweep rotates every pair (p, q), p < q, whose
+/// off-diagonal entry is not negligible against its diagonal pair,
+/// |a_pq| > ε·√|a_pp|·√|a_qq| (ε = `f64::EPSILON`: the test that gives small eigenvalues of a
+/// positive-definite matrix to high relative accuracy), to zero that entry (Numerical Recipes'
+/// stable form of the rotation); a sweep that rotates nothing ends it. `None` after
+/// [`JACOBI_MAX_SWEEPS`] sweeps, and for a matrix with a non-finite entry.
+pub fn jacobi<const D: usize>(a: [[f64; D]; D]) -> Option<([f64; D], [[f64; D]; D])> {
+    let mut a = a;
+    let mut v = [[0.0f64; D]; D];
+    for (i, row) in v.iter_mut().enumerate() {
+        if let Some(d) = row.get_mut(i) {
+            *d = 1.0;
+        }
+    }
+    if !a.iter().flatten().all(|x| x.is_finite()) {
+        return None;
+    }
+    let at = |a: &[[f64; D]; D], i: usize, j: usize| {
+        a.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0)
+    };
+    for _ in 0..JACOBI_MAX_SWEEPS {
+        let mut rotated = false;
+        for p in 0..D {
+            for q in p + 1..D {
+                let apq = libm::fabs(at(&a, p, q));
+                let tol = f64::EPSILON
+                    * libm::sqrt(libm::fabs(at(&a, p, p)))
+                    * libm::sqrt(libm::fabs(at(&a, q, q)));
+                if apq > tol {
+                    rotate(&mut a, &mut v, p, q);
+                    rotated = true;
+                }
+            }
+        }
+        if !rotated {
+            return Some((core::array::from_fn(|i| at(&a, i, i)), v));
+        }
+    }
+    None
+}
+
+/// One Jacobi rotation in the (p, q) plane: A ← Jᵀ A J with (Jᵀ A J)_pq = 0, V ← V J.
+fn rotate<const D: usize>(a: &mut [[f64; D]; D], v: &mut [[f64; D]; D], p: usize, q: usize) {
+    let at = |a: &[[f64; D]; D], i: usize, j: usize| {
+        a.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0)
+    };
+    let apq = at(a, p, q);
+    if apq == 0.0 {
+        return;
+    }
+    let theta = (at(a, q, q) - at(a, p, p)) / (2.0 * apq);
+    // t = tan φ, the smaller root of t² + 2θt − 1 = 0; for a huge θ, t ≈ 1/(2θ) (θ² overflows).
+    let t = if libm::fabs(theta) > 1e150 {
+        0.5 / theta
+    } else {
+        let t = 1.0 / (libm::fabs(theta) + libm::sqrt(theta * theta + 1.0));
+        if theta < 0.0 { -t } else { t }
+    };
+    let c = 1.0 / libm::sqrt(t * t + 1.0);
+    let s = t * c;
+    // Columns p and q of A J, then rows p and q of Jᵀ (A J), then columns of V J.
+    for row in a.iter_mut() {
+        if let (Some(&x), Some(&y)) = (row.get(p), row.get(q)) {
+            row[p] = c * x - s * y;
+            row[q] = s * x + c * y;
+        }
+    }
+    if p < D && q < D {
+        let (rp, rq) = (a[p], a[q]);
+        for k in 0..D {
+            a[p][k] = c * rp[k] - s * rq[k];
+            a[q][k] = s * rp[k] + c * rq[k];
+        }
+    }
+    for row in v.iter_mut() {
+        if let (Some(&x), Some(&y)) = (row.get(p), row.get(q)) {
+            row[p] = c * x - s * y;
+            row[q] = s * x + c * y;
+        }
+    }
+}
 
 /// An SPD covariance Σ = Q Λ Qᵀ with its eigen-decomposition.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,11 +134,7 @@ impl<const D: usize> Covariance<D> {
     /// ([`Error::NonFinite`]), symmetric within [`SYMMETRY_RTOL`], eigenvalues in
     /// [[`MIN_EIGENVALUE`], [`MAX_EIGENVALUE`]] and at least [`EIGENVALUE_RTOL`] times the
     /// largest ([`Error::InvalidParameter`] otherwise).
-    pub fn new(matrix: [[f32; D]; D]) -> Result<Self, Error>
-    where
-        Const<D>: DimSub<U1>,
-        DefaultAllocator: Allocator<DimDiff<Const<D>, U1>>,
-    {
+    pub fn new(matrix: [[f32; D]; D]) -> Result<Self, Error> {
         const NAME: &str = "covariance";
         if !matrix.iter().flatten().all(|v| v.is_finite()) {
             return Err(Error::NonFinite(NAME));
@@ -70,12 +154,10 @@ impl<const D: usize> Covariance<D> {
         if asym > SYMMETRY_RTOL * scale {
             return Err(Error::InvalidParameter { name: NAME, reason: "must be symmetric" });
         }
-        // Column-major storage: column j holds (Σ₀ⱼ, …); Σ is symmetric, so rows serve as columns.
-        let m = SMatrix::<f64, D, D>::from_data(ArrayStorage(sym.map(|r| r.map(|v| v as f64))));
-        let eig = SymmetricEigen::try_new(m, f64::EPSILON, EIGEN_MAX_ITERATIONS)
+        let (lambda, vectors) = jacobi(sym.map(|r| r.map(|v| v as f64)))
             .ok_or(Error::NotConverged("covariance eigen-decomposition"))?;
-        let lmax = eig.eigenvalues.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-        let lmin = eig.eigenvalues.iter().fold(f64::INFINITY, |m, v| m.min(*v));
+        let lmax = lambda.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v));
+        let lmin = lambda.iter().fold(f64::INFINITY, |m, v| m.min(*v));
         if !(lmin > 0.0 && lmin >= EIGENVALUE_RTOL * lmax) {
             return Err(Error::InvalidParameter {
                 name: NAME,
@@ -92,11 +174,11 @@ impl<const D: usize> Covariance<D> {
         let mut eigenvalues = [0.0f32; D];
         let mut log_det = 0.0f64;
         for (j, (b, l)) in basis.iter_mut().zip(eigenvalues.iter_mut()).enumerate() {
-            let lam = eig.eigenvalues.get(j).copied().unwrap_or(1.0);
+            let lam = lambda.get(j).copied().unwrap_or(1.0);
             *l = lam as f32;
             log_det += libm::log(*l as f64);
             for (i, bi) in b.iter_mut().enumerate() {
-                *bi = eig.eigenvectors.get((i, j)).copied().unwrap_or(0.0) as f32;
+                *bi = vectors.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0) as f32;
             }
         }
         Ok(Self { matrix: sym, basis, eigenvalues, log_det })

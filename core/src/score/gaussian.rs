@@ -1,9 +1,6 @@
 //! The Gaussian N(μ, Σ) with full covariance as a (time-independent) closed-form score model
 //! (MATH.md §2): s(x) = Σ⁻¹(μ − x), ∇·s = −tr Σ⁻¹.
 
-use nalgebra::allocator::Allocator;
-use nalgebra::{Const, DefaultAllocator, DimDiff, DimSub, U1};
-
 use crate::dist::Distribution;
 use crate::error::Error;
 use crate::lane::Lane;
@@ -30,11 +27,7 @@ pub struct Gaussian<const D: usize> {
 
 impl<const D: usize> Gaussian<D> {
     /// N(mean, covariance); see [`Covariance::new`] for the checks on the covariance.
-    pub fn new(mean: [f32; D], covariance: [[f32; D]; D]) -> Result<Self, Error>
-    where
-        Const<D>: DimSub<U1>,
-        DefaultAllocator: Allocator<DimDiff<Const<D>, U1>>,
-    {
+    pub fn new(mean: [f32; D], covariance: [[f32; D]; D]) -> Result<Self, Error> {
         if !mean.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite("mean"));
         }

@@ -18,9 +18,6 @@
 //! its k. Time `t` (or the noise level σ) is a lane value: each lane may
 //! sit at its own time.
 
-use nalgebra::allocator::Allocator;
-use nalgebra::{Const, DefaultAllocator, DimDiff, DimSub, U1};
-
 use crate::dist::Distribution;
 use crate::error::Error;
 use crate::lane::Lane;
@@ -73,11 +70,7 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         weights: [f32; K],
         means: [[f32; D]; K],
         covariances: [[[f32; D]; D]; K],
-    ) -> Result<Self, Error>
-    where
-        Const<D>: DimSub<U1>,
-        DefaultAllocator: Allocator<DimDiff<Const<D>, U1>>,
-    {
+    ) -> Result<Self, Error> {
         if K == 0 {
             return Err(Error::InvalidParameter { name: "weights", reason: "need K ≥ 1" });
         }
