@@ -25,8 +25,8 @@ pub const EIGENVALUE_RTOL: f64 = 1e-12;
 pub const MIN_EIGENVALUE: f64 = 1e-12;
 /// Largest allowed eigenvalue: keeps products of two (α²λ + σ²) far below `f32::MAX`.
 pub const MAX_EIGENVALUE: f64 = 1e12;
-/// Sweep cap of the Jacobi eigen-solver: it converges quadratically, in a handful of sweeps for
-/// D ≤ 8; reaching the cap is an [`Error::NotConverged`], never a hang.
+/// Sweep cap of the Jacobi eigen-solver (cyclic Jacobi converges quadratically once the
+/// off-diagonal part is small); reaching the cap is an [`Error::NotConverged`], never a hang.
 pub const JACOBI_MAX_SWEEPS: usize = 50;
 
 /// Eigenvalues and unit eigenvectors of the symmetric matrix `a` by cyclic Jacobi rotations in

@@ -75,7 +75,7 @@ struct Eval<'a>(&'a Table);
 
 impl UseModel for Eval<'_> {
     type Out = anyhow::Result<(Vec<f64>, Option<Vec<u32>>)>;
-    fn flow<B: Bijector<2> + Copy + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
+    fn flow<B: Bijector<2> + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
         Ok((flow_log_p(flow, file.standardize(), self.0)?, None))
     }
     fn score<M: ScoreModel<2> + Sync, S: Sde + Copy + Sync>(

@@ -309,7 +309,7 @@ struct ModelLoglik<'a> {
 
 impl UseModel for ModelLoglik<'_> {
     type Out = anyhow::Result<LoglikOutput>;
-    fn flow<B: Bijector<2> + Copy + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
+    fn flow<B: Bijector<2> + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
         let log_p = flow_log_p(flow, file.standardize(), self.data)?;
         let nfe = vec![0; log_p.len()];
         Ok(LoglikOutput { log_p, nfe })
@@ -329,12 +329,13 @@ impl UseModel for ModelLoglik<'_> {
 /// log p(x) of every row of `data` (data units, two columns) under a flow: the exact density
 /// of the standardised point (its inverse pass, in `f64`) plus the standardisation's
 /// log-determinant. Errors: a row whose inverse fails or whose log-density is not finite.
-pub(crate) fn flow_log_p<B: Bijector<2> + Copy + Sync>(
+pub(crate) fn flow_log_p<B: Bijector<2> + Sync>(
     b: &B,
     s: &Standardize<2>,
     data: &Table,
 ) -> anyhow::Result<Vec<f64>> {
-    let flow = Flow::new(StandardNormal, *b);
+    // The flow borrows its layers (a reference to a bijector is one): no copy of them.
+    let flow = Flow::new(StandardNormal, b);
     let mut log_p = Vec::new();
     log_p.try_reserve_exact(data.rows).map_err(|_| anyhow::anyhow!("not enough memory"))?;
     crate::par::map_chunks(

@@ -38,7 +38,7 @@ pub trait UseModel {
     /// The command's result.
     type Out;
     /// Uses a flow x = f(z), z ~ N(0, I), in standardised coordinates.
-    fn flow<B: Bijector<2> + Copy + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out;
+    fn flow<B: Bijector<2> + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out;
     /// Uses a score network trained under `sde`; `sampling_eps` is the SDE's usual end time of
     /// sampling (score_sde's: 1e-3 for VP and sub-VP, 1e-5 for VE).
     fn score<M: ScoreModel<2> + Sync, S: Sde + Copy + Sync>(

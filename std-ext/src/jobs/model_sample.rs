@@ -98,8 +98,8 @@ struct Sampling<'a, 'b> {
 
 impl UseModel for Sampling<'_, '_> {
     type Out = anyhow::Result<()>;
-    fn flow<B: Bijector<2> + Copy + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
-        let flow = Flow::new(StandardNormal, *flow);
+    fn flow<B: Bijector<2> + Sync>(self, flow: &B, file: &ModelFile) -> Self::Out {
+        let flow = Flow::new(StandardNormal, flow);
         let seed = self.req.seed;
         write(self.staged, self.n, file.standardize(), self.say, |first, buf| {
             flow.sample_batch(seed, first, buf);
