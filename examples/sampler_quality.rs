@@ -24,15 +24,15 @@ mod common;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use common::{exact_n, random_mixture, sliced_energy, weight_error};
+use common::{directions, exact_n, random_mixture, sliced_energy, weight_error};
 use flowscore::Error;
 use flowscore::likelihood::ProbabilityFlow;
 use flowscore::likelihood::sampling::{OdeSolver, transport};
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::Streams;
 use flowscore::sample::{
-    AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, EdmHeun, EulerMaruyama, LaneSampler,
-    PredictorCorrector, SrkMethod, StochasticRk,
+    AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, DpmSolverPp3m, EdmHeun, EulerMaruyama,
+    LaneSampler, PredictorCorrector, SrkMethod, StochasticRk,
 };
 use flowscore::score::{GaussianMixture, MixtureScore};
 use flowscore::sde::{SAMPLING_EPS_VP, Sde, Vp};
@@ -44,10 +44,14 @@ const SAMPLES: usize = 20_000;
 const BUDGETS: [u32; 6] = [10, 20, 50, 100, 250, 1000];
 /// Independent exact sets behind the noise floor.
 const FLOOR_SETS: u64 = 4;
+/// Independent runs of the repeated target check.
+const REPEATS: u64 = 8;
 /// Seed of the exact p_T start points of the probability-flow samplers.
 const START_SEED: u64 = 606;
 /// Seed of the samplers' own streams.
 const SEED: u64 = 11;
+/// Seed of the exact p_ε draws of the repeated target check.
+const EXACT_SEED: u64 = 5_000;
 
 /// One measurement: mean NFE per sample, sliced energy distance, largest mode-weight error, and
 /// the tolerance (adaptive samplers).
@@ -180,6 +184,13 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
         });
         Some(())
     }));
+    rows.push(fixed("DPM-Solver++(3M)", &|b, xs| {
+        let s = DpmSolverPp3m::new(sde, b, eps).unwrap().starting_from_input();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
 
     // Adaptive samplers: a tolerance sweep, with the mean NFE each reached.
     let mut points = Vec::new();
@@ -224,6 +235,64 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
     }
     rows.push(Row { name: "PF-ODE Dormand–Prince (rtol = atol)", adaptive: true, points });
 
+    // The target check, repeated: REPEATS independent runs (sampler streams SEED + r, p_T
+    // start points START_SEED + r) of Euler–Maruyama at 1 000 evaluations and of the few-step
+    // samplers at 20, against the same reference; mean and standard error of the mean.
+    let starts: Vec<Vec<[f32; D]>> = (0..REPEATS)
+        .map(|r| {
+            (0..n as u64)
+                .map(|i| model.sample_at(t_max, &mut Streams::<f32>::new(START_SEED + r, i)))
+                .collect()
+        })
+        .collect();
+    let rep = |name: &'static str, run: &dyn Fn(u64, &mut [[f32; D]])| {
+        let e: Vec<f64> = (0..REPEATS)
+            .map(|r| {
+                let mut xs = starts[r as usize].clone();
+                run(r, &mut xs);
+                sliced_energy(&xs, &reference)
+            })
+            .collect();
+        (name, e)
+    };
+    let repeated: Vec<(&'static str, Vec<f64>)> = vec![
+        rep("EM, 1 000 evaluations", &|r, xs| {
+            let s = EulerMaruyama::new(sde, 1000, eps).unwrap();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED + r, first, c);
+            });
+        }),
+        rep("SRA1, 20 evaluations", &|r, xs| {
+            let s = StochasticRk::new(sde, SrkMethod::Sra1, 10, eps).unwrap();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED + r, first, c);
+            });
+        }),
+        rep("DPM-Solver++(2M), 20 evaluations", &|_, xs| {
+            let s = DpmSolverPp2m::new(sde, 20, eps).unwrap().starting_from_input();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        }),
+        rep("DPM-Solver++(3M), 20 evaluations", &|_, xs| {
+            let s = DpmSolverPp3m::new(sde, 20, eps).unwrap().starting_from_input();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        }),
+        rep("DPM-Solver++(3M), 1 000 evaluations (the converged flow)", &|_, xs| {
+            let s = DpmSolverPp3m::new(sde, 1000, eps).unwrap().starting_from_input();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        }),
+        rep("exact samples of p_ε", &|r, xs| {
+            for (i, x) in xs.iter_mut().enumerate() {
+                *x = model.sample_at(eps, &mut Streams::<f32>::new(EXACT_SEED + r, i as u64));
+            }
+        }),
+    ];
+
     // The tables.
     println!("\n### {name} (VP, ε = 1e-3, {n} samples)\n");
     println!(
@@ -243,6 +312,17 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
             .collect();
         println!("| {} | {} |", r.name, cells.join(" | "));
     }
+    println!(
+        "\nRepeated ({REPEATS} runs: sampler seeds {SEED}.., p_T start seeds {START_SEED}.., \
+         exact p_ε seeds {EXACT_SEED}..), mean ± standard error of the sliced energy distance:\n"
+    );
+    println!("| run | mean | ± s.e. | runs |");
+    println!("|---|---:|---:|---|");
+    for (name, e) in &repeated {
+        let (mean, se) = mean_se(e);
+        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
+        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
+    }
     println!("\n| adaptive sampler | tolerance | mean NFE | energy distance (weight error) |");
     println!("|---|---:|---:|---:|");
     for r in rows.iter().filter(|r| r.adaptive) {
@@ -256,11 +336,22 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
     };
     let rowsj =
         |xs: &[[f32; D]]| format!("[{}]", xs.iter().map(|x| arr(x)).collect::<Vec<_>>().join(", "));
+    let dirs_json = format!(
+        "[{}]",
+        directions::<D>()
+            .iter()
+            .map(|d| format!(
+                "[{}]",
+                d.iter().map(|v| format!("{v:e}")).collect::<Vec<_>>().join(", ")
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let mut mj = String::new();
     let _ = write!(
         mj,
         "{{\"name\": \"{name}\", \"weights\": {}, \"means\": [{}], \"covariances\": [{}], \
-         \"reference\": {}, \"start\": {}, \"t_max\": {t_max:e}, \"eps\": {eps:e}}}",
+         \"reference\": {}, \"start\": {}, \"directions\": {}, \"t_max\": {t_max:e}, \"eps\": {eps:e}}}",
         arr(m.weights()),
         m.means().iter().map(|v| arr(v)).collect::<Vec<_>>().join(", "),
         m.covariances()
@@ -273,8 +364,17 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
             .join(", "),
         rowsj(&reference),
         rowsj(&start),
+        dirs_json,
     );
     Case { name: name.to_string(), floor, floor_min, floor_max, rows, mixture_json: mj }
+}
+
+/// The mean and the standard error of the mean.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
 }
 
 fn mean_nfe(st: &[Result<u32, Error>]) -> (f64, usize) {

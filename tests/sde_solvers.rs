@@ -15,7 +15,8 @@ use common::{N, check_against, random_mixture};
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::srk::additive_increments;
 use flowscore::sample::{
-    AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, EdmHeun, LaneSampler, SrkMethod, StochasticRk,
+    AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, DpmSolverPp3m, EdmHeun, LaneSampler, SrkMethod,
+    StochasticRk,
 };
 use flowscore::score::{GaussianMixture, MixtureScore, ScoreModel};
 use flowscore::sde::{SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
@@ -285,6 +286,8 @@ const SRK_STEPS: u32 = 100;
 const EDM_STEPS: u32 = 50;
 /// DPM-Solver++(2M) steps.
 const DPM_STEPS: u32 = 100;
+/// DPM-Solver++(3M) steps (one evaluation each): its command-line default.
+const DPM3_STEPS: u32 = 50;
 
 #[derive(Clone, Copy, Debug)]
 enum Which {
@@ -293,6 +296,7 @@ enum Which {
     Adaptive,
     EdmHeun,
     DpmPp,
+    DpmPp3,
 }
 
 /// Samples of `which` on `m` under `sde`.
@@ -345,6 +349,11 @@ fn draw<const D: usize, const K: usize, S: Sde + Copy>(
             let s = DpmSolverPp2m::new(sde, DPM_STEPS, eps).unwrap().starting_from_input();
             s.sample_batch(m, 11, 0, &mut xs);
         }
+        Which::DpmPp3 => {
+            exact_start(&mut xs);
+            let s = DpmSolverPp3m::new(sde, DPM3_STEPS, eps).unwrap().starting_from_input();
+            s.sample_batch(m, 11, 0, &mut xs);
+        }
     }
     xs
 }
@@ -392,6 +401,11 @@ fn edm_heun_on_random_mixtures() {
 #[test]
 fn dpmpp_2m_on_random_mixtures() {
     mixtures_check(Which::DpmPp);
+}
+/// DPM-Solver++(3M), N = 50 steps (50 evaluations), uniform in log-SNR.
+#[test]
+fn dpmpp_3m_on_random_mixtures() {
+    mixtures_check(Which::DpmPp3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +486,7 @@ fn samples_do_not_depend_on_batch_or_lane_width() {
     lane_independent(&StochasticRk::new(ve, SrkMethod::Heun, 40, 1e-5).unwrap(), ve);
     lane_independent(&EdmHeun::new(sub, 10, 1e-3).unwrap(), sub);
     lane_independent(&DpmSolverPp2m::new(ve, 12, 1e-5).unwrap(), ve);
+    lane_independent(&DpmSolverPp3m::new(vp, 12, 1e-3).unwrap(), vp);
     let ad = AdaptiveSde::new(vp, 1e-3, AdaptiveOptions::default()).unwrap();
     lane_independent(&ad, vp);
     // The adaptive solver's per-sample NFE does not depend on the batch either.

@@ -1,13 +1,17 @@
-"""k-diffusion's sample_heun, sample_dpmpp_2m and sample_dpm_adaptive on the closed-form score of
-the same mixtures as `examples/sampler_quality.rs` (VP, eps = 1e-3, Karras schedule rho = 7 from
-sigma_bar(T) to sigma_bar(eps)), printing the same sliced-energy / mode-weight table and writing
+"""k-diffusion's sample_heun, sample_dpmpp_2m, sample_dpmpp_3m_sde (eta = 0: the deterministic
+DPM-Solver++(3M)) and sample_dpm_adaptive on the closed-form score of the same mixtures as
+`examples/sampler_quality.rs` (VP, eps = 1e-3, from sigma_bar(T) to sigma_bar(eps) on the Karras
+schedule rho = 7, and the 3M also on log-SNR-uniform steps, get_sigmas_exponential, as flowscore's
+DPM-Solver++(3M) runs), printing the same sliced-energy / mode-weight table and writing
 DIR/kdiffusion.json for `sampler_quality_plot`.
 
 The mixtures are read from the JSON that `cargo run --release --example sampler_quality -- --out DIR`
 writes (weights, means, covariances, the exact reference samples and the exact p_T start points,
 from which flowscore's probability-flow samplers start too). k-diffusion works in the VE-type
 variable x_hat = x / alpha with sigma = sigma_t / alpha_t; its denoiser is the exact posterior
-mean E[x0 | x_hat] of the mixture at that sigma (Tweedie), so no time variable is needed.
+mean E[x0 | x_hat] of the mixture at that sigma (Tweedie), so no time variable is needed. It is
+computed in float64 through each covariance's eigendecomposition S_k = V diag(l) V^T, so
+(S_k + sigma^2 I)^-1 = V diag(1 / (l + sigma^2)) V^T: exact, and fast enough for the 8-D case.
 
     python3 -m venv benches/peers/.venv
     benches/peers/.venv/bin/pip install -r benches/peers/requirements-kdiffusion.txt
@@ -37,23 +41,23 @@ class MixtureDenoiser:
         self.logw = torch.log(torch.tensor(weights))
         self.mu = torch.tensor(means)
         self.cov = torch.tensor(covs)
+        self.lam, self.vec = torch.linalg.eigh(self.cov)  # (K, D), (K, D, D)
         self.evals = 0
 
     def __call__(self, x, sigma, **kwargs):
         self.evals += 1
-        s2 = sigma.reshape(-1, 1, 1, 1) ** 2 if torch.is_tensor(sigma) else sigma ** 2
-        d = x.shape[-1]
-        eye = torch.eye(d)
-        c = self.cov.unsqueeze(0) + s2 * eye  # (n, K, D, D) or (K, D, D)
-        if c.dim() == 3:
-            c = c.unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+        s = sigma.reshape(-1) if torch.is_tensor(sigma) else torch.tensor([float(sigma)])
+        # k-diffusion's samplers give every sample the same sigma.
+        assert bool((s == s[0]).all()), "one sigma per call"
+        s2 = float(s[0]) ** 2
         diff = x.unsqueeze(1) - self.mu.unsqueeze(0)  # (n, K, D)
-        sol = torch.linalg.solve(c, diff.unsqueeze(-1)).squeeze(-1)
-        logdet = torch.logdet(c)
-        logp = self.logw - 0.5 * logdet - 0.5 * (diff * sol).sum(-1)
+        z = torch.einsum("kji,nkj->nki", self.vec, diff)  # V^T (x - mu_k)
+        inv = 1.0 / (self.lam + s2)  # (K, D)
+        logdet = torch.log(self.lam + s2).sum(-1)
+        logp = self.logw - 0.5 * logdet - 0.5 * (z * z * inv).sum(-1)
         gamma = torch.softmax(logp, dim=1)
-        # E[x0 | k, x] = mu_k + S_k (S_k + s2 I)^-1 (x - mu_k)
-        post = self.mu.unsqueeze(0) + torch.einsum("kij,nkj->nki", self.cov, sol)
+        # E[x0 | k, x] = mu_k + S_k (S_k + s2 I)^-1 (x - mu_k) = mu_k + V diag(l / (l + s2)) V^T (x - mu_k)
+        post = self.mu.unsqueeze(0) + torch.einsum("kij,nkj->nki", self.vec, z * (self.lam * inv))
         return (gamma.unsqueeze(-1) * post).sum(1)
 
 
@@ -97,7 +101,8 @@ def table(case):
     den = MixtureDenoiser(case["weights"], case["means"], case["covariances"])
     ref = torch.tensor(case["reference"])
     n, d = ref.shape
-    dirs = directions(d)
+    # The same projections as flowscore's statistic (tests/common/mod.rs), from the JSON.
+    dirs = [torch.tensor(v) for v in case["directions"]] if "directions" in case else directions(d)
     smax, smin = vp_sigma_bar(T), vp_sigma_bar(EPS)
     alpha_eps = 1.0 / math.sqrt(1.0 + smin * smin)
     # The exact p_T draws that flowscore's probability-flow samplers start from.
@@ -116,12 +121,22 @@ def table(case):
     print(f"\n### {case['name']} (k-diffusion {getattr(ks, '__name__', '')}, VP, eps = 1e-3, {n} samples)\n")
     print("| sampler |" + "".join(f" {b} NFE |" for b in BUDGETS))
     print("|---|" + "---:|" * len(BUDGETS))
-    for name, fn, per_step in [("k-diffusion sample_heun", ks.sample_heun, 2), ("k-diffusion sample_dpmpp_2m", ks.sample_dpmpp_2m, 1)]:
+    def dpmpp_3m(model, x, sigmas, disable=True):
+        return ks.sample_dpmpp_3m_sde(model, x, sigmas, disable=disable, eta=0.0, noise_sampler=lambda s, t: None)
+
+    karras = lambda n: ks.get_sigmas_karras(n, smin, smax, rho=7.0)
+    log_snr = lambda n: ks.get_sigmas_exponential(n, smin, smax)
+    for name, fn, per_step, levels in [
+        ("k-diffusion sample_heun", ks.sample_heun, 2, karras),
+        ("k-diffusion sample_dpmpp_2m", ks.sample_dpmpp_2m, 1, karras),
+        ("k-diffusion sample_dpmpp_3m_sde eta=0 (Karras)", dpmpp_3m, 1, karras),
+        ("k-diffusion sample_dpmpp_3m_sde eta=0 (log-SNR)", dpmpp_3m, 1, log_snr),
+    ]:
         points = []
         for b in BUDGETS:
             steps = max(1, b // per_step)
             # k-diffusion's schedules end with sigma = 0; drop it so that the run ends at sigma_bar(eps).
-            sig = ks.get_sigmas_karras(steps + 1, smin, smax, rho=7.0)[:-1]
+            sig = levels(steps + 1)[:-1]
             den.evals = 0
             with torch.no_grad():
                 xh = fn(den, x_t / alpha_t, sig, disable=True)

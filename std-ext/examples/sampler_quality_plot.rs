@@ -138,6 +138,9 @@ fn main() -> anyhow::Result<()> {
         RGBColor(188, 189, 34),
         RGBColor(127, 127, 127),
         RGBColor(0, 0, 0),
+        RGBColor(255, 187, 120),
+        RGBColor(152, 223, 138),
+        RGBColor(174, 199, 232),
     ];
     let n = ours.cases.len();
     figure(

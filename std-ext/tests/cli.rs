@@ -451,6 +451,7 @@ fn demo_writes_figures_and_meets_the_bounds() {
                 "annealed Langevin" | "predictor-corrector" => Some(2000.0),
                 "SRA1" | "stochastic Heun" => Some(200.0),
                 "EDM-Heun" | "DPM-Solver++(2M)" => Some(100.0),
+                "DPM-Solver++(3M)" => Some(50.0),
                 _ => None,
             };
             match expected {
@@ -473,9 +474,16 @@ fn demo_writes_figures_and_meets_the_bounds() {
             }
         }
     }
-    // Three Langevin rows, then eight samplers under each of the three SDEs.
-    assert_eq!(sampler_rows, 27);
-    for name in ["SRA1", "stochastic Heun", "adaptive SDE", "EDM-Heun", "DPM-Solver++(2M)"] {
+    // Three Langevin rows, then nine samplers under each of the three SDEs.
+    assert_eq!(sampler_rows, 30);
+    for name in [
+        "SRA1",
+        "stochastic Heun",
+        "adaptive SDE",
+        "EDM-Heun",
+        "DPM-Solver++(2M)",
+        "DPM-Solver++(3M)",
+    ] {
         assert_eq!(names.iter().filter(|n| *n == name).count(), 3, "{name} under VE, VP, sub-VP");
     }
     assert_eq!(loglik_rows, 6);

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use flowscore_std::jobs::{
-    DEFAULT_ADAPTIVE_ATOL, DEFAULT_ADAPTIVE_RTOL, DEFAULT_DPM_STEPS, DEFAULT_EDM_STEPS,
-    DEFAULT_SRK_STEPS, SamplerKind,
+    DEFAULT_ADAPTIVE_ATOL, DEFAULT_ADAPTIVE_RTOL, DEFAULT_DPM_STEPS, DEFAULT_DPM3_STEPS,
+    DEFAULT_EDM_STEPS, DEFAULT_SRK_STEPS, SamplerKind,
 };
 use tempfile::TempDir;
 
@@ -422,6 +422,8 @@ fn every_sampler_is_exact_at_any_location_and_scale() {
         ("edm-heun", &["--sde", "vp"]),
         ("dpmpp-2m", &["--sde", "ve"]),
         ("dpmpp-2m", &["--sde", "subvp"]),
+        ("dpmpp-3m", &["--sde", "ve"]),
+        ("dpmpp-3m", &["--sde", "vp"]),
         ("adaptive", &["--sde", "vp"]),
         ("adaptive", &["--sde", "ve"]),
     ]);
@@ -608,7 +610,9 @@ fn limits_are_stated_and_enforced_with_reasons() {
     check(sm("edm-heun", &["--snr", "0.1"]), "--snr does not apply to --sampler edm-heun");
     check(sm("sra1", &["--step-size", "0.1"]), "--step-size does not apply to --sampler sra1");
     check(sm("annealed-langevin", &["--sde", "vp"]), "--sde does not apply");
-    for other in ["euler-maruyama", "pc", "ode", "sra1", "sde-heun", "edm-heun", "dpmpp-2m"] {
+    for other in
+        ["euler-maruyama", "pc", "ode", "sra1", "sde-heun", "edm-heun", "dpmpp-2m", "dpmpp-3m"]
+    {
         check(
             sm(other, &["--rtol", "0.01"]),
             &format!("--rtol does not apply to --sampler {other}"),
@@ -630,6 +634,7 @@ fn limits_are_stated_and_enforced_with_reasons() {
         format!("{} (sra1, sde-heun: {} evaluations)", DEFAULT_SRK_STEPS, 2 * DEFAULT_SRK_STEPS),
         format!("{} (edm-heun: {} evaluations)", DEFAULT_EDM_STEPS, 2 * DEFAULT_EDM_STEPS),
         format!("{} (dpmpp-2m: {} evaluations)", DEFAULT_DPM_STEPS, DEFAULT_DPM_STEPS),
+        format!("{} (dpmpp-3m: {} evaluations)", DEFAULT_DPM3_STEPS, DEFAULT_DPM3_STEPS),
         format!("--rtol {DEFAULT_ADAPTIVE_RTOL}, --atol {DEFAULT_ADAPTIVE_ATOL} (adaptive)"),
     ] {
         assert!(help.contains(&needle), "{needle} in sample --help: {help}");

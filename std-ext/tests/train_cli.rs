@@ -241,6 +241,39 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 }
 
 /// Points of N(μ, diag(σ²)) written as CSV.
+/// `flowscore sample --model MODEL -n N` (in `dir`, with `extra` options): the rows.
+fn sample_model(dir: &Path, model: &str, extra: &[&str], n: usize) -> Vec<[f64; 2]> {
+    let out = flowscore()
+        .current_dir(dir)
+        .args(["sample", "--model", model, "--out", "sampled.csv", "-n", &n.to_string()])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let rows = read_rows(&dir.join("sampled.csv"));
+    assert_eq!(rows.len(), n);
+    rows
+}
+
+/// Each coordinate's sample mean within `mean_tol`·σ of μ and its spread within a factor
+/// 1 ± `sd_tol` of σ.
+fn assert_moments(
+    tag: &str,
+    rows: &[[f64; 2]],
+    mu: [f64; 2],
+    sd: [f64; 2],
+    mean_tol: f64,
+    sd_tol: f64,
+) {
+    for k in 0..2 {
+        let m = rows.iter().map(|r| r[k]).sum::<f64>() / rows.len() as f64;
+        let v = rows.iter().map(|r| (r[k] - m).powi(2)).sum::<f64>() / rows.len() as f64;
+        println!("{tag}: coordinate {k}: mean {m} (μ {}), sd {} (σ {})", mu[k], v.sqrt(), sd[k]);
+        assert!((m - mu[k]).abs() < mean_tol * sd[k], "{tag}: mean {k}: {m}");
+        assert!((v.sqrt() / sd[k] - 1.0).abs() < sd_tol, "{tag}: sd {k}: {}", v.sqrt());
+    }
+}
+
 fn gaussian_csv(path: &Path, n: usize, seed: u64, mu: [f64; 2], sd: [f64; 2]) {
     use flowscore::rng::{LaneSource, Streams};
     let mut s = String::from("x0,x1\n");
@@ -336,35 +369,13 @@ fn eval_reports_the_nll_in_the_data_units() {
     println!("eval NLL {nll:.4} vs entropy {entropy:.4}");
     // Sampling error of the mean over 20 000 points ≈ 0.007; the fit's own error is smaller.
     assert!((nll - entropy).abs() < 0.03, "NLL {nll} vs entropy {entropy}");
-    // Samples of the model in the data's units: mean and spread of the Gaussian.
-    let smp = flowscore()
-        .args(["sample", "--model"])
-        .arg(d.path().join("g.fsm"))
-        .args(["-n", "20000", "--out"])
-        .arg(d.path().join("s.csv"))
-        .output()
-        .unwrap();
-    assert!(smp.status.success(), "{}", String::from_utf8_lossy(&smp.stderr));
-    let text = std::fs::read_to_string(d.path().join("s.csv")).unwrap();
-    let rows: Vec<[f64; 2]> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let mut it = l.split(',').map(|v| v.parse::<f64>().unwrap());
-            [it.next().unwrap(), it.next().unwrap()]
-        })
-        .collect();
-    assert_eq!(rows.len(), 20_000);
-    for k in 0..2 {
-        let m = rows.iter().map(|r| r[k]).sum::<f64>() / rows.len() as f64;
-        let v = rows.iter().map(|r| (r[k] - m).powi(2)).sum::<f64>() / rows.len() as f64;
-        // What this checks is the map back to the data's units: a wrong one is off by the
-        // scales (×100, ×10⁻³) or the shift (10³). The fit itself is not exact: its NLL is
-        // ≈ 0.01 nats above the entropy, which a spread off by up to ≈ 10 % accounts for
-        // (KL of N(0, s²) from N(0, 1) is ½(s² − 1 − ln s²) = 0.007 at s = 1.09).
-        assert!((m - mu[k]).abs() < 0.1 * sd[k], "mean {k}: {m}");
-        assert!((v.sqrt() / sd[k] - 1.0).abs() < 0.15, "sd {k}: {}", v.sqrt());
-    }
+    // Samples of the model in the data's units: mean and spread of the Gaussian. What this
+    // checks is the map back to the data's units: a wrong one is off by the scales (×100,
+    // ×10⁻³) or the shift (10³). The fit itself is not exact: its NLL is ≈ 0.01 nats above the
+    // entropy, which a spread off by up to ≈ 10 % accounts for (KL of N(0, s²) from N(0, 1) is
+    // ½(s² − 1 − ln s²) = 0.007 at s = 1.09).
+    let rows = sample_model(d.path(), "g.fsm", &[], 20_000);
+    assert_moments("flow", &rows, mu, sd, 0.1, 0.15);
     // `loglik --model`: one log p per row, in the data's units, the same whatever the thread
     // count, averaging to eval's NLL, and per row close to the generating density (a wrong
     // unit map is off by ln 100 + ln 1000 nats).
@@ -439,6 +450,29 @@ fn score_network_loglik_is_the_probability_flow_density_in_the_data_units() {
     // Measured 0.079 at this budget (2 000 steps of DSM); a wrong unit map or prior is off by
     // nats.
     assert!(err < 0.2, "median per-row error {err}");
+    // Samples of the network, from the SDE's prior, by a reverse-SDE and by the few-step
+    // probability-flow samplers, in the data's units (the same bounds as the flow's above).
+    for extra in [
+        &["--sampler", "sra1"][..],
+        &["--sampler", "edm-heun"],
+        &["--sampler", "dpmpp-2m"],
+        &["--sampler", "dpmpp-3m"],
+        &["--sampler", "dpmpp-3m", "--steps", "20"],
+    ] {
+        let rows = sample_model(d.path(), "s.fsm", extra, 4000);
+        assert_moments(&format!("{extra:?}"), &rows, mu, sd, 0.1, 0.15);
+    }
+    // The adaptive reverse SDE is not a choice here, and --steps does not apply to ode.
+    for extra in [&["--sampler", "adaptive"][..], &["--sampler", "ode", "--steps", "5"]] {
+        let o = flowscore()
+            .current_dir(d.path())
+            .args(["sample", "--model", "s.fsm", "--out", "no.csv", "-n", "10"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(!d.path().join("no.csv").exists());
+    }
     // eval prints the mean NLL of the same probability-flow solves.
     let ev = flowscore()
         .current_dir(d.path())

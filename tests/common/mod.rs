@@ -114,7 +114,7 @@ fn cramer(gaps: &[f64], order: &[u32], in_a: &[bool], na: f64, nb: f64) -> f64 {
 }
 
 /// The projection directions for dimension D.
-fn directions<const D: usize>() -> Vec<[f64; D]> {
+pub fn directions<const D: usize>() -> Vec<[f64; D]> {
     if D == 2 {
         (0..DIRECTIONS_2D)
             .map(|d| {

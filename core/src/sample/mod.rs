@@ -26,7 +26,9 @@ pub mod srk;
 pub use adaptive::{AdaptiveOptions, AdaptiveSde, AdaptiveStats};
 pub use annealed::AnnealedLangevin;
 pub use euler_maruyama::EulerMaruyama;
-pub use few_step::{DpmSolverPp2m, EdmHeun, KarrasSchedule};
+pub use few_step::{
+    DpmSolverPp2m, DpmSolverPp3m, EdmHeun, NoiseSchedule, SecondDerivative, Spacing,
+};
 pub use langevin::Langevin;
 pub use mala::{Mala, MalaStats};
 pub use pc::{CorrectorStep, PredictorCorrector};
@@ -45,7 +47,7 @@ pub struct SamplerInfo {
 
 /// Every sampler of this module and the probability-flow ODE sampler of
 /// [`crate::likelihood::sampling`], for command lines and documentation.
-pub const SAMPLERS: [SamplerInfo; 11] = [
+pub const SAMPLERS: [SamplerInfo; 12] = [
     SamplerInfo { name: "langevin", summary: "Langevin (ULA)", evaluations: "N" },
     SamplerInfo {
         name: "mala",
@@ -87,6 +89,11 @@ pub const SAMPLERS: [SamplerInfo; 11] = [
     SamplerInfo {
         name: "dpmpp-2m",
         summary: "probability-flow DPM-Solver++(2M) (Lu et al. 2022)",
+        evaluations: "N",
+    },
+    SamplerInfo {
+        name: "dpmpp-3m",
+        summary: "probability-flow DPM-Solver++(3M) (Lu et al. 2022), log-SNR steps",
         evaluations: "N",
     },
 ];

@@ -30,7 +30,8 @@ pub struct SampleArgs {
     )]
     pub target: Option<PathBuf>,
     /// A model file written by `flowscore train` (instead of --target): flows sample x = f(z);
-    /// score networks take --sampler euler-maruyama (default), pc or ode.
+    /// score networks take every reverse-SDE and probability-flow --sampler but adaptive
+    /// (default euler-maruyama), all started from the SDE's prior.
     #[arg(long, value_name = "MODEL")]
     pub model: Option<PathBuf>,
     /// The sampler (required with --target).

@@ -61,12 +61,13 @@ pub const PLANAR_LAYERS: usize = 10;
 
 /// The samplers the demo runs at their command-line defaults under each SDE, after
 /// Euler–Maruyama, predictor–corrector and the probability-flow ODE, with their table names.
-pub const NEW_SAMPLERS: [(&str, SamplerKind); 5] = [
+pub const NEW_SAMPLERS: [(&str, SamplerKind); 6] = [
     ("SRA1", SamplerKind::Sra1),
     ("stochastic Heun", SamplerKind::SdeHeun),
     ("adaptive SDE", SamplerKind::Adaptive),
     ("EDM-Heun", SamplerKind::EdmHeun),
     ("DPM-Solver++(2M)", SamplerKind::DpmPp2m),
+    ("DPM-Solver++(3M)", SamplerKind::DpmPp3m),
 ];
 
 /// The demo's target: the spec's two-component mixture in 2-D.

@@ -16,10 +16,10 @@ use flowscore::likelihood::{ExactPrior, OdeSolver, ProbabilityFlow, exact_log_de
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
-    AdaptiveOptions, AdaptiveSde, AnnealedLangevin, DpmSolverPp2m, EdmHeun, EulerMaruyama,
-    LaneSampler, Langevin, Mala, PredictorCorrector, SrkMethod, StochasticRk,
+    AdaptiveOptions, AdaptiveSde, AnnealedLangevin, DpmSolverPp2m, DpmSolverPp3m, EdmHeun,
+    EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector, SrkMethod, StochasticRk,
 };
-use flowscore::score::GaussianMixture;
+use flowscore::score::{GaussianMixture, MixtureScore};
 use flowscore::sde::Sde;
 
 use crate::data::Table;
@@ -126,7 +126,11 @@ pub fn note_of(job: &SampleSettings, mean: f64) -> Option<String> {
     match job.sampler {
         SamplerKind::Mala => Some(format!("MALA acceptance rate {mean:.3}")),
         SamplerKind::Ode | SamplerKind::Adaptive => Some(format!("mean NFE {mean:.1}")),
-        SamplerKind::Sra1 | SamplerKind::SdeHeun | SamplerKind::EdmHeun | SamplerKind::DpmPp2m => {
+        SamplerKind::Sra1
+        | SamplerKind::SdeHeun
+        | SamplerKind::EdmHeun
+        | SamplerKind::DpmPp2m
+        | SamplerKind::DpmPp3m => {
             job.sampler.evaluations(job.steps).map(|n| format!("{n} score evaluations per sample"))
         }
         _ => None,
@@ -294,26 +298,36 @@ fn sample_dk<const D: usize, const K: usize>(
         // Deterministic flows: from the exact p_T, as the ode sampler (see there).
         SamplerKind::EdmHeun => {
             let s = EdmHeun::new(sde, steps, eps as f32)?.starting_from_input();
-            let t_max = f64::from(sde.t_max());
-            run_all(&|i| {
-                let mut rng = Streams::<f64>::new(job.seed, i);
-                let mut x: [f64; D] = model.sample_at(t_max, &mut rng);
-                s.run(&model, &mut x, &mut rng);
-                Ok((x, 0.0))
-            })
+            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
         }
         SamplerKind::DpmPp2m => {
             let s = DpmSolverPp2m::new(sde, steps, eps as f32)?.starting_from_input();
-            let t_max = f64::from(sde.t_max());
-            run_all(&|i| {
-                let mut rng = Streams::<f64>::new(job.seed, i);
-                let mut x: [f64; D] = model.sample_at(t_max, &mut rng);
-                s.run(&model, &mut x, &mut rng);
-                Ok((x, 0.0))
-            })
+            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
+        }
+        SamplerKind::DpmPp3m => {
+            let s = DpmSolverPp3m::new(sde, steps, eps as f32)?.starting_from_input();
+            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
         }
     }?;
     Ok(stat / job.n.max(1) as f64)
+}
+
+/// Sample i of a deterministic probability-flow sampler started from an exact draw of p_T,
+/// both on the stream (seed, i).
+fn from_exact_p_t<const D: usize, const K: usize, S, P>(
+    sampler: &P,
+    model: &MixtureScore<D, K, S>,
+    seed: u64,
+    i: u64,
+) -> [f64; D]
+where
+    S: Sde,
+    P: LaneSampler<D, MixtureScore<D, K, S>>,
+{
+    let mut rng = Streams::<f64>::new(seed, i);
+    let mut x: [f64; D] = model.sample_at(f64::from(model.sde().t_max()), &mut rng);
+    sampler.run(model, &mut x, &mut rng);
+    x
 }
 
 /// Samples per parallel task of [`run_lanes`]: whole `f64x4` lane groups, enough work to

@@ -1,7 +1,10 @@
 //! `flowscore sample --model MODEL`: samples of a model file written by `flowscore train`, in
 //! the data's units. Flows: x = f(z), z ~ N(0, I) (no sampler option applies). Score networks:
-//! the reverse SDE by Euler–Maruyama (default), predictor–corrector, or the probability-flow
-//! ODE. Sample i always uses the stream (seed, i); rows are computed and written in chunks.
+//! the reverse SDE by Euler–Maruyama (default), predictor–corrector, SRA1 or stochastic Heun;
+//! or the probability-flow ODE, adaptively (Dormand–Prince) or in few steps (EDM-Heun,
+//! DPM-Solver++(2M), DPM-Solver++(3M)). A learned model has no exact p_T, so every sampler
+//! starts from the SDE's prior. Sample i always uses the stream (seed, i); rows are computed
+//! and written in chunks.
 
 use std::path::PathBuf;
 
@@ -12,14 +15,30 @@ use flowscore::flow::Flow;
 use flowscore::format::Standardize;
 use flowscore::likelihood::sampling::{OdeSolver, pf_sample_batch};
 use flowscore::ode::Dopri5Options;
-use flowscore::sample::{EulerMaruyama, LaneSampler, PredictorCorrector};
+use flowscore::sample::{
+    DpmSolverPp2m, DpmSolverPp3m, EdmHeun, EulerMaruyama, LaneSampler, PredictorCorrector,
+    SrkMethod, StochasticRk,
+};
 use flowscore::score::ScoreModel;
-use flowscore::sde::{DEFAULT_STEPS, Sde};
+use flowscore::sde::Sde;
 
 use super::SamplerKind;
 use super::model_file::{ModelFile, UseModel};
 use crate::io::staged::Staged;
 use crate::io::table::{TableWriter, check_output};
+
+/// The samplers of a score network (the reverse-SDE and probability-flow ones with fixed
+/// options; the adaptive reverse SDE's tolerances are not options of `sample --model`).
+pub const SCORE_SAMPLERS: [SamplerKind; 8] = [
+    SamplerKind::EulerMaruyama,
+    SamplerKind::Pc,
+    SamplerKind::Sra1,
+    SamplerKind::SdeHeun,
+    SamplerKind::Ode,
+    SamplerKind::EdmHeun,
+    SamplerKind::DpmPp2m,
+    SamplerKind::DpmPp3m,
+];
 
 /// Rows per chunk of computing and writing.
 const CHUNK_ROWS: usize = 65_536;
@@ -33,7 +52,7 @@ pub struct ModelSampleRequest {
     pub sampler: Option<SamplerKind>,
     /// Number of samples.
     pub n: u64,
-    /// Steps (euler-maruyama, pc).
+    /// Steps (the fixed-step samplers of a score network).
     pub steps: Option<u32>,
     /// Seed.
     pub seed: u64,
@@ -53,7 +72,9 @@ pub struct ModelSampleJob {
 impl ModelSampleJob {
     /// Validates the request before any work: the output path is checked and its temporary
     /// file created, the model file read and loaded, and the options checked against the model
-    /// (a flow takes no sampler and no steps; a score network euler-maruyama, pc or ode).
+    /// (a flow takes no sampler and no steps; a score network every reverse-SDE and
+    /// probability-flow sampler but the adaptive reverse SDE, and `--steps` where the sampler
+    /// has steps).
     pub fn new(req: ModelSampleRequest) -> anyhow::Result<Self> {
         check_output(&req.out)?;
         let staged = Staged::new(&req.out, &[req.model.as_path()])?;
@@ -66,17 +87,18 @@ impl ModelSampleJob {
             );
             ensure!(req.steps.is_none(), "--steps does not apply to a flow");
         } else {
-            match req.sampler.unwrap_or(SamplerKind::EulerMaruyama) {
-                SamplerKind::EulerMaruyama | SamplerKind::Pc => {}
-                SamplerKind::Ode => ensure!(
-                    req.steps.is_none(),
-                    "--steps does not apply to the ode sampler (it is adaptive)"
-                ),
-                other => bail!(
-                    "--sampler {} does not apply to a score network (euler-maruyama, pc, ode)",
-                    other.name()
-                ),
-            }
+            let kind = req.sampler.unwrap_or(SamplerKind::EulerMaruyama);
+            ensure!(
+                SCORE_SAMPLERS.contains(&kind),
+                "--sampler {} does not apply to a score network ({})",
+                kind.name(),
+                SCORE_SAMPLERS.map(SamplerKind::name).join(", ")
+            );
+            ensure!(
+                req.steps.is_none() || kind.takes_steps(),
+                "--steps does not apply to the {} sampler (it is adaptive)",
+                kind.name()
+            );
         }
         Ok(Self { req, model, n, staged })
     }
@@ -137,36 +159,68 @@ fn sample_score<M: ScoreModel<2> + Sync, S: Sde + Copy>(
     staged: Staged,
     say: super::Say<'_>,
 ) -> anyhow::Result<()> {
-    let steps = req.steps.unwrap_or(DEFAULT_STEPS);
-    match req.sampler.unwrap_or(SamplerKind::EulerMaruyama) {
+    let kind = req.sampler.unwrap_or(SamplerKind::EulerMaruyama);
+    if kind == SamplerKind::Ode {
+        let solver = OdeSolver::Adaptive(Dopri5Options::with_tol(1e-5, 1e-5));
+        return write(staged, n, s, say, |first, buf| {
+            let mut res = vec![Err(flowscore::Error::NonFiniteState); buf.len()];
+            pf_sample_batch(m, &sde, &solver, eps as f64, req.seed, first, buf, &mut res)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (i, r) in res.into_iter().enumerate() {
+                r.map_err(|e| anyhow::anyhow!("sample {}: {e}", first as usize + i))?;
+            }
+            Ok(())
+        });
+    }
+    let steps = req.steps.unwrap_or(kind.default_steps());
+    let seed = req.seed;
+    // A fixed-step lane sampler: sample i on the stream (seed, i).
+    type Run<'m> = Box<dyn Fn(u64, &mut [[f32; 2]]) + 'm>;
+    let run: Run<'_> = match kind {
         SamplerKind::EulerMaruyama => {
-            let em = EulerMaruyama::new(sde, steps, eps)?;
-            write(staged, n, s, say, |first, buf| {
-                em.sample_batch(m, req.seed, first, buf);
-                Ok(())
+            let smp = EulerMaruyama::new(sde, steps, eps)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
             })
         }
         SamplerKind::Pc => {
-            let pc = PredictorCorrector::new(sde, steps, eps, crate::jobs::DEFAULT_SNR as f32, 1)?;
-            write(staged, n, s, say, |first, buf| {
-                pc.sample_batch(m, req.seed, first, buf);
-                Ok(())
+            let snr = crate::jobs::DEFAULT_SNR as f32;
+            let smp = PredictorCorrector::new(sde, steps, eps, snr, 1)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
             })
         }
-        SamplerKind::Ode => {
-            let solver = OdeSolver::Adaptive(Dopri5Options::with_tol(1e-5, 1e-5));
-            write(staged, n, s, say, |first, buf| {
-                let mut res = vec![Err(flowscore::Error::NonFiniteState); buf.len()];
-                pf_sample_batch(m, &sde, &solver, eps as f64, req.seed, first, buf, &mut res)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                for (i, r) in res.into_iter().enumerate() {
-                    r.map_err(|e| anyhow::anyhow!("sample {}: {e}", first as usize + i))?;
-                }
-                Ok(())
+        SamplerKind::Sra1 | SamplerKind::SdeHeun => {
+            let method = if kind == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
+            let smp = StochasticRk::new(sde, method, steps, eps)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
+            })
+        }
+        SamplerKind::EdmHeun => {
+            let smp = EdmHeun::new(sde, steps, eps)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
+            })
+        }
+        SamplerKind::DpmPp2m => {
+            let smp = DpmSolverPp2m::new(sde, steps, eps)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
+            })
+        }
+        SamplerKind::DpmPp3m => {
+            let smp = DpmSolverPp3m::new(sde, steps, eps)?;
+            Box::new(move |first, buf| {
+                smp.sample_batch(m, seed, first, buf);
             })
         }
         other => bail!("--sampler {} does not apply to a score network", other.name()),
-    }
+    };
+    write(staged, n, s, say, |first, buf| {
+        run(first, buf);
+        Ok(())
+    })
 }
 
 /// Computes `n` rows in chunks with `fill(first_index, buffer)` (standardised coordinates) and

@@ -33,6 +33,9 @@ pub const DEFAULT_SRK_STEPS: u32 = 100;
 pub const DEFAULT_EDM_STEPS: u32 = 50;
 /// Default DPM-Solver++(2M) steps: 1 score evaluation each, so 100 per sample.
 pub const DEFAULT_DPM_STEPS: u32 = 100;
+/// Default DPM-Solver++(3M) steps: 1 score evaluation each, so 50 per sample (where it meets
+/// the converged flow on BENCHMARKS.md's mixtures).
+pub const DEFAULT_DPM3_STEPS: u32 = 50;
 /// Default relative tolerance ε_rel of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
 /// et al. 2021).
 pub const DEFAULT_ADAPTIVE_RTOL: f64 = 0.01;
@@ -73,6 +76,9 @@ pub enum SamplerKind {
     /// Probability-flow DPM-Solver++(2M) (Lu et al. 2022).
     #[cfg_attr(feature = "cli", value(name = "dpmpp-2m"))]
     DpmPp2m,
+    /// Probability-flow DPM-Solver++(3M) (Lu et al. 2022), steps uniform in log-SNR.
+    #[cfg_attr(feature = "cli", value(name = "dpmpp-3m"))]
+    DpmPp3m,
 }
 
 impl SamplerKind {
@@ -90,11 +96,12 @@ impl SamplerKind {
             SamplerKind::Adaptive => "adaptive",
             SamplerKind::EdmHeun => "edm-heun",
             SamplerKind::DpmPp2m => "dpmpp-2m",
+            SamplerKind::DpmPp3m => "dpmpp-3m",
         }
     }
 
     /// Every sampler, in the order `--help` lists them.
-    pub const ALL: [SamplerKind; 11] = [
+    pub const ALL: [SamplerKind; 12] = [
         SamplerKind::Langevin,
         SamplerKind::Mala,
         SamplerKind::AnnealedLangevin,
@@ -106,6 +113,7 @@ impl SamplerKind {
         SamplerKind::Adaptive,
         SamplerKind::EdmHeun,
         SamplerKind::DpmPp2m,
+        SamplerKind::DpmPp3m,
     ];
 
     /// Whether `--steps` applies (every sampler with a fixed number of steps).
@@ -125,6 +133,7 @@ impl SamplerKind {
             SamplerKind::Sra1 | SamplerKind::SdeHeun => DEFAULT_SRK_STEPS,
             SamplerKind::EdmHeun => DEFAULT_EDM_STEPS,
             SamplerKind::DpmPp2m => DEFAULT_DPM_STEPS,
+            SamplerKind::DpmPp3m => DEFAULT_DPM3_STEPS,
             SamplerKind::Ode | SamplerKind::Adaptive => 0,
             _ => DEFAULT_STEPS,
         }
@@ -140,7 +149,7 @@ impl SamplerKind {
             SamplerKind::AnnealedLangevin => Some(n * u64::from(ANNEAL_LEVELS)),
             SamplerKind::Pc => Some(n * (1 + u64::from(CORRECTOR_STEPS))),
             SamplerKind::Sra1 | SamplerKind::SdeHeun | SamplerKind::EdmHeun => Some(2 * n),
-            SamplerKind::DpmPp2m => Some(n),
+            SamplerKind::DpmPp2m | SamplerKind::DpmPp3m => Some(n),
             SamplerKind::Ode | SamplerKind::Adaptive => None,
         }
     }
