@@ -32,7 +32,7 @@ use flowscore::ode::Dopri5Options;
 use flowscore::rng::Streams;
 use flowscore::sample::{
     AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, DpmSolverPp3m, EdmHeun, EulerMaruyama,
-    LaneSampler, PredictorCorrector, SrkMethod, StochasticRk,
+    LaneSampler, PredictorCorrector, SecondDerivative, SrkMethod, StochasticRk,
 };
 use flowscore::score::{GaussianMixture, MixtureScore};
 use flowscore::sde::{SAMPLING_EPS_VP, Sde, Vp};
@@ -186,6 +186,16 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
     }));
     rows.push(fixed("DPM-Solver++(3M)", &|b, xs| {
         let s = DpmSolverPp3m::new(sde, b, eps).unwrap().starting_from_input();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+    rows.push(fixed("DPM-Solver++(3M), Taylor D''", &|b, xs| {
+        let s = DpmSolverPp3m::new(sde, b, eps)
+            .unwrap()
+            .with_second_derivative(SecondDerivative::Taylor)
+            .starting_from_input();
         parallel(xs, &|first, c| {
             s.sample_batch(&model, SEED, first, c);
         });

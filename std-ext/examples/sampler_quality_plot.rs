@@ -141,6 +141,7 @@ fn main() -> anyhow::Result<()> {
         RGBColor(255, 187, 120),
         RGBColor(152, 223, 138),
         RGBColor(174, 199, 232),
+        RGBColor(197, 176, 213),
     ];
     let n = ours.cases.len();
     figure(

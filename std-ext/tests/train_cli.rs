@@ -240,7 +240,6 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     }
 }
 
-/// Points of N(μ, diag(σ²)) written as CSV.
 /// `flowscore sample --model MODEL -n N` (in `dir`, with `extra` options): the rows.
 fn sample_model(dir: &Path, model: &str, extra: &[&str], n: usize) -> Vec<[f64; 2]> {
     let out = flowscore()
@@ -274,6 +273,7 @@ fn assert_moments(
     }
 }
 
+/// Points of N(μ, diag(σ²)) written as CSV.
 fn gaussian_csv(path: &Path, n: usize, seed: u64, mu: [f64; 2], sd: [f64; 2]) {
     use flowscore::rng::{LaneSource, Streams};
     let mut s = String::from("x0,x1\n");

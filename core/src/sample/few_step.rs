@@ -39,11 +39,12 @@
 //!   (E₀ − E₁)/(r₀ + r₁), half of h² D'': its local error is then O(h³), so it is second
 //!   order ([`SecondDerivative::Reference`]; on a Gaussian target the error falls 5.4× then
 //!   4.4× per halving of the step from N = 20 to 80). With the full term
-//!   ([`SecondDerivative::Taylor`]) it is third order (16× per halving; at the highest noise,
-//!   where D barely changes, the lower-order start does not show). Per evaluation the
-//!   reference weighting is the better one at 10–20 evaluations on BENCHMARKS.md's mixtures
-//!   (its damped extrapolation suits long steps), and the two agree from 50 on, so it is the
-//!   default.
+//!   ([`SecondDerivative::Taylor`]) it is third order: exact for a quadratic D(λ) (unit
+//!   test), and on the Gaussian target its error falls at least 8× per halving (16× measured;
+//!   at the highest noise, where D barely changes, the lower-order start does not show). Per
+//!   evaluation the reference weighting is the better one at 10 evaluations on both of
+//!   BENCHMARKS.md's mixtures (its damped extrapolation suits long steps), the two are within
+//!   those runs' noise at 20 and agree from 50 on, so it is the default.
 //!
 //! All three start from the SDE's prior N(0, s² I) drawn from the sample's stream (D normals), or
 //! from the given `x` (as x_T) after `starting_from_input`.
@@ -100,6 +101,7 @@ pub struct Level {
 
 /// How the noise levels σ̄₀ > … > σ̄_N of a [`NoiseSchedule`] are spaced.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Spacing {
     /// The EDM schedule (Karras et al. 2022, eq. 5): uniform in σ̄^{1/ρ}, ρ > 0 (default ρ = 7,
     /// [`KARRAS_RHO`]).
@@ -147,14 +149,14 @@ impl NoiseSchedule {
             Spacing::Karras { rho } => libm::pow(v, 1.0 / rho),
             Spacing::LogSnr => libm::log(v),
         };
-        Ok(Self {
-            t_max,
-            eps: eps as f64,
-            steps,
-            spacing,
-            root_max: coord(smax),
-            root_min: coord(smin),
-        })
+        let (root_max, root_min) = (coord(smax), coord(smin));
+        if !(root_max.is_finite() && root_min.is_finite() && root_max > root_min) {
+            return Err(Error::InvalidParameter {
+                name: "rho",
+                reason: "leaves no spacing between σ̄(T) and σ̄(ε)",
+            });
+        }
+        Ok(Self { t_max, eps: eps as f64, steps, spacing, root_max, root_min })
     }
     /// The EDM schedule with exponent `rho` ([`Spacing::Karras`]).
     pub fn karras<S: Sde>(sde: &S, steps: u32, eps: f32, rho: f64) -> Result<Self, Error> {
@@ -341,7 +343,9 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
             let den: [L; D] = core::array::from_fn(|j| xh[j] + k * s[j]);
             let ratio = next.sigma_bar / prev.sigma_bar;
             let h = libm::log(prev.sigma_bar / next.sigma_bar);
-            let d_mix = if i == 0 {
+            let d_mix = if i == 0 || !(h_old.is_finite() && h_old > 0.0 && h.is_finite() && h > 0.0)
+            {
+                // The first step, or one after a degenerate step: first order.
                 den
             } else {
                 let q = 0.5 * h / h_old; // 1/(2r), r = h_old/h
@@ -367,8 +371,8 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecondDerivative {
     /// φ₃ (E₀ − E₁)/(r₀ + r₁), half of h² D'': Lu et al.'s reference code and k-diffusion's
-    /// `sample_dpmpp_3m_sde` (η = 0). Second order, and the better one per evaluation at
-    /// 10–20 evaluations on BENCHMARKS.md's mixtures (the default).
+    /// `sample_dpmpp_3m_sde` (η = 0). Second order, and the better one per evaluation at 10
+    /// evaluations on BENCHMARKS.md's mixtures (the default).
     Reference,
     /// φ₃ · 2(E₀ − E₁)/(r₀ + r₁), the exponential integrator's own Taylor term: third order.
     Taylor,
@@ -414,18 +418,35 @@ impl<S: Sde> DpmSolverPp3m<S> {
     }
 }
 
-/// φ₂(h) = (e^{−h} − 1)/h + 1 and φ₃(h) = φ₂(h)/h − 1/2 of the exponential integrator, by their
-/// Taylor series below h = 10⁻² (where the closed forms cancel), to `f64` rounding either way.
+/// Below this step the φ functions are summed as series (see [`phi23`]).
+const PHI_SERIES_BELOW: f64 = 0.1;
+
+/// φ₂(h) = (e^{−h} − 1)/h + 1 = Σₖ₌₁ (−h)ᵏ⁻¹ h/(k + 1)! and φ₃(h) = φ₂(h)/h − 1/2 =
+/// Σₖ₌₁ (−h)ᵏ/(k + 2)! of the exponential integrator. The closed forms cancel for small h
+/// (φ₃'s loses about ε/h² relative), so below h = 0.1 both are their series to h⁸ (truncation
+/// below 1e-15 relative there); above, the closed forms lose at most about 1e-14.
 fn phi23(h: f64) -> (f64, f64) {
-    if h < 1e-2 {
-        // φ₂ = h/2 − h²/6 + h³/24 − h⁴/120 + h⁵/720, φ₃ = −h/6 + h²/24 − h³/120 + h⁴/720.
-        let p2 = h * (0.5 - h * (1.0 / 6.0 - h * (1.0 / 24.0 - h * (1.0 / 120.0 - h / 720.0))));
-        let p3 = -h * (1.0 / 6.0 - h * (1.0 / 24.0 - h * (1.0 / 120.0 - h / 720.0)));
-        (p2, p3)
+    if h.abs() < PHI_SERIES_BELOW {
+        // Horner: φ₂ = h(1/2! − h(1/3! − h(…))), φ₃ = −h(1/3! − h(1/4! − h(…))).
+        let (mut a2, mut a3) = (0.0f64, 0.0f64);
+        for k in (1..=8u32).rev() {
+            a2 = inv_factorial(k + 1) - h * a2;
+            a3 = inv_factorial(k + 2) - h * a3;
+        }
+        (h * a2, -h * a3)
     } else {
         let p2 = libm::expm1(-h) / h + 1.0;
         (p2, p2 / h - 0.5)
     }
+}
+
+/// 1/n! for n ≤ 10.
+fn inv_factorial(n: u32) -> f64 {
+    let mut f = 1.0f64;
+    for k in 2..=n.min(10) {
+        f *= k as f64;
+    }
+    1.0 / f
 }
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp3m<S> {
@@ -436,53 +457,85 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
         // The two previous denoiser values and their steps h.
         let (mut d1, mut d2) = ([L::default(); D], [L::default(); D]);
         let (mut h1, mut h2) = (0.0f64, 0.0f64);
-        let c = |v: f64| <L as Lane>::from_f64(v);
+        let weight = match self.term {
+            SecondDerivative::Reference => 1.0,
+            SecondDerivative::Taylor => 2.0,
+        };
         for i in 0..self.schedule.steps() {
             let next = self.schedule.level(&self.sde, i + 1);
             let den = denoise(model, &xh, &prev);
             let ratio = next.sigma_bar / prev.sigma_bar;
             let h = libm::log(prev.sigma_bar / next.sigma_bar);
-            let (p2, p3) = phi23(h);
-            // First order: x̂ ← (σ̄ᵢ₊₁/σ̄ᵢ) x̂ + (1 − e^{−h}) D.
-            let (r, one_m_r) = (c(ratio), c(1.0 - ratio));
-            for j in 0..D {
-                xh[j] = r * xh[j] + one_m_r * den[j];
-            }
-            if i >= 2 {
-                // + φ₂ D1 − φ₃ D2 from the divided differences of D over λ (r₀ = hᵢ₋₁/h,
-                // r₁ = hᵢ₋₂/h).
-                let (r0, r1) = (h1 / h, h2 / h);
-                let (a0, a1) = (c(1.0 / r0), c(1.0 / r1));
-                let weight = match self.term {
-                    SecondDerivative::Reference => 1.0,
-                    SecondDerivative::Taylor => 2.0,
-                };
-                let (w1, w2) = (c(r0 / (r0 + r1)), c(weight / (r0 + r1)));
-                let (cp2, cp3) = (c(p2), c(p3));
-                for j in 0..D {
-                    let e0 = a0 * (den[j] - d1[j]);
-                    let e1 = a1 * (d1[j] - d2[j]);
-                    let diff = e0 - e1;
-                    // h D' ≈ E₀ + r₀(E₀ − E₁)/(r₀ + r₁), h² D'' ≈ 2(E₀ − E₁)/(r₀ + r₁)
-                    // (the reference code takes half of it).
-                    xh[j] += cp2 * (e0 + w1 * diff) - cp3 * (w2 * diff);
-                }
-            } else if i == 1 {
-                // Second order: + φ₂ (D − D₋₁)/r₀.
-                let a = c(p2 * h / h1);
-                for j in 0..D {
-                    xh[j] += a * (den[j] - d1[j]);
-                }
-            }
+            let steps = Steps { h, h1, h2, history: i.min(2) };
+            dpm3_step(&mut xh, &den, &d1, &d2, ratio, steps, weight);
             d2 = d1;
             d1 = den;
             h2 = h1;
             h1 = h;
             prev = next;
         }
-        let a = c(prev.alpha);
+        let a = <L as Lane>::from_f64(prev.alpha);
         *x = xh.map(|v| a * v);
         L::default()
+    }
+}
+
+/// The steps in λ of one DPM-Solver++(3M) step: this one (h) and the two before (h₁, h₂), and
+/// how many earlier denoiser values there are (0, 1 or 2).
+#[derive(Clone, Copy, Debug)]
+struct Steps {
+    h: f64,
+    h1: f64,
+    h2: f64,
+    history: u32,
+}
+
+/// One DPM-Solver++(3M) step of x̂ (module docs): the first-order part with e^{−h} = `ratio`,
+/// then the corrections from the earlier denoiser values `d1` (at λᵢ − h₁) and `d2` (at
+/// λᵢ − h₁ − h₂), the second-derivative term weighted by `weight` (1: reference, 2: Taylor).
+/// A correction needs positive, finite steps: on a degenerate schedule (or an SDE whose σ̄ is
+/// not monotone) the step keeps its lower order instead of dividing by zero.
+#[inline(always)]
+fn dpm3_step<L: Lane, const D: usize>(
+    xh: &mut [L; D],
+    den: &[L; D],
+    d1: &[L; D],
+    d2: &[L; D],
+    ratio: f64,
+    st: Steps,
+    weight: f64,
+) {
+    let c = |v: f64| <L as Lane>::from_f64(v);
+    // First order: x̂ ← e^{−h} x̂ + (1 − e^{−h}) D.
+    let (r, one_m_r) = (c(ratio), c(1.0 - ratio));
+    for j in 0..D {
+        xh[j] = r * xh[j] + one_m_r * den[j];
+    }
+    let ok = |v: f64| v.is_finite() && v > 0.0;
+    if st.history == 0 || !ok(st.h) || !ok(st.h1) {
+        return;
+    }
+    let (p2, p3) = phi23(st.h);
+    if st.history >= 2 && ok(st.h2) {
+        // + φ₂ h D' − φ₃ h² D'' from the divided differences of D over λ (r₀ = h₁/h,
+        // r₁ = h₂/h): h D' ≈ E₀ + r₀(E₀ − E₁)/(r₀ + r₁), h² D'' ≈ 2(E₀ − E₁)/(r₀ + r₁) (the
+        // reference code takes half of it).
+        let (r0, r1) = (st.h1 / st.h, st.h2 / st.h);
+        let (a0, a1) = (c(1.0 / r0), c(1.0 / r1));
+        let (w1, w2) = (c(r0 / (r0 + r1)), c(weight / (r0 + r1)));
+        let (cp2, cp3) = (c(p2), c(p3));
+        for j in 0..D {
+            let e0 = a0 * (den[j] - d1[j]);
+            let e1 = a1 * (d1[j] - d2[j]);
+            let diff = e0 - e1;
+            xh[j] += cp2 * (e0 + w1 * diff) - cp3 * (w2 * diff);
+        }
+    } else {
+        // Second order: + φ₂ (D − D₋₁) h/h₁.
+        let a = c(p2 * st.h / st.h1);
+        for j in 0..D {
+            xh[j] += a * (den[j] - d1[j]);
+        }
     }
 }
 
@@ -639,19 +692,70 @@ mod tests {
         }
     }
 
-    /// φ₂ and φ₃ by series and by closed form agree where they meet, and the series is their
-    /// limit (φ₂ ≈ h/2, φ₃ ≈ −h/6).
+    /// φ₂ and φ₃ by series and by closed form agree where they meet (to 1e-12 relative; a
+    /// wrong series coefficient is off by ≥ 1e-6 there), and the series has the right limits
+    /// (φ₂ ≈ h/2, φ₃ ≈ −h/6).
     #[test]
     fn phi_functions_are_continuous() {
         let closed = |h: f64| {
             let p2 = libm::expm1(-h) / h + 1.0;
             (p2, p2 / h - 0.5)
         };
-        let h = 0.999_999e-2;
-        let (a, b) = (phi23(h), closed(h));
-        assert!((a.0 - b.0).abs() < 1e-12 && (a.1 - b.1).abs() < 1e-11, "{a:?} {b:?}");
+        for h in [0.099_999_999, 0.05, 0.02] {
+            let (a, b) = (phi23(h), closed(h));
+            assert!((a.0 / b.0 - 1.0).abs() < 1e-12, "φ₂({h}): {a:?} {b:?}");
+            assert!((a.1 / b.1 - 1.0).abs() < 1e-11, "φ₃({h}): {a:?} {b:?}");
+        }
         let (p2, p3) = phi23(1e-9);
         assert!((p2 / 5e-10 - 1.0).abs() < 1e-8 && (p3 / (-1e-9 / 6.0) - 1.0).abs() < 1e-8);
+        assert!((inv_factorial(10) * 3_628_800.0 - 1.0).abs() < 1e-15);
+    }
+
+    /// One DPM-Solver++(3M) step on a denoiser that is a polynomial in λ, against the exact
+    /// integral x̂ᵢ₊₁ = e^{−h} x̂ᵢ + ∫₀ʰ e^{τ−h} D(λᵢ + τ) dτ (closed form, independent of the
+    /// φ functions): with the Taylor term the step is exact for quadratic D, the reference
+    /// weighting is off by exactly half the D'' term, the second step is exact for linear D and
+    /// the first for constant D; on unequal steps. A zero step in the history falls back to
+    /// the lower order, with no NaN.
+    #[test]
+    fn dpm3_steps_are_exact_on_polynomial_denoisers() {
+        let (h2, h1, h) = (0.5f64, 0.35f64, 0.42f64);
+        let (a, b, c) = (0.7f64, -1.3f64, 0.9f64);
+        let d = |tau: f64| a + b * tau + c * tau * tau; // τ = λ − λᵢ
+        let e = libm::exp(-h);
+        let (i1, i2) = (h - 1.0 + e, h * h - 2.0 * h + 2.0 - 2.0 * e);
+        let x0 = 2.0f64;
+        let exact = e * x0 + a * (1.0 - e) + b * i1 + c * i2;
+        let step = |hist: u32, weight: f64, d1: f64, d2: f64, hs: (f64, f64)| {
+            let mut x = [x0];
+            let st = Steps { h, h1: hs.0, h2: hs.1, history: hist };
+            dpm3_step(&mut x, &[d(0.0)], &[d1], &[d2], e, st, weight);
+            x[0]
+        };
+        let (d1, d2) = (d(-h1), d(-h1 - h2));
+        let taylor = step(2, 2.0, d1, d2, (h1, h2));
+        assert!((taylor - exact).abs() < 1e-13, "Taylor {taylor} vs {exact}");
+        let reference = step(2, 1.0, d1, d2, (h1, h2));
+        assert!((reference - (exact - 0.5 * c * i2)).abs() < 1e-13, "reference {reference}");
+        // Linear D: the second step is exact, and so is the third with either weighting.
+        let lin = |tau: f64| a + b * tau;
+        let exact_lin = e * x0 + a * (1.0 - e) + b * i1;
+        let mut x = [x0];
+        let st = Steps { h, h1, h2: 0.0, history: 1 };
+        dpm3_step(&mut x, &[lin(0.0)], &[lin(-h1)], &[0.0], e, st, 1.0);
+        assert!((x[0] - exact_lin).abs() < 1e-13, "second step {} vs {exact_lin}", x[0]);
+        // Constant D: the first step is exact.
+        let mut x = [x0];
+        dpm3_step(&mut x, &[a], &[0.0], &[0.0], e, Steps { h, h1: 0.0, h2: 0.0, history: 0 }, 2.0);
+        assert!((x[0] - (e * x0 + a * (1.0 - e))).abs() < 1e-15);
+        // A zero step before: second order from the one good step, or first order; never NaN.
+        let second = step(2, 2.0, d1, d2, (h1, 0.0));
+        let first = step(2, 2.0, d1, d2, (0.0, h2));
+        assert!(second.is_finite() && first.is_finite());
+        assert_eq!(first, e * x0 + a * (1.0 - e));
+        let mut x = [x0];
+        dpm3_step(&mut x, &[a], &[d1], &[d2], 1.0, Steps { h: 0.0, h1, h2, history: 2 }, 2.0);
+        assert_eq!(x[0], x0, "a zero step leaves x̂ unchanged");
     }
 
     /// Log-SNR spacing: the λ = −ln σ̄ steps are equal.
@@ -677,5 +781,9 @@ mod tests {
         assert!(DpmSolverPp3m::new(Vp::default(), 10, 1.0).is_err());
         let inf = Spacing::Karras { rho: f64::INFINITY };
         assert!(DpmSolverPp3m::with_spacing(Vp::default(), 10, 1e-3, inf).is_err());
+        // ρ so large that σ̄^{1/ρ} rounds to 1 at both ends: no spacing left.
+        let flat = Spacing::Karras { rho: 1e300 };
+        assert!(DpmSolverPp3m::with_spacing(Vp::default(), 10, 1e-3, flat).is_err());
+        assert!(EdmHeun::with_rho(Vp::default(), 10, 1e-3, 1e300).is_err());
     }
 }

@@ -64,7 +64,8 @@ figures and summary.md into DIR and prints the summary.")]
     Demo(demo::DemoArgs),
     /// Draw samples from a Gaussian-mixture target with a chosen sampler.
     #[command(long_about = "Draw N samples from the Gaussian mixture in SPEC.json with a \
-sampler driven by its exact score. Dimensions D = 1..8 are dispatched to the const-generic core \
+sampler driven by its exact score (or from a model file written by `flowscore train`: see \
+--model). Dimensions D = 1..8 are dispatched to the const-generic core \
 (a larger D is an error). Writes an N x D table: .npy (float64, '<f8') or .csv (header x0,x1,..).\n\n\
 Samplers and score evaluations per sample (S = --steps): langevin, mala, euler-maruyama S; \
 annealed-langevin 20 S (20 noise levels); pc 2S (one corrector move per step); sra1 (stochastic \
