@@ -337,15 +337,11 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
         let mut h_old = 0.0f64;
         for i in 0..self.schedule.steps() {
             let next = self.schedule.level(&self.sde, i + 1);
-            // D = x̂ + (σ²/α) s(α x̂, t).
-            let s = score_at(model, &xh, &prev);
-            let k = <L as Lane>::from_f64(prev.sigma * prev.sigma / prev.alpha);
-            let den: [L; D] = core::array::from_fn(|j| xh[j] + k * s[j]);
+            let den = denoise(model, &xh, &prev);
             let ratio = next.sigma_bar / prev.sigma_bar;
             let h = libm::log(prev.sigma_bar / next.sigma_bar);
-            let d_mix = if i == 0 || !(h_old.is_finite() && h_old > 0.0 && h.is_finite() && h > 0.0)
-            {
-                // The first step, or one after a degenerate step: first order.
+            let d_mix = if !(usable(h) && usable(h_old)) {
+                // The first step (h_old = 0), or one next to a degenerate step: first order.
                 den
             } else {
                 let q = 0.5 * h / h_old; // 1/(2r), r = h_old/h
@@ -429,9 +425,9 @@ fn phi23(h: f64) -> (f64, f64) {
     if h.abs() < PHI_SERIES_BELOW {
         // Horner: φ₂ = h(1/2! − h(1/3! − h(…))), φ₃ = −h(1/3! − h(1/4! − h(…))).
         let (mut a2, mut a3) = (0.0f64, 0.0f64);
-        for k in (1..=8u32).rev() {
-            a2 = inv_factorial(k + 1) - h * a2;
-            a3 = inv_factorial(k + 2) - h * a3;
+        for k in (1..=8usize).rev() {
+            a2 = INV_FACTORIAL[k + 1] - h * a2;
+            a3 = INV_FACTORIAL[k + 2] - h * a3;
         }
         (h * a2, -h * a3)
     } else {
@@ -440,14 +436,18 @@ fn phi23(h: f64) -> (f64, f64) {
     }
 }
 
-/// 1/n! for n ≤ 10.
-fn inv_factorial(n: u32) -> f64 {
+/// 1/n! for n = 0 … 10 (the factorials are exact in `f64`).
+const INV_FACTORIAL: [f64; 11] = {
+    let mut t = [1.0f64; 11];
     let mut f = 1.0f64;
-    for k in 2..=n.min(10) {
-        f *= k as f64;
+    let mut n = 1;
+    while n < 11 {
+        f *= n as f64;
+        t[n] = 1.0 / f;
+        n += 1;
     }
-    1.0 / f
-}
+    t
+};
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp3m<S> {
     /// Draws D normals for the prior (none when starting from the input).
@@ -478,6 +478,13 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
         *x = xh.map(|v| a * v);
         L::default()
     }
+}
+
+/// Whether a step in λ can enter a multistep correction: positive and finite (a degenerate
+/// schedule, or an SDE whose σ̄ is not monotone, gives zero or negative steps).
+#[inline(always)]
+fn usable(h: f64) -> bool {
+    h.is_finite() && h > 0.0
 }
 
 /// The steps in λ of one DPM-Solver++(3M) step: this one (h) and the two before (h₁, h₂), and
@@ -511,12 +518,11 @@ fn dpm3_step<L: Lane, const D: usize>(
     for j in 0..D {
         xh[j] = r * xh[j] + one_m_r * den[j];
     }
-    let ok = |v: f64| v.is_finite() && v > 0.0;
-    if st.history == 0 || !ok(st.h) || !ok(st.h1) {
+    if st.history == 0 || !usable(st.h) || !usable(st.h1) {
         return;
     }
     let (p2, p3) = phi23(st.h);
-    if st.history >= 2 && ok(st.h2) {
+    if st.history >= 2 && usable(st.h2) {
         // + φ₂ h D' − φ₃ h² D'' from the divided differences of D over λ (r₀ = h₁/h,
         // r₁ = h₂/h): h D' ≈ E₀ + r₀(E₀ − E₁)/(r₀ + r₁), h² D'' ≈ 2(E₀ − E₁)/(r₀ + r₁) (the
         // reference code takes half of it).
@@ -708,7 +714,7 @@ mod tests {
         }
         let (p2, p3) = phi23(1e-9);
         assert!((p2 / 5e-10 - 1.0).abs() < 1e-8 && (p3 / (-1e-9 / 6.0) - 1.0).abs() < 1e-8);
-        assert!((inv_factorial(10) * 3_628_800.0 - 1.0).abs() < 1e-15);
+        assert!((INV_FACTORIAL[10] * 3_628_800.0 - 1.0).abs() < 1e-15);
     }
 
     /// One DPM-Solver++(3M) step on a denoiser that is a polynomial in λ, against the exact

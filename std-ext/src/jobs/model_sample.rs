@@ -176,45 +176,28 @@ fn sample_score<M: ScoreModel<2> + Sync, S: Sde + Copy>(
     let seed = req.seed;
     // A fixed-step lane sampler: sample i on the stream (seed, i).
     type Run<'m> = Box<dyn Fn(u64, &mut [[f32; 2]]) + 'm>;
+    fn lanes<'m, M: ScoreModel<2>, P: LaneSampler<2, M> + 'm>(
+        smp: P,
+        m: &'m M,
+        seed: u64,
+    ) -> Run<'m> {
+        Box::new(move |first, buf| {
+            smp.sample_batch(m, seed, first, buf);
+        })
+    }
     let run: Run<'_> = match kind {
-        SamplerKind::EulerMaruyama => {
-            let smp = EulerMaruyama::new(sde, steps, eps)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
-        }
+        SamplerKind::EulerMaruyama => lanes(EulerMaruyama::new(sde, steps, eps)?, m, seed),
         SamplerKind::Pc => {
             let snr = crate::jobs::DEFAULT_SNR as f32;
-            let smp = PredictorCorrector::new(sde, steps, eps, snr, 1)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
+            lanes(PredictorCorrector::new(sde, steps, eps, snr, 1)?, m, seed)
         }
-        SamplerKind::Sra1 | SamplerKind::SdeHeun => {
-            let method = if kind == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
-            let smp = StochasticRk::new(sde, method, steps, eps)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
+        SamplerKind::Sra1 => lanes(StochasticRk::new(sde, SrkMethod::Sra1, steps, eps)?, m, seed),
+        SamplerKind::SdeHeun => {
+            lanes(StochasticRk::new(sde, SrkMethod::Heun, steps, eps)?, m, seed)
         }
-        SamplerKind::EdmHeun => {
-            let smp = EdmHeun::new(sde, steps, eps)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
-        }
-        SamplerKind::DpmPp2m => {
-            let smp = DpmSolverPp2m::new(sde, steps, eps)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
-        }
-        SamplerKind::DpmPp3m => {
-            let smp = DpmSolverPp3m::new(sde, steps, eps)?;
-            Box::new(move |first, buf| {
-                smp.sample_batch(m, seed, first, buf);
-            })
-        }
+        SamplerKind::EdmHeun => lanes(EdmHeun::new(sde, steps, eps)?, m, seed),
+        SamplerKind::DpmPp2m => lanes(DpmSolverPp2m::new(sde, steps, eps)?, m, seed),
+        SamplerKind::DpmPp3m => lanes(DpmSolverPp3m::new(sde, steps, eps)?, m, seed),
         other => bail!("--sampler {} does not apply to a score network", other.name()),
     };
     write(staged, n, s, say, |first, buf| {
