@@ -34,6 +34,9 @@
 //! exact or built from exact primitives ([`crate::math`]), so batch size and lane width never
 //! change a sample or its log-probability, bit for bit.
 
+use core::ops::Range;
+
+use crate::batch::{ChunkKernel, for_each_chunk, gather, part, part_mut, scatter};
 use crate::dist::Distribution;
 use crate::error::Error;
 use crate::lane::{Lane, Scalar};
@@ -84,9 +87,6 @@ pub(crate) fn eps_of<R: Real>() -> f64 {
     let bits = <<R::Lane as Lane>::Scalar as Scalar>::MANTISSA_BITS;
     1.0 / (1u64 << bits) as f64
 }
-
-/// The lane width of the batched functions' main loop.
-const BATCH_LANES: usize = 8;
 
 /// A normalizing flow: a base distribution p_Z and a bijector f, x = f(z).
 ///
@@ -154,17 +154,10 @@ impl<Base, B> Flow<Base, B> {
         Base: Distribution<D>,
         B: Bijector<D>,
     {
-        let mut chunks = out.chunks_exact_mut(BATCH_LANES);
-        let mut index = first_index;
-        for chunk in &mut chunks {
-            let x = self.sample::<f32x8, _, D>(&mut Streams::new(seed, index));
-            scatter(&x, chunk);
-            index = index.wrapping_add(BATCH_LANES as u64);
-        }
-        for p in chunks.into_remainder() {
-            *p = self.sample::<f32, _, D>(&mut Streams::new(seed, index));
-            index = index.wrapping_add(1);
-        }
+        let n = out.len();
+        let mut k = SampleKernel { flow: self, seed, out, log_probs: None };
+        // One slice: the length check cannot fail, and sampling has no error.
+        let _ = for_each_chunk::<f32x8, f32, _>(first_index, &[("out", n)], &mut k);
     }
 
     /// Samples and their log-densities (one forward pass each), with the streams of
@@ -182,36 +175,17 @@ impl<Base, B> Flow<Base, B> {
         Base: Distribution<D>,
         B: Bijector<D>,
     {
-        if out.len() != log_probs.len() {
-            return Err(Error::InvalidParameter {
-                name: "log_probs",
-                reason: "length must equal the number of points",
-            });
-        }
-        let mut chunks = out.chunks_exact_mut(BATCH_LANES);
-        let mut lp_chunks = log_probs.chunks_exact_mut(BATCH_LANES);
-        let mut index = first_index;
-        for (chunk, lp_chunk) in (&mut chunks).zip(&mut lp_chunks) {
-            let (x, lp) = self.sample_and_log_prob::<f32x8, _, D>(&mut Streams::new(seed, index));
-            scatter(&x, chunk);
-            lp.store(lp_chunk);
-            index = index.wrapping_add(BATCH_LANES as u64);
-        }
-        let tail = chunks.into_remainder().iter_mut();
-        for (p, lp_out) in tail.zip(lp_chunks.into_remainder()) {
-            let (x, lp) = self.sample_and_log_prob::<f32, _, D>(&mut Streams::new(seed, index));
-            *p = x;
-            *lp_out = lp;
-            index = index.wrapping_add(1);
-        }
-        Ok(())
+        let lens = [("out", out.len()), ("log_probs", log_probs.len())];
+        let mut k = SampleKernel { flow: self, seed, out, log_probs: Some(log_probs) };
+        for_each_chunk::<f32x8, f32, _>(first_index, &lens, &mut k)
     }
 
     /// log p(x) of every point of `xs` into `out` (same length), by the inverse pass: `f32x8`
     /// over full chunks of 8, `f32` for the tail (bit-identical to scoring each point alone).
     ///
-    /// Errors: [`Error::InvalidParameter`] if the lengths differ; the first inverse error of any
-    /// chunk (e.g. [`Error::NotConverged`]), in which case `out` is partly written.
+    /// Errors: [`Error::InvalidParameter`] if the lengths differ (nothing is written); the first
+    /// inverse error of any chunk (e.g. [`Error::NotConverged`]), in which case the chunks
+    /// before it are written.
     pub fn log_prob_batch<const D: usize>(
         &self,
         xs: &[[f32; D]],
@@ -221,38 +195,56 @@ impl<Base, B> Flow<Base, B> {
         Base: Distribution<D>,
         B: Bijector<D>,
     {
-        if xs.len() != out.len() {
-            return Err(Error::InvalidParameter {
-                name: "out",
-                reason: "length must equal the number of points",
-            });
-        }
-        let mut chunks = xs.chunks_exact(BATCH_LANES);
-        let mut out_chunks = out.chunks_exact_mut(BATCH_LANES);
-        for (chunk, o) in (&mut chunks).zip(&mut out_chunks) {
-            let lp = self.log_prob(gather::<f32x8, D>(chunk))?;
-            lp.store(o);
-        }
-        for (p, o) in chunks.remainder().iter().zip(out_chunks.into_remainder()) {
-            *o = self.log_prob(*p)?;
+        let lens = [("xs", xs.len()), ("out", out.len())];
+        for_each_chunk::<f32x8, f32, _>(0, &lens, &mut LogProbKernel { flow: self, xs, out })
+    }
+}
+
+/// [`Flow::sample_batch`] and [`Flow::sample_and_log_prob_batch`] on one chunk.
+struct SampleKernel<'a, F, const D: usize> {
+    flow: &'a F,
+    seed: u64,
+    out: &'a mut [[f32; D]],
+    log_probs: Option<&'a mut [f32]>,
+}
+
+impl<Base: Distribution<D>, B: Bijector<D>, const D: usize> ChunkKernel<f32>
+    for SampleKernel<'_, Flow<Base, B>, D>
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = f32>>(
+        &mut self,
+        index: u64,
+        items: Range<usize>,
+    ) -> Result<(), Error> {
+        let mut rng = Streams::<L>::new(self.seed, index);
+        match self.log_probs.as_deref_mut() {
+            None => scatter(&self.flow.sample::<L, _, D>(&mut rng), part_mut(self.out, &items)?),
+            Some(lps) => {
+                let (x, lp) = self.flow.sample_and_log_prob::<L, _, D>(&mut rng);
+                scatter(&x, part_mut(self.out, &items)?);
+                lp.store(part_mut(lps, &items)?);
+            }
         }
         Ok(())
     }
 }
 
-/// Lanes from up to `L::LANES` points (missing points read as 0).
-#[inline(always)]
-fn gather<L: Lane<Scalar = f32>, const D: usize>(points: &[[f32; D]]) -> [L; D] {
-    core::array::from_fn(|d| L::from_fn(|j| points.get(j).map_or(0.0, |p| p[d])))
+/// [`Flow::log_prob_batch`] on one chunk.
+struct LogProbKernel<'a, F, const D: usize> {
+    flow: &'a F,
+    xs: &'a [[f32; D]],
+    out: &'a mut [f32],
 }
 
-/// Write lane `j` of `x` to `points[j]` (as many points as there are).
-#[inline(always)]
-fn scatter<L: Lane<Scalar = f32>, const D: usize>(x: &[L; D], points: &mut [[f32; D]]) {
-    for (j, p) in points.iter_mut().enumerate().take(L::LANES) {
-        for d in 0..D {
-            p[d] = x[d].extract(j);
-        }
+impl<Base: Distribution<D>, B: Bijector<D>, const D: usize> ChunkKernel<f32>
+    for LogProbKernel<'_, Flow<Base, B>, D>
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = f32>>(&mut self, _: u64, items: Range<usize>) -> Result<(), Error> {
+        let lp: L = self.flow.log_prob(gather::<L, D>(part(self.xs, &items)?))?;
+        lp.store(part_mut(self.out, &items)?);
+        Ok(())
     }
 }
 

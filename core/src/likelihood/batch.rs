@@ -3,28 +3,16 @@
 //! Point `i` of the slice is point `first_index + i` wherever it lands, so its result (and its
 //! Hutchinson probes) are the same bits for any batch split.
 
-use wide::{f32x8, f64x4};
+use core::ops::Range;
 
-use super::{
-    DivergenceMethod, ExactScoreModel, LaneLogLik, Prior, ProbabilityFlow, log_likelihood,
-};
+use super::{DivergenceMethod, ExactScoreModel, Prior, ProbabilityFlow, log_likelihood};
+pub use crate::batch::WideScalar;
+use crate::batch::{ChunkKernel, for_each_chunk, gather, part, part_mut};
 use crate::error::Error;
 use crate::lane::{Lane, Scalar};
 use crate::ode::{Dopri5Options, VectorField};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
-
-/// A scalar float with its widest SIMD lane type: `f32` → `f32x8`, `f64` → `f64x4`.
-pub trait WideScalar: Scalar + Lane<Scalar = Self> {
-    /// The widest lane type of this scalar.
-    type Wide: Lane<Scalar = Self>;
-}
-impl WideScalar for f32 {
-    type Wide = f32x8;
-}
-impl WideScalar for f64 {
-    type Wide = f64x4;
-}
 
 /// One point's log-likelihood and the function evaluations it took.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,49 +21,6 @@ pub struct LogLik {
     pub log_p: f64,
     /// Function evaluations of the augmented field for this point.
     pub nfe: u32,
-}
-
-/// Points `xs` gathered into lanes (`xs.len() ≤ L::LANES`; missing lanes read 0).
-#[inline]
-pub(crate) fn gather<L: Lane, const D: usize>(xs: &[[L::Scalar; D]]) -> [L; D] {
-    core::array::from_fn(|i| L::from_fn(|j| xs.get(j).map_or_else(Default::default, |p| p[i])))
-}
-
-/// Run `f` on full chunks of `T::Wide` lanes and then on the tail one `T` at a time; `f` gets
-/// the chunk's points, their first index and their output slots.
-pub(crate) fn for_chunks<T: WideScalar, const D: usize, O>(
-    xs: &[[T; D]],
-    out: &mut [O],
-    first_index: u64,
-    mut wide: impl FnMut(&[[T; D]], u64, &mut [O]) -> Result<(), Error>,
-    mut scalar: impl FnMut(&[[T; D]], u64, &mut [O]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if xs.len() != out.len() {
-        return Err(Error::InvalidParameter {
-            name: "out",
-            reason: "must have one slot per point",
-        });
-    }
-    let w = <T::Wide as Lane>::LANES;
-    let full = xs.len() / w * w;
-    let (head, tail) = xs.split_at(full);
-    let (ohead, otail) = out.split_at_mut(full);
-    let mut index = first_index;
-    for (xc, oc) in head.chunks_exact(w).zip(ohead.chunks_exact_mut(w)) {
-        wide(xc, index, oc)?;
-        index = index.wrapping_add(w as u64);
-    }
-    for (xc, oc) in tail.chunks(1).zip(otail.chunks_mut(1)) {
-        scalar(xc, index, oc)?;
-        index = index.wrapping_add(1);
-    }
-    Ok(())
-}
-
-fn store<L: Lane, const D: usize>(r: &LaneLogLik<L, D>, out: &mut [Result<LogLik, Error>]) {
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = r.lane(j);
-    }
 }
 
 /// [`log_likelihood`] for every point of `xs`, into `out` (one `Result` per point: a point whose
@@ -100,21 +45,41 @@ where
     Dv: DivergenceMethod<D, V>,
     P: Prior<D>,
 {
-    for_chunks(
-        xs,
-        out,
-        first_index,
-        |xc, i, oc| {
-            let x = gather::<T::Wide, D>(xc);
-            store(&log_likelihood(field, div, prior, &x, t0, t1, i, opts)?, oc);
-            Ok(())
-        },
-        |xc, i, oc| {
-            let x = gather::<T, D>(xc);
-            store(&log_likelihood(field, div, prior, &x, t0, t1, i, opts)?, oc);
-            Ok(())
-        },
-    )
+    let lens = [("xs", xs.len()), ("out", out.len())];
+    let mut k = LogLikKernel { field, div, prior, xs, t0, t1, opts, out };
+    for_each_chunk::<T::Wide, T, _>(first_index, &lens, &mut k)
+}
+
+/// [`log_likelihood_batch`] on one chunk.
+struct LogLikKernel<'a, V, Dv, P, T, const D: usize> {
+    field: &'a V,
+    div: &'a Dv,
+    prior: &'a P,
+    xs: &'a [[T; D]],
+    t0: f64,
+    t1: f64,
+    opts: &'a Dopri5Options,
+    out: &'a mut [Result<LogLik, Error>],
+}
+
+impl<V, Dv, P, T, const D: usize> ChunkKernel<T> for LogLikKernel<'_, V, Dv, P, T, D>
+where
+    T: Scalar,
+    V: VectorField<D>,
+    Dv: DivergenceMethod<D, V>,
+    P: Prior<D>,
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = T>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
+        let x: [L; D] = gather(part(self.xs, &items)?);
+        let r = log_likelihood(
+            self.field, self.div, self.prior, &x, self.t0, self.t1, index, self.opts,
+        )?;
+        for (j, o) in part_mut(self.out, &items)?.iter_mut().enumerate() {
+            *o = r.lane(j);
+        }
+        Ok(())
+    }
 }
 
 /// [`super::pf_log_likelihood`] for every point of `xs` (see [`log_likelihood_batch`]).
@@ -149,28 +114,28 @@ pub fn exact_log_density_batch<T: WideScalar, const D: usize, M: ExactScoreModel
     t: f64,
     out: &mut [f64],
 ) -> Result<(), Error> {
-    fn run<L: Lane, const D: usize, M: ExactScoreModel<D>>(
-        model: &M,
-        xc: &[[L::Scalar; D]],
-        t: f64,
-        oc: &mut [f64],
-    ) {
-        let lp: L = model.log_density(&gather::<L, D>(xc), <L as Lane>::from_f64(t));
-        for (j, o) in oc.iter_mut().enumerate() {
+    let lens = [("xs", xs.len()), ("out", out.len())];
+    for_each_chunk::<T::Wide, T, _>(0, &lens, &mut DensityKernel { model, xs, t, out })
+}
+
+/// [`exact_log_density_batch`] on one chunk.
+struct DensityKernel<'a, M, T, const D: usize> {
+    model: &'a M,
+    xs: &'a [[T; D]],
+    t: f64,
+    out: &'a mut [f64],
+}
+
+impl<M: ExactScoreModel<D>, T: Scalar, const D: usize> ChunkKernel<T>
+    for DensityKernel<'_, M, T, D>
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = T>>(&mut self, _: u64, items: Range<usize>) -> Result<(), Error> {
+        let x: [L; D] = gather(part(self.xs, &items)?);
+        let lp: L = self.model.log_density(&x, <L as Lane>::from_f64(self.t));
+        for (j, o) in part_mut(self.out, &items)?.iter_mut().enumerate() {
             *o = lp.extract(j).to_f64();
         }
+        Ok(())
     }
-    for_chunks(
-        xs,
-        out,
-        0,
-        |xc, _, oc| {
-            run::<T::Wide, D, M>(model, xc, t, oc);
-            Ok(())
-        },
-        |xc, _, oc| {
-            run::<T, D, M>(model, xc, t, oc);
-            Ok(())
-        },
-    )
 }

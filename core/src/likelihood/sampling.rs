@@ -5,14 +5,16 @@
 //! Sample `i` draws x_T from `Streams::new(seed, i)`, so it is the same whatever the batch
 //! size or lane width; the ODE itself is deterministic given x_T.
 
+use core::ops::Range;
+
 use super::ProbabilityFlow;
-use super::batch::WideScalar;
+use crate::batch::{ChunkKernel, WideScalar, for_each_chunk, part_mut, scatter};
 use crate::error::Error;
-use crate::lane::Lane;
+use crate::lane::{Lane, Scalar};
 use crate::ode::{Dopri5Options, FixedMethod, Solution, VectorField, dopri5, fixed_step};
-use crate::rng::{LaneSource, Streams};
+use crate::rng::Streams;
 use crate::score::ScoreModel;
-use crate::sde::Sde;
+use crate::sde::{Sde, prior_draw};
 
 /// The ODE solver of a sampling run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,10 +63,7 @@ pub fn pf_sample<L: Lane, const D: usize, M: ScoreModel<D>, S: Sde>(
     seed: u64,
     first_index: u64,
 ) -> Result<Solution<L, [L; D]>, Error> {
-    let mut rng = Streams::<L>::new(seed, first_index);
-    let s = <L as Lane>::from_f32(sde.prior_std());
-    let z: [L; D] = rng.normal_array();
-    let x_t = z.map(|v| v * s);
+    let x_t = prior_draw(sde, &mut Streams::<L>::new(seed, first_index));
     transport(&ProbabilityFlow::new(model, sde), solver, x_t, sde.t_max() as f64, eps)
 }
 
@@ -82,42 +81,33 @@ pub fn pf_sample_batch<T: WideScalar, const D: usize, M: ScoreModel<D>, S: Sde>(
     out: &mut [[T; D]],
     status: &mut [Result<u32, Error>],
 ) -> Result<(), Error> {
-    fn run<L: Lane, const D: usize, M: ScoreModel<D>, S: Sde>(
-        model: &M,
-        sde: &S,
-        solver: &OdeSolver,
-        eps: f64,
-        seed: u64,
-        index: u64,
-        out: &mut [Result<u32, Error>],
-        xs: &mut [[L::Scalar; D]],
-    ) -> Result<(), Error> {
-        let sol = pf_sample::<L, D, M, S>(model, sde, solver, eps, seed, index)?;
-        for (j, (o, x)) in out.iter_mut().zip(xs.iter_mut()).enumerate() {
+    let lens = [("out", out.len()), ("status", status.len())];
+    let mut k = PfKernel { model, sde, solver, eps, seed, out, status };
+    for_each_chunk::<T::Wide, T, _>(first_index, &lens, &mut k)
+}
+
+/// [`pf_sample_batch`] on one chunk.
+struct PfKernel<'a, M, S, T, const D: usize> {
+    model: &'a M,
+    sde: &'a S,
+    solver: &'a OdeSolver,
+    eps: f64,
+    seed: u64,
+    out: &'a mut [[T; D]],
+    status: &'a mut [Result<u32, Error>],
+}
+
+impl<M: ScoreModel<D>, S: Sde, T: Scalar, const D: usize> ChunkKernel<T>
+    for PfKernel<'_, M, S, T, D>
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = T>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
+        let sol =
+            pf_sample::<L, D, M, S>(self.model, self.sde, self.solver, self.eps, self.seed, index)?;
+        scatter(&sol.y, part_mut(self.out, &items)?);
+        for (j, o) in part_mut(self.status, &items)?.iter_mut().enumerate() {
             *o = sol.lane_result(j).map(|()| sol.nfe_lane(j));
-            for (xi, yi) in x.iter_mut().zip(sol.y.iter()) {
-                *xi = yi.extract(j);
-            }
         }
         Ok(())
     }
-    if out.len() != status.len() {
-        return Err(Error::InvalidParameter { name: "status", reason: "must match out's length" });
-    }
-    // Full chunks in the wide lane type, the tail one sample at a time.
-    let n = out.len();
-    let w = <T::Wide as Lane>::LANES;
-    let full = n / w * w;
-    let (oh, ot) = out.split_at_mut(full);
-    let (sh, st) = status.split_at_mut(full);
-    let mut index = first_index;
-    for (xc, sc) in oh.chunks_exact_mut(w).zip(sh.chunks_exact_mut(w)) {
-        run::<T::Wide, D, M, S>(model, sde, solver, eps, seed, index, sc, xc)?;
-        index = index.wrapping_add(w as u64);
-    }
-    for (xc, sc) in ot.chunks_mut(1).zip(st.chunks_mut(1)) {
-        run::<T, D, M, S>(model, sde, solver, eps, seed, index, sc, xc)?;
-        index = index.wrapping_add(1);
-    }
-    Ok(())
 }

@@ -61,6 +61,9 @@
 //! [`Error::MaxStepsExceeded`] after `max_steps` attempts; the loop makes at most
 //! `max_steps + 1` passes, 2 score evaluations per attempt.
 
+use core::ops::Range;
+
+use crate::batch::{ChunkKernel, for_each_chunk, part_mut, scatter};
 use crate::error::Error;
 use crate::lane::{Lane, Mask, Scalar};
 use crate::ode::LaneStatus;
@@ -75,6 +78,11 @@ use crate::sde::Sde;
 /// The number of Brownian intervals (t_end, ΔW) a lane of [`AdaptiveSde`] can store beyond its
 /// current time (module docs).
 pub const BROWNIAN_MEMORY: usize = 32;
+
+/// Default absolute tolerance ε_abs of [`AdaptiveOptions`] (Jolicoeur-Martineau et al. 2021).
+pub const DEFAULT_ABS_TOL: f64 = 0.0078;
+/// Default relative tolerance ε_rel of [`AdaptiveOptions`] (Jolicoeur-Martineau et al. 2021).
+pub const DEFAULT_REL_TOL: f64 = 0.01;
 
 /// Options of [`AdaptiveSde`]; defaults are the authors' (`sde_sampling_torch.py`):
 /// ε_abs 0.0078, ε_rel 0.01, h_init 0.01, θ 0.9, r 0.9.
@@ -99,8 +107,8 @@ pub struct AdaptiveOptions {
 impl Default for AdaptiveOptions {
     fn default() -> Self {
         Self {
-            abs_tol: 0.0078,
-            rel_tol: 0.01,
+            abs_tol: DEFAULT_ABS_TOL,
+            rel_tol: DEFAULT_REL_TOL,
             h_init: 0.01,
             safety: 0.9,
             exponent: 0.9,
@@ -438,28 +446,36 @@ impl<S: Sde> AdaptiveSde<S> {
         N: Lane<Scalar = N> + Scalar,
         M: ScoreModel<D>,
     {
-        if xs.len() != status.len() {
-            return Err(Error::InvalidParameter { name: "status", reason: "must match xs" });
-        }
-        let mut index = first_index;
-        for (chunk, st) in xs.chunks_mut(W::LANES).zip(status.chunks_mut(W::LANES)) {
-            if chunk.len() == W::LANES {
-                let mut x = [W::default(); D];
-                let mut rng = Streams::<W>::new(seed, index);
-                let stats = self.run_with_stats(model, &mut x, &mut rng);
-                for (j, (out, s)) in chunk.iter_mut().zip(st.iter_mut()).enumerate() {
-                    for (o, xi) in out.iter_mut().zip(x.iter()) {
-                        *o = xi.extract(j);
-                    }
-                    *s = stats.lane_result(j);
-                }
-            } else {
-                for (j, (out, s)) in chunk.iter_mut().zip(st.iter_mut()).enumerate() {
-                    let mut rng = Streams::<N>::new(seed, index.wrapping_add(j as u64));
-                    *s = self.run_with_stats(model, out, &mut rng).lane_result(0);
-                }
-            }
-            index = index.wrapping_add(W::LANES as u64);
+        let lens = [("xs", xs.len()), ("status", status.len())];
+        let mut k = StatusKernel { sampler: self, model, seed, xs, status };
+        for_each_chunk::<W, N, _>(first_index, &lens, &mut k)
+    }
+}
+
+/// [`AdaptiveSde::run_batch_with_status`] on one chunk.
+struct StatusKernel<'a, S, M, N, const D: usize> {
+    sampler: &'a AdaptiveSde<S>,
+    model: &'a M,
+    seed: u64,
+    xs: &'a mut [[N; D]],
+    status: &'a mut [Result<u32, Error>],
+}
+
+impl<S: Sde, M: ScoreModel<D>, N: Scalar, const D: usize> ChunkKernel<N>
+    for StatusKernel<'_, S, M, N, D>
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = N>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
+        // The sampler draws its own start: the chunk's states are not read.
+        let mut x = [L::default(); D];
+        let stats = self.sampler.run_with_stats(
+            self.model,
+            &mut x,
+            &mut Streams::<L>::new(self.seed, index),
+        );
+        scatter(&x, part_mut(self.xs, &items)?);
+        for (j, s) in part_mut(self.status, &items)?.iter_mut().enumerate() {
+            *s = stats.lane_result(j);
         }
         Ok(())
     }

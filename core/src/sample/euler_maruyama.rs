@@ -82,16 +82,7 @@ impl ReverseGrid {
     }
 }
 
-/// Draw x_T from the SDE's prior N(0, s² I): D normals.
-#[inline(always)]
-pub(crate) fn prior_draw<L: Lane, G: LaneSource<L>, S: Sde, const D: usize>(
-    sde: &S,
-    rng: &mut G,
-) -> [L; D] {
-    let s = <L as Lane>::from_f32(sde.prior_std());
-    let z: [L; D] = rng.normal_array();
-    z.map(|v| s * v)
-}
+pub(crate) use crate::sde::prior_draw;
 
 /// Reverse-SDE Euler–Maruyama sampler for the SDE `S`.
 #[derive(Clone, Copy, Debug, PartialEq)]

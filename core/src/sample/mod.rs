@@ -11,6 +11,10 @@
 
 use wide::{f32x8, f64x4};
 
+use core::ops::Range;
+
+use crate::batch::{ChunkKernel, for_each_chunk, gather, part_mut, scatter};
+use crate::error::Error;
 use crate::lane::Lane;
 use crate::rng::{LaneSource, Streams};
 
@@ -116,30 +120,11 @@ pub trait LaneSampler<const D: usize, M: ?Sized> {
         W: Lane<Scalar = N>,
         N: Lane<Scalar = N> + crate::lane::Scalar,
     {
-        let mut accepted = 0u64;
-        let mut index = first_index;
-        for chunk in xs.chunks_mut(W::LANES) {
-            if chunk.len() == W::LANES {
-                let mut x: [W; D] = core::array::from_fn(|i| {
-                    W::from_fn(|j| chunk.get(j).map_or(N::default(), |v| v[i]))
-                });
-                let mut rng = Streams::<W>::new(seed, index);
-                let acc = self.run(model, &mut x, &mut rng);
-                for (j, out) in chunk.iter_mut().enumerate() {
-                    for (o, xi) in out.iter_mut().zip(x.iter()) {
-                        *o = xi.extract(j);
-                    }
-                    accepted += count(acc.extract(j));
-                }
-            } else {
-                for (j, out) in chunk.iter_mut().enumerate() {
-                    let mut rng = Streams::<N>::new(seed, index.wrapping_add(j as u64));
-                    accepted += count(self.run(model, out, &mut rng));
-                }
-            }
-            index = index.wrapping_add(W::LANES as u64);
-        }
-        accepted
+        let n = xs.len();
+        let mut k = RunKernel { sampler: self, model, seed, xs, accepted: 0 };
+        // One slice: the length check cannot fail, and running a chain has no error.
+        let _ = for_each_chunk::<W, N, _>(first_index, &[("xs", n)], &mut k);
+        k.accepted
     }
 
     /// [`LaneSampler::run_batch`] in `f32` with `f32x8` lanes.
@@ -149,6 +134,35 @@ pub trait LaneSampler<const D: usize, M: ?Sized> {
     /// [`LaneSampler::run_batch`] in `f64` with `f64x4` lanes.
     fn sample_batch_f64(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f64; D]]) -> u64 {
         self.run_batch::<f64x4, f64>(model, seed, first_index, xs)
+    }
+}
+
+/// [`LaneSampler::run_batch`] on one chunk: the chunk's states gathered into lanes, the chains
+/// run on the streams of their indices, the samples scattered back.
+struct RunKernel<'a, P: ?Sized, M: ?Sized, N, const D: usize> {
+    sampler: &'a P,
+    model: &'a M,
+    seed: u64,
+    xs: &'a mut [[N; D]],
+    accepted: u64,
+}
+
+impl<P, M, N, const D: usize> ChunkKernel<N> for RunKernel<'_, P, M, N, D>
+where
+    P: LaneSampler<D, M> + ?Sized,
+    M: ?Sized,
+    N: crate::lane::Scalar,
+{
+    #[inline]
+    fn chunk<L: Lane<Scalar = N>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
+        let xs = part_mut(self.xs, &items)?;
+        let mut x: [L; D] = gather(xs);
+        let acc = self.sampler.run(self.model, &mut x, &mut Streams::<L>::new(self.seed, index));
+        scatter(&x, xs);
+        for j in 0..xs.len() {
+            self.accepted += count(acc.extract(j));
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,9 @@
 //! lane may sit at its own time.
 
 use crate::error::Error;
+use crate::lane::Lane;
 use crate::real::Real;
+use crate::rng::LaneSource;
 
 /// score_sde's default VE σ_min.
 pub const VE_SIGMA_MIN: f32 = 0.01;
@@ -324,6 +326,18 @@ impl Sde for SubVp {
     fn time_of_sigma_bar(&self, sigma_bar: f64) -> Option<f64> {
         Some(self.0.time_of_neg_log_alpha(libm::asinh(0.5 * sigma_bar)))
     }
+}
+
+/// x_T drawn from the SDE's prior N(0, s² I) ([`Sde::prior_std`]): D normals from `rng`,
+/// scaled. The one prior draw of every reverse-SDE sampler and of probability-flow sampling.
+#[inline(always)]
+pub fn prior_draw<L: Lane, G: LaneSource<L>, S: Sde, const D: usize>(
+    sde: &S,
+    rng: &mut G,
+) -> [L; D] {
+    let s = <L as Lane>::from_f32(sde.prior_std());
+    let z: [L; D] = rng.normal_array();
+    z.map(|v| s * v)
 }
 
 #[cfg(test)]

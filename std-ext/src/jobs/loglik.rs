@@ -32,7 +32,7 @@ pub struct OdeOptions {
 }
 
 /// score_sde's ODE tolerances rtol = atol = 1e-5.
-pub const DEFAULT_TOL: f64 = 1e-5;
+pub const DEFAULT_TOL: f64 = flowscore::ode::dopri5::DEFAULT_TOL;
 /// Step budget: far above the few hundred steps the built-in SDEs need at 1e-5.
 pub const DEFAULT_MAX_STEPS: u32 = 100_000;
 

@@ -28,7 +28,7 @@ use crate::io::spec::{MAX_COMPONENTS, MAX_DIM};
 use crate::jobs::pf_rows::pf_rows;
 use crate::jobs::{
     ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, CORRECTOR_STEPS, LoglikOutput, LoglikSettings, Method,
-    SampleOutput, SampleSettings, SamplerKind,
+    SampleOutput, SampleSettings, SamplerKind, non_finite_sample,
 };
 use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
@@ -198,14 +198,16 @@ fn sample_dk<const D: usize, const K: usize>(
     let mut stat = 0.0;
     let mut buf: Vec<f64> = Vec::new();
     buf.try_reserve(CHUNK.min(job.n) * D).map_err(|_| anyhow!("not enough memory"))?;
+    let mut row = 0u64;
     let mut run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
         par::map_chunks(n, f, |rows| {
             buf.clear();
             for r in rows {
                 let (x, s) = r?;
                 if x.iter().any(|v| !v.is_finite()) {
-                    return Err(anyhow!("a sample became non-finite (step size too large?)"));
+                    return Err(non_finite_sample(row));
                 }
+                row += 1;
                 buf.extend_from_slice(&x);
                 stat += s;
             }
@@ -366,7 +368,7 @@ fn run_lanes<const D: usize>(
         buf.clear();
         for (k, x) in xs.iter().enumerate() {
             if x.iter().any(|v| !v.is_finite()) {
-                return Err(anyhow!("a sample became non-finite (step size too large?)"));
+                return Err(non_finite_sample((lo + k) as u64));
             }
             if start.is_some() {
                 moved((lo + k) as u64, x)?;

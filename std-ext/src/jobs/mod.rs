@@ -45,6 +45,14 @@ pub(crate) fn not_for(given: bool, option: &str, what: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// The one error of a sample that came out NaN or infinite (whichever sampler or model made it).
+pub(crate) fn non_finite_sample(i: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "sample {i} is not finite (NaN or infinite): the step size is too large for the target, \
+         or the score diverges there"
+    )
+}
+
 /// Calls `$f::<D>(args…)` for the runtime dimension `$d` ∈ 1..=8; any other D is an error.
 #[macro_export]
 macro_rules! dispatch_dim {

@@ -23,9 +23,11 @@ pub const DEFAULT_ANNEALED_STEP: f64 = 2e-5;
 /// Default annealed-Langevin steps per noise level (NCSN's T = 100).
 pub const DEFAULT_ANNEALED_STEPS: u32 = 100;
 /// Default steps of the other samplers (score_sde's N = 1000).
-pub const DEFAULT_STEPS: u32 = 1000;
+pub const DEFAULT_STEPS: u32 = flowscore::sde::DEFAULT_STEPS;
 /// Default predictor–corrector signal-to-noise ratio (score_sde's 0.16).
+/// (The core's constant is `f32`; written here in `f64` so that `--help` shows 0.16.)
 pub const DEFAULT_SNR: f64 = 0.16;
+const _: () = assert!(DEFAULT_SNR as f32 == flowscore::sample::pc::DEFAULT_SNR);
 /// Default steps of the stochastic Runge–Kutta samplers (sra1, sde-heun): 2 score evaluations
 /// each, so 200 per sample (`BENCHMARKS.md`, quality per score evaluation).
 pub const DEFAULT_SRK_STEPS: u32 = 100;
@@ -38,10 +40,10 @@ pub const DEFAULT_DPM_STEPS: u32 = 100;
 pub const DEFAULT_DPM3_STEPS: u32 = 50;
 /// Default relative tolerance ε_rel of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
 /// et al. 2021).
-pub const DEFAULT_ADAPTIVE_RTOL: f64 = 0.01;
+pub const DEFAULT_ADAPTIVE_RTOL: f64 = flowscore::sample::adaptive::DEFAULT_REL_TOL;
 /// Default absolute tolerance ε_abs of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
 /// et al. 2021).
-pub const DEFAULT_ADAPTIVE_ATOL: f64 = 0.0078;
+pub const DEFAULT_ADAPTIVE_ATOL: f64 = flowscore::sample::adaptive::DEFAULT_ABS_TOL;
 /// Smallest `--rtol` / `--atol` of the adaptive sampler (below it the attempts needed exceed
 /// the solver's bound of 10 000 per sample).
 pub const ADAPTIVE_TOL_MIN: f64 = 1e-5;
@@ -156,7 +158,7 @@ impl SamplerKind {
 }
 
 /// Corrector moves per predictor step of the predictor–corrector sampler (score_sde's default).
-pub const CORRECTOR_STEPS: u32 = 1;
+pub const CORRECTOR_STEPS: u32 = flowscore::sample::pc::DEFAULT_CORRECTOR_STEPS;
 
 /// Settings of one sampler run (defaults already filled in).
 #[derive(Clone, Copy, Debug)]
