@@ -610,6 +610,8 @@ fn limits_are_stated_and_enforced_with_reasons() {
     check(sm("edm-heun", &["--snr", "0.1"]), "--snr does not apply to --sampler edm-heun");
     check(sm("sra1", &["--step-size", "0.1"]), "--step-size does not apply to --sampler sra1");
     check(sm("annealed-langevin", &["--sde", "vp"]), "--sde does not apply");
+    check(sm("ode", &["--precision", "f32"]), "--precision f32 does not apply to --sampler ode");
+    check(sm("pc", &["--precision", "f16"]), "--precision");
     for other in
         ["euler-maruyama", "pc", "ode", "sra1", "sde-heun", "edm-heun", "dpmpp-2m", "dpmpp-3m"]
     {

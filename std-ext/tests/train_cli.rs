@@ -508,6 +508,7 @@ fn score_network_loglik_is_the_probability_flow_density_in_the_data_units() {
         (&loglik, &["--seed", "1"]),
         (&sample, &["--sampler", "adaptive"]),
         (&sample, &["--sampler", "ode", "--steps", "5"]),
+        (&sample, &["--precision", "f64"]),
     ] {
         let o = flowscore().current_dir(d.path()).args(cmd).args(extra).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);

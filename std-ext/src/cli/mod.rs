@@ -86,7 +86,10 @@ error. Step sizes act in standard coordinates (the target mapped to mean 0, cova
 1e-10 <= step size <= 10. A chain that ends exactly at its start is an error. The \
 probability-flow samplers (ode, edm-heun, dpmpp-2m, dpmpp-3m) start from the exact p_T of the target, the \
 reverse-SDE ones from the SDE's prior. N <= 1e8; samples are computed and written in chunks, so \
-memory does not grow with N; the output is the same bits for any number of threads.")]
+memory does not grow with N; the output is the same bits for any number of threads.\n\n\
+Precision: f32 on 8-wide SIMD lanes by default (the targets' parameters are f32), except ode, \
+which computes in f64 (its tolerance 1e-5 is near f32's resolution; --precision f32 is refused \
+for it); --precision f64 runs any sampler in f64 on 4-wide lanes.")]
     Sample(sample::SampleArgs),
     /// One log p_eps(x) per data row, under a target or a model file.
     #[command(long_about = "One log p_eps(x) per row of the data under the Gaussian mixture in \
@@ -99,8 +102,8 @@ The density is evaluated in standard coordinates (the target mapped to mean 0, c
 the SDE's noise is added there) and returned in data coordinates: log p(x) = log p_z(z) - log \
 det L, exact. Limits: 1e-12 <= eps <= 1 - 1e-6; 1e-12 <= rtol, atol <= 1e-3. Which options \
 apply: --rtol, --atol to ode and ode-hutchinson; --probes and --seed to ode-hutchinson; giving \
-one to a method it does not apply to is an error. A log-density that is not finite in f64 is an \
-error.\n\n\
+one to a method it does not apply to is an error. Every method computes in f64 (the ODE on 4-wide \
+SIMD lanes); a log-density that is not finite in f64 is an error.\n\n\
 With --model MODEL (a file written by `flowscore train`, D = 2) instead of --target: a flow's \
 exact log p(x) (its inverse pass in f64; --method exact, the default; no --eps, tolerances or \
 probes), or a score network's log p_eps(x) by the probability-flow ODE of the SDE it was trained \

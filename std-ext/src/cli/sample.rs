@@ -6,7 +6,9 @@ use clap::Args;
 
 use super::{SdeName, in_range, snr, step_size};
 use crate::jobs::model_sample::{ModelSampleJob, ModelSampleRequest};
-use crate::jobs::{ADAPTIVE_TOL_MAX, ADAPTIVE_TOL_MIN, SampleJob, SampleRequest, SamplerKind};
+use crate::jobs::{
+    ADAPTIVE_TOL_MAX, ADAPTIVE_TOL_MIN, Precision, SampleJob, SampleRequest, SamplerKind,
+};
 
 /// An adaptive reverse-SDE tolerance, in [`ADAPTIVE_TOL_MIN`, `ADAPTIVE_TOL_MAX`].
 fn sde_tolerance(s: &str) -> Result<f64, String> {
@@ -62,6 +64,12 @@ pub struct SampleArgs {
     /// Random seed; sample i uses the stream (seed, i).
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+    /// The precision the samplers compute in (with --target): f32 (the targets' parameters
+    /// are f32; 8 samples per vector) or f64 (4 per vector) [default: f32; f64 for ode, whose
+    /// 1e-5 tolerance is near f32's resolution]. Model files compute in f32, their parameters'
+    /// precision.
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     /// Output file, .npy or .csv (its directory must exist).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -81,6 +89,7 @@ impl SampleArgs {
             rtol: self.rtol,
             atol: self.atol,
             seed: self.seed,
+            precision: self.precision,
             out: self.out,
         }
     }
@@ -100,6 +109,11 @@ pub fn job(args: SampleArgs) -> anyhow::Result<super::Validated> {
         anyhow::ensure!(
             args.rtol.is_none() && args.atol.is_none(),
             "--rtol and --atol do not apply to a model file"
+        );
+        anyhow::ensure!(
+            args.precision.is_none(),
+            "--precision does not apply to a model file (it computes in f32, its parameters' \
+             precision)"
         );
         let req = ModelSampleRequest {
             model,

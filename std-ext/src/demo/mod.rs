@@ -376,6 +376,7 @@ fn core_draw(
         rtol: DEFAULT_ADAPTIVE_RTOL,
         atol: DEFAULT_ADAPTIVE_ATOL,
         seed,
+        precision: sampler.default_precision(),
     };
     let out = mixture::sample(spec, &job)?;
     pb.inc(1);

@@ -5,14 +5,19 @@
 //! one per (D, K). This is the one place the command line calls the core's samplers and
 //! likelihoods.
 //!
-//! Parallel over samples: the lane-capable samplers and the ODE likelihood in blocks on the
-//! core's `f64x4` batch APIs (`run_lanes`, [`super::pf_rows`]), the others one sample at a time on
-//! [`crate::par`]'s driver. Sample (or row) i always uses the stream (seed, i), so the output
-//! does not depend on the lane width, the block or the number of threads.
+//! Parallel over samples: every sampler runs on the core's lanes in parallel blocks of
+//! [`BLOCK`] samples ([`run_lanes`]) — `f32x8` for `--precision f32` (the default), `f64x4`
+//! for `f64` — and the ODE likelihood on the core's `f64x4` batch API ([`super::pf_rows`]).
+//! Sample (or row) i always uses the stream (seed, i), so the output does not depend on the
+//! lane width, the block or the number of threads.
+
+use core::ops::Range;
 
 use anyhow::anyhow;
-use flowscore::likelihood::sampling::transport;
-use flowscore::likelihood::{ExactPrior, OdeSolver, ProbabilityFlow, exact_log_density};
+use flowscore::batch::{ChunkKernel, WideScalar, for_each_chunk, part_mut, scatter};
+use flowscore::lane::{Lane, Scalar};
+use flowscore::likelihood::sampling::{OdeSolver, transport};
+use flowscore::likelihood::{ExactPrior, ProbabilityFlow, exact_log_density};
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
@@ -28,7 +33,7 @@ use crate::io::spec::{MAX_COMPONENTS, MAX_DIM};
 use crate::jobs::pf_rows::pf_rows;
 use crate::jobs::{
     ANNEAL_LEVELS, ANNEAL_SIGMA_MIN, CORRECTOR_STEPS, LoglikOutput, LoglikSettings, Method,
-    SampleOutput, SampleSettings, SamplerKind, non_finite_sample,
+    Precision, SampleOutput, SampleSettings, SamplerKind, non_finite_sample,
 };
 use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
@@ -171,21 +176,42 @@ fn sample_dk<const D: usize, const K: usize>(
     bx: &(Vec<f64>, Vec<f64>),
     sink: Sink<'_>,
 ) -> anyhow::Result<f64> {
+    match job.precision {
+        Precision::F32 => sample_in::<f32, D, K>(mix, job, bx, sink),
+        Precision::F64 => sample_in::<f64, D, K>(mix, job, bx, sink),
+    }
+}
+
+/// A block of samples run on lanes: `block(first, xs)` runs samples `first..first + xs.len()`
+/// (`xs` holds the chains' starts on entry, the samples on exit), sample i on the stream
+/// (seed, i), and returns the block's summed statistic (accepted proposals, NFE, or 0).
+type Block<'a, T, const D: usize> = &'a (dyn Fn(u64, &mut [[T; D]]) -> anyhow::Result<f64> + Sync);
+
+/// `sample` in the precision `T`: every sampler on the core's `T::Wide` lanes, in parallel
+/// blocks ([`run_lanes`]).
+fn sample_in<T: WideScalar, const D: usize, const K: usize>(
+    mix: GaussianMixture<D, K>,
+    job: &SampleSettings,
+    bx: &(Vec<f64>, Vec<f64>),
+    sink: Sink<'_>,
+) -> anyhow::Result<f64> {
     let sde = job.sde;
     let model = mix.under(sde);
     let eps = sde.sampling_eps();
     let steps = job.steps;
     let step = job.step_size as f32;
+    let seed = job.seed;
     // Langevin chains start uniform in the box, from the sample's own stream (the samplers
     // then continue on a second stream of the same index, seed + 1).
-    let start = |i: u64| -> [f64; D] {
+    let start = |i: u64| -> [T; D] {
         let mut rng = Streams::<f64>::new(job.seed.wrapping_add(1), i);
-        core::array::from_fn(|j| bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform())
+        core::array::from_fn(|j| {
+            <T as Scalar>::from_f64(bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform())
+        })
     };
-    let n = job.n as u64;
     // A chain that ends exactly where it started did not sample: the step size is below the
     // resolution of its state (or, for MALA, every proposal was rejected).
-    let moved = |i: u64, x: &[f64; D]| -> anyhow::Result<()> {
+    let moved = |i: u64, x: &[T; D]| -> anyhow::Result<()> {
         if *x == start(i) {
             return Err(anyhow!(
                 "sample {i} ended exactly at its starting point: the chain did not move (step \
@@ -195,48 +221,32 @@ fn sample_dk<const D: usize, const K: usize>(
         }
         Ok(())
     };
-    let mut stat = 0.0;
-    let mut buf: Vec<f64> = Vec::new();
-    buf.try_reserve(CHUNK.min(job.n) * D).map_err(|_| anyhow!("not enough memory"))?;
-    let mut row = 0u64;
-    let mut run_all = |f: &(dyn Fn(u64) -> anyhow::Result<([f64; D], f64)> + Sync)| {
-        par::map_chunks(n, f, |rows| {
-            buf.clear();
-            for r in rows {
-                let (x, s) = r?;
-                if x.iter().any(|v| !v.is_finite()) {
-                    return Err(non_finite_sample(row));
-                }
-                row += 1;
-                buf.extend_from_slice(&x);
-                stat += s;
-            }
-            sink(&buf)
-        })
-    };
-    let n_rows = job.n;
-    let seed = job.seed;
-    // The Langevin chains start in the box; the samplers below them from their prior.
-    let lanes = |sampler: &(dyn Fn(u64, &mut [[f64; D]]) -> u64 + Sync),
-                 from_box: bool,
-                 sink: Sink<'_>|
-     -> anyhow::Result<u64> {
-        let start: Option<&(dyn Fn(u64) -> [f64; D] + Sync)> =
+    let n = job.n;
+    // The Langevin chains start in the box; the samplers below them draw their own start.
+    let mut run = |block: Block<'_, T, D>, from_box: bool| -> anyhow::Result<f64> {
+        let start: Option<&(dyn Fn(u64) -> [T; D] + Sync)> =
             if from_box { Some(&start) } else { None };
-        run_lanes(sampler, start, n_rows, &moved, sink)
+        run_lanes(block, start, n, &moved, &mut *sink)
     };
-    match job.sampler {
+    // A lane sampler's batch: full lane groups on T::Wide, the tail on T.
+    fn batch<T: WideScalar, const D: usize, M, P: LaneSampler<D, M>>(
+        s: &P,
+        m: &M,
+        seed: u64,
+        first: u64,
+        xs: &mut [[T; D]],
+    ) -> anyhow::Result<f64> {
+        Ok(s.run_batch::<T::Wide, T>(m, seed, first, xs) as f64)
+    }
+    let stat = match job.sampler {
         SamplerKind::Langevin => {
             let s = Langevin::new(step, steps)?;
-            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), true, sink)?;
-            Ok(())
+            run(&|first, xs| batch(&s, &model, seed, first, xs), true)?
         }
         SamplerKind::Mala => {
             let s = Mala::new(step, steps)?;
-            let accepted =
-                lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), true, sink)?;
-            stat = accepted as f64 / steps.max(1) as f64;
-            Ok(())
+            let accepted = run(&|first, xs| batch(&s, &model, seed, first, xs), true)?;
+            accepted / steps.max(1) as f64
         }
         SamplerKind::AnnealedLangevin => {
             let noisy = mix.noisy();
@@ -247,19 +257,22 @@ fn sample_dk<const D: usize, const K: usize>(
                 steps,
                 step,
             )?;
-            lanes(&|first, xs| s.sample_batch_f64(&noisy, seed, first, xs), true, sink)?;
-            Ok(())
+            run(&|first, xs| batch(&s, &noisy, seed, first, xs), true)?
         }
         SamplerKind::EulerMaruyama => {
             let s = EulerMaruyama::new(sde, steps, eps as f32)?;
-            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
-            Ok(())
+            run(&|first, xs| batch(&s, &model, seed, first, xs), false)?
         }
         SamplerKind::Pc => {
             let s =
                 PredictorCorrector::new(sde, steps, eps as f32, job.snr as f32, CORRECTOR_STEPS)?;
-            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
-            Ok(())
+            run(&|first, xs| batch(&s, &model, seed, first, xs), false)?
+        }
+        SamplerKind::Sra1 | SamplerKind::SdeHeun => {
+            let method =
+                if job.sampler == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
+            let s = StochasticRk::new(sde, method, steps, eps as f32)?;
+            run(&|first, xs| batch(&s, &model, seed, first, xs), false)?
         }
         SamplerKind::Ode => {
             // The probability-flow ODE is deterministic, so whatever x_T it starts from is
@@ -271,87 +284,181 @@ fn sample_dk<const D: usize, const K: usize>(
             // prior: their noise contracts a start-distribution error, and in standard
             // coordinates p_T and the prior differ by O(α_T) (VP, sub-VP) or O(1/σ_max) (VE).
             let solver = OdeSolver::Adaptive(Dopri5Options::default());
-            let field = ProbabilityFlow::new(&model, &sde);
-            let t_max = f64::from(sde.t_max());
-            run_all(&|i| {
-                let x_t: [f64; D] = model.sample_at(t_max, &mut Streams::<f64>::new(job.seed, i));
-                let sol = transport(&field, &solver, x_t, t_max, eps)?;
-                sol.status.lane(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
-                Ok((sol.y, sol.nfe))
-            })
-        }
-        SamplerKind::Sra1 | SamplerKind::SdeHeun => {
-            let method =
-                if job.sampler == SamplerKind::Sra1 { SrkMethod::Sra1 } else { SrkMethod::Heun };
-            let s = StochasticRk::new(sde, method, steps, eps as f32)?;
-            lanes(&|first, xs| s.sample_batch_f64(&model, seed, first, xs), false, sink)?;
-            Ok(())
+            run(
+                &|first, xs| {
+                    let mut nfe = vec![Ok(0); xs.len()];
+                    let lens = [("xs", xs.len()), ("nfe", nfe.len())];
+                    let run = Ode { solver: &solver, eps, nfe: &mut nfe };
+                    let mut k = FromExactP { model: &model, seed, xs, run };
+                    for_each_chunk::<T::Wide, T, _>(first, &lens, &mut k)?;
+                    sum_nfe(first, &nfe)
+                },
+                false,
+            )?
         }
         SamplerKind::Adaptive => {
             let opts = AdaptiveOptions::with_tol(job.atol, job.rtol);
             let s = AdaptiveSde::new(sde, eps as f32, opts)?;
-            run_all(&|i| {
-                let mut x = [0.0; D];
-                let st = s.run_with_stats(&model, &mut x, &mut Streams::<f64>::new(job.seed, i));
-                let nfe = st.lane_result(0).map_err(|e| anyhow!("sample {i}: {e}"))?;
-                Ok((x, f64::from(nfe)))
-            })
+            run(
+                &|first, xs| {
+                    let mut nfe = vec![Ok(0); xs.len()];
+                    s.run_batch_with_status::<T::Wide, T, _, D>(&model, seed, first, xs, &mut nfe)?;
+                    sum_nfe(first, &nfe)
+                },
+                false,
+            )?
         }
         // Deterministic flows: from the exact p_T, as the ode sampler (see there).
         SamplerKind::EdmHeun => {
             let s = EdmHeun::new(sde, steps, eps as f32)?.starting_from_input();
-            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
+            run(&|first, xs| from_exact_p_t(&s, &model, seed, first, xs), false)?
         }
         SamplerKind::DpmPp2m => {
             let s = DpmSolverPp2m::new(sde, steps, eps as f32)?.starting_from_input();
-            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
+            run(&|first, xs| from_exact_p_t(&s, &model, seed, first, xs), false)?
         }
         SamplerKind::DpmPp3m => {
             let s = DpmSolverPp3m::new(sde, steps, eps as f32)?.starting_from_input();
-            run_all(&|i| Ok((from_exact_p_t(&s, &model, job.seed, i), 0.0)))
+            run(&|first, xs| from_exact_p_t(&s, &model, seed, first, xs), false)?
         }
-    }?;
+    };
     Ok(stat / job.n.max(1) as f64)
 }
 
-/// Sample i of a deterministic probability-flow sampler started from an exact draw of p_T,
-/// both on the stream (seed, i).
-fn from_exact_p_t<const D: usize, const K: usize, S, P>(
+/// The summed NFE of a block's samples `first..`, or the first failed sample's error.
+fn sum_nfe(first: u64, nfe: &[Result<u32, flowscore::Error>]) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for (k, r) in nfe.iter().enumerate() {
+        total += f64::from(r.map_err(|e| anyhow!("sample {}: {e}", first + k as u64))?);
+    }
+    Ok(total)
+}
+
+/// Samples `first..first + xs.len()` of a deterministic probability-flow sampler started from
+/// exact draws of p_T (see [`FromExactP`]).
+fn from_exact_p_t<T: WideScalar, const D: usize, const K: usize, S, P>(
     sampler: &P,
     model: &MixtureScore<D, K, S>,
     seed: u64,
-    i: u64,
-) -> [f64; D]
+    first: u64,
+    xs: &mut [[T; D]],
+) -> anyhow::Result<f64>
 where
     S: Sde,
     P: LaneSampler<D, MixtureScore<D, K, S>>,
 {
-    let mut rng = Streams::<f64>::new(seed, i);
-    let mut x: [f64; D] = model.sample_at(f64::from(model.sde().t_max()), &mut rng);
-    sampler.run(model, &mut x, &mut rng);
-    x
+    let lens = [("xs", xs.len())];
+    let mut k = FromExactP { model, seed, xs, run: Flow(sampler) };
+    for_each_chunk::<T::Wide, T, _>(first, &lens, &mut k)?;
+    Ok(0.0)
 }
 
-/// Samples per parallel task of [`run_lanes`]: whole `f64x4` lane groups, enough work to
-/// amortise a task.
+/// A chunk of probability-flow samples started from exact draws of p_T: lane j draws
+/// x_T = α_T x₀ + σ_T ξ from the stream (seed, index + j) and continues on it, so sample i is
+/// the same bits on any lane width.
+struct FromExactP<'a, M, R, T, const D: usize> {
+    model: &'a M,
+    seed: u64,
+    xs: &'a mut [[T; D]],
+    run: R,
+}
+
+/// [`FromExactP`] with a fixed-step probability-flow sampler.
+struct Flow<'a, P>(&'a P);
+
+/// [`FromExactP`] with the adaptive ODE solve to ε; each sample's NFE or error into `nfe`.
+struct Ode<'a, 'b> {
+    solver: &'a OdeSolver,
+    eps: f64,
+    nfe: &'b mut [Result<u32, flowscore::Error>],
+}
+
+/// What a [`FromExactP`] chunk does after drawing x_T: carries `x` (x_T on entry) to the
+/// sample, on the lanes' streams.
+trait FromP<const D: usize, M> {
+    fn carry<L: Lane>(
+        &mut self,
+        model: &M,
+        x: &mut [L; D],
+        rng: &mut Streams<L>,
+        items: &Range<usize>,
+    ) -> Result<(), flowscore::Error>;
+}
+
+impl<const D: usize, M, P: LaneSampler<D, M>> FromP<D, M> for Flow<'_, P> {
+    fn carry<L: Lane>(
+        &mut self,
+        model: &M,
+        x: &mut [L; D],
+        rng: &mut Streams<L>,
+        _: &Range<usize>,
+    ) -> Result<(), flowscore::Error> {
+        self.0.run(model, x, rng);
+        Ok(())
+    }
+}
+
+impl<const D: usize, const K: usize, S: Sde> FromP<D, MixtureScore<D, K, S>> for Ode<'_, '_> {
+    fn carry<L: Lane>(
+        &mut self,
+        model: &MixtureScore<D, K, S>,
+        x: &mut [L; D],
+        _: &mut Streams<L>,
+        items: &Range<usize>,
+    ) -> Result<(), flowscore::Error> {
+        let field = ProbabilityFlow::new(model, model.sde());
+        let t_max = f64::from(model.sde().t_max());
+        let sol = transport(&field, self.solver, *x, t_max, self.eps)?;
+        *x = sol.y;
+        for (j, o) in part_mut(self.nfe, items)?.iter_mut().enumerate() {
+            *o = sol.lane_result(j).map(|()| sol.nfe_lane(j));
+        }
+        Ok(())
+    }
+}
+
+impl<const D: usize, const K: usize, S, R, T> ChunkKernel<T>
+    for FromExactP<'_, MixtureScore<D, K, S>, R, T, D>
+where
+    S: Sde,
+    R: FromP<D, MixtureScore<D, K, S>>,
+    T: Scalar,
+{
+    fn chunk<L: Lane<Scalar = T>>(
+        &mut self,
+        index: u64,
+        items: Range<usize>,
+    ) -> Result<(), flowscore::Error> {
+        let mut rng = Streams::<L>::new(self.seed, index);
+        let t_max = <L as Lane>::from_f64(f64::from(self.model.sde().t_max()));
+        let mut x: [L; D] = self.model.sample_at(t_max, &mut rng);
+        self.run.carry(self.model, &mut x, &mut rng, &items)?;
+        scatter(&x, part_mut(self.xs, &items)?);
+        Ok(())
+    }
+}
+
+/// Samples per parallel task of [`run_lanes`]: whole lane groups (of 8 and of 4), enough
+/// work to amortise a task.
 const BLOCK: usize = 256;
 
-/// Runs a batch sampler over samples `0..n` in [`CHUNK`]s, each chunk's [`BLOCK`]s in parallel
-/// (`sampler(first, xs)` runs samples `first..first + xs.len()` on the core's lanes, sample i
-/// on the stream (seed, i), as the scalar run does: the bits do not depend on the lane width,
-/// the block or the thread count). Chains start at `start(i)`, or at zero for samplers that
-/// draw their own start; a chain that did not move, or a non-finite sample, is an error.
-/// Hands each chunk to `sink`; returns the sampler's total count (accepted proposals).
-fn run_lanes<const D: usize>(
-    sampler: &(dyn Fn(u64, &mut [[f64; D]]) -> u64 + Sync),
-    start: Option<&(dyn Fn(u64) -> [f64; D] + Sync)>,
+/// Runs a block sampler over samples `0..n` in [`CHUNK`]s, each chunk's [`BLOCK`]s in
+/// parallel (`block(first, xs)` runs samples `first..first + xs.len()` on the core's lanes,
+/// sample i on the stream (seed, i), as the scalar run does: the bits do not depend on the
+/// lane width, the block or the thread count). Chains start at `start(i)`, or at zero for
+/// samplers that draw their own start; a chain that did not move, or a non-finite sample, is
+/// an error (the first in index order). Hands each chunk to `sink` in `f64`; returns the
+/// blocks' summed statistic.
+fn run_lanes<T: Scalar, const D: usize>(
+    block: Block<'_, T, D>,
+    start: Option<&(dyn Fn(u64) -> [T; D] + Sync)>,
     n: usize,
-    moved: &(dyn Fn(u64, &[f64; D]) -> anyhow::Result<()> + Sync),
+    moved: &(dyn Fn(u64, &[T; D]) -> anyhow::Result<()> + Sync),
     sink: Sink<'_>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<f64> {
     use rayon::prelude::*;
-    let mut total = 0u64;
-    let mut xs: Vec<[f64; D]> = Vec::new();
+    let mut total = 0.0;
+    let mut xs: Vec<[T; D]> = Vec::new();
     xs.try_reserve_exact(CHUNK.min(n)).map_err(|_| anyhow!("not enough memory"))?;
     let mut buf: Vec<f64> = Vec::new();
     buf.try_reserve_exact(CHUNK.min(n) * D).map_err(|_| anyhow!("not enough memory"))?;
@@ -359,21 +466,24 @@ fn run_lanes<const D: usize>(
     while lo < n {
         let hi = (lo + CHUNK).min(n);
         xs.clear();
-        xs.extend((lo..hi).map(|i| start.map_or([0.0; D], |f| f(i as u64))));
-        total += xs
+        xs.extend((lo..hi).map(|i| start.map_or([T::default(); D], |f| f(i as u64))));
+        let stats: Vec<anyhow::Result<f64>> = xs
             .par_chunks_mut(BLOCK)
             .enumerate()
-            .map(|(b, blk)| sampler((lo + b * BLOCK) as u64, blk))
-            .sum::<u64>();
+            .map(|(b, blk)| block((lo + b * BLOCK) as u64, blk))
+            .collect();
+        for s in stats {
+            total += s?;
+        }
         buf.clear();
         for (k, x) in xs.iter().enumerate() {
-            if x.iter().any(|v| !v.is_finite()) {
+            if x.iter().any(|v| !v.to_f64().is_finite()) {
                 return Err(non_finite_sample((lo + k) as u64));
             }
             if start.is_some() {
                 moved((lo + k) as u64, x)?;
             }
-            buf.extend_from_slice(x);
+            buf.extend(x.iter().map(|v| v.to_f64()));
         }
         sink(&buf)?;
         lo = hi;
@@ -443,6 +553,10 @@ mod tests {
     use flowscore::sde::Vp;
 
     fn settings(sampler: SamplerKind, n: usize) -> SampleSettings {
+        settings_in(sampler, n, Precision::F64)
+    }
+
+    fn settings_in(sampler: SamplerKind, n: usize, precision: Precision) -> SampleSettings {
         SampleSettings {
             sampler,
             sde: AnySde::Vp(Vp::default()),
@@ -453,7 +567,101 @@ mod tests {
             rtol: 1e-2,
             atol: 1e-2,
             seed: 0xfeed,
+            precision,
         }
+    }
+
+    /// Sample i of a collected run, as `T` bits.
+    fn row_bits<T: Scalar>(out: &SampleOutput, i: usize) -> Vec<u64> {
+        out.table.row(i).iter().map(|v| <T as Scalar>::from_f64(*v).to_f64().to_bits()).collect()
+    }
+
+    /// `x`'s bits through `f64`, as [`row_bits`] reads them.
+    fn bits<T: Scalar, const D: usize>(x: &[T; D]) -> Vec<u64> {
+        x.iter().map(|v| v.to_f64().to_bits()).collect()
+    }
+
+    /// Every sampler that draws its own start, in both precisions: the lane blocks give every
+    /// index the bits of its own scalar run (stream (seed, i)), across lane groups, the scalar
+    /// tail and two parallel blocks: the Euler–Maruyama chain, the probability-flow samplers
+    /// from their exact draw of p_T, the ODE solve and the adaptive SDE solve.
+    fn lanes_match_scalar_runs<T: WideScalar>(precision: Precision) {
+        let spec = Spec::ncsn_mixture();
+        let mix = mixture!(2, 16, &spec).unwrap();
+        let n = BLOCK + 13;
+        let picks = [0, 5, 7, 8, BLOCK - 1, BLOCK, BLOCK + 8, n - 1];
+        for kind in [
+            SamplerKind::EulerMaruyama,
+            SamplerKind::EdmHeun,
+            SamplerKind::DpmPp2m,
+            SamplerKind::DpmPp3m,
+            SamplerKind::Ode,
+            SamplerKind::Adaptive,
+        ] {
+            let job = settings_in(kind, n, precision);
+            let out = sample(&spec, &job).unwrap();
+            let sde = job.sde;
+            let model = mix.under(sde);
+            let eps = sde.sampling_eps() as f32;
+            let t_max = f64::from(sde.t_max());
+            let mut nfe = 0.0;
+            for i in 0..n {
+                let mut rng = Streams::<T>::new(job.seed, i as u64);
+                let mut x = [T::default(); 2];
+                match kind {
+                    SamplerKind::EulerMaruyama => {
+                        EulerMaruyama::new(sde, job.steps, eps)
+                            .unwrap()
+                            .run(&model, &mut x, &mut rng);
+                    }
+                    SamplerKind::Adaptive => {
+                        let opts = AdaptiveOptions::with_tol(job.atol, job.rtol);
+                        let st = AdaptiveSde::new(sde, eps, opts)
+                            .unwrap()
+                            .run_with_stats(&model, &mut x, &mut rng);
+                        nfe += f64::from(st.lane_result(0).unwrap());
+                    }
+                    SamplerKind::Ode => {
+                        let x_t: [T; 2] = model.sample_at(<T as Lane>::from_f64(t_max), &mut rng);
+                        let field = ProbabilityFlow::new(&model, &sde);
+                        let solver = OdeSolver::Adaptive(Dopri5Options::default());
+                        let sol = transport(&field, &solver, x_t, t_max, f64::from(eps)).unwrap();
+                        nfe += f64::from(sol.nfe_lane(0));
+                        x = sol.y;
+                    }
+                    _ => {
+                        x = model.sample_at(<T as Lane>::from_f64(t_max), &mut rng);
+                        let steps = job.steps;
+                        match kind {
+                            SamplerKind::EdmHeun => EdmHeun::new(sde, steps, eps)
+                                .unwrap()
+                                .starting_from_input()
+                                .run(&model, &mut x, &mut rng),
+                            SamplerKind::DpmPp2m => DpmSolverPp2m::new(sde, steps, eps)
+                                .unwrap()
+                                .starting_from_input()
+                                .run(&model, &mut x, &mut rng),
+                            _ => DpmSolverPp3m::new(sde, steps, eps)
+                                .unwrap()
+                                .starting_from_input()
+                                .run(&model, &mut x, &mut rng),
+                        };
+                    }
+                }
+                if picks.contains(&i) {
+                    assert_eq!(row_bits::<T>(&out, i), bits(&x), "{kind:?} {precision:?} {i}");
+                }
+            }
+            if matches!(kind, SamplerKind::Ode | SamplerKind::Adaptive) {
+                assert_eq!(out.mean_stat, nfe / n as f64, "{kind:?} mean NFE");
+            }
+        }
+    }
+
+    #[test]
+    fn lane_blocks_give_every_index_its_scalar_run_in_f32_and_f64() {
+        lanes_match_scalar_runs::<f32>(Precision::F32);
+        lanes_match_scalar_runs::<f64>(Precision::F64);
     }
 
     /// The batched lane path returns, for every index, the bits of the scalar chain of that
