@@ -4,7 +4,7 @@
 
 use flowscore::Error;
 use flowscore::likelihood::sampling::transport;
-use flowscore::likelihood::{OdeSolver, ProbabilityFlow, pf_sample, pf_sample_batch};
+use flowscore::likelihood::{OdeSolver, PfOdeSampler, ProbabilityFlow, pf_sample, pf_sample_batch};
 use flowscore::ode::{Dopri5Options, FixedMethod};
 use flowscore::rng::Streams;
 use flowscore::score::{GaussianMixture, MixtureScore};
@@ -170,5 +170,50 @@ fn batch_samples_equal_single_samples() {
         let s = pf_sample::<f32, 2, _, _>(&model, &sde, &solver, 1e-3, 5, 30 + i as u64).unwrap();
         assert_eq!(x.map(f32::to_bits), s.y.map(f32::to_bits), "sample {i}");
         assert_eq!(status[i], Ok(s.nfe_lane(0)));
+    }
+}
+
+/// The probability-flow ODE sampler behind the sampler API gives every sample the bits of
+/// `pf_sample_batch` (the same prior draw on the same stream, the same solve), in f32 and f64;
+/// a sample whose solve fails is NaN there and the same index is an error in the batch; and
+/// settings that cannot run are errors at construction.
+#[test]
+fn the_ode_sampler_behind_the_sampler_api_is_pf_sample() {
+    use flowscore::sample::LaneSampler;
+    let sde = Vp::default();
+    let model = ncsn_weights(0.8).under(sde);
+    let solver = OdeSolver::default();
+    let s = PfOdeSampler::new(sde, solver, 1e-3).unwrap();
+    let (mut a, mut b) = (vec![[0.0f32; 2]; 13], vec![[0.0f32; 2]; 13]);
+    let mut status = vec![Ok(0); 13];
+    s.sample_batch(&model, 5, 30, &mut a);
+    pf_sample_batch(&model, &sde, &solver, 1e-3, 5, 30, &mut b, &mut status).unwrap();
+    assert_eq!(
+        a.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert!(status.iter().all(Result::is_ok));
+    let (mut a, mut b) = (vec![[0.0f64; 2]; 6], vec![[0.0f64; 2]; 6]);
+    let mut status = vec![Ok(0); 6];
+    s.sample_batch_f64(&model, 1, 0, &mut a);
+    pf_sample_batch(&model, &sde, &solver, 1e-3, 1, 0, &mut b, &mut status).unwrap();
+    assert_eq!(a, b);
+    // Two Dormand–Prince steps cannot reach ε: every sample is NaN, and an error in the batch.
+    let short = OdeSolver::Adaptive(Dopri5Options { max_steps: 2, ..Dopri5Options::default() });
+    let s = PfOdeSampler::new(sde, short, 1e-3).unwrap();
+    let mut a = vec![[0.0f64; 2]; 5];
+    let mut status = vec![Ok(0); 5];
+    s.sample_batch_f64(&model, 1, 0, &mut a);
+    pf_sample_batch(&model, &sde, &short, 1e-3, 1, 0, &mut b[..5], &mut status).unwrap();
+    assert!(a.iter().flatten().all(|v| v.is_nan()));
+    assert!(status.iter().all(|r| *r == Err(Error::MaxStepsExceeded)), "{status:?}");
+    for (solver, eps) in [
+        (OdeSolver::Fixed { method: FixedMethod::Rk4, steps: 0 }, 1e-3),
+        (OdeSolver::Adaptive(Dopri5Options { rtol: -1.0, ..Dopri5Options::default() }), 1e-3),
+        (OdeSolver::default(), 0.0),
+        (OdeSolver::default(), 1.5),
+        (OdeSolver::default(), f64::NAN),
+    ] {
+        assert!(PfOdeSampler::new(sde, solver, eps).is_err(), "{solver:?} eps {eps}");
     }
 }

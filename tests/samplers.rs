@@ -255,9 +255,10 @@ fn samples_do_not_depend_on_batch_or_lane_width() {
     let ann = AnnealedLangevin::new(5.0, 0.1, 4, 10, 0.05).unwrap();
     let (mut m8, mut m1, mut a8, mut a4) =
         (start.clone(), start.clone(), start.clone(), start.clone());
-    let acc8 = mala.run_batch::<f32x8, f32>(&noisy, 3, 0, &mut m8);
-    let acc1 = mala.run_batch::<f32, f32>(&noisy, 3, 0, &mut m1);
+    let acc8 = mala.run_batch_with_stats::<f32x8, f32, 2, _>(&noisy, 3, 0, &mut m8);
+    let acc1 = mala.run_batch_with_stats::<f32, f32, 2, _>(&noisy, 3, 0, &mut m1);
     assert_eq!((bits(&m8), acc8), (bits(&m1), acc1));
+    assert!(acc1.accepted > 0 && acc1.accepted < acc1.proposed, "{acc1:?}");
     ann.run_batch::<f32x8, f32>(&noisy, 3, 0, &mut a8);
     ann.run_batch::<f32x4, f32>(&noisy, 3, 0, &mut a4);
     assert_eq!(bits(&a8), bits(&a4));

@@ -12,36 +12,13 @@ the peer samples the same target).
 Usage: python benches/peers/em_mixture.py SPEC.json [-n 100000] [--steps 1000] [--threads 2]
 """
 import argparse
-import json
 import time
 
 import torch
 
-BETA_MIN, BETA_MAX, EPS = 0.1, 20.0, 1e-3
+from mixture import beta, load, score
 
-
-def marginal(t):
-    log_alpha = -0.25 * t ** 2 * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
-    alpha = torch.exp(log_alpha)
-    return alpha, torch.sqrt(-torch.expm1(2 * log_alpha))
-
-
-def score(x, t, w, mu, cov):
-    """Exact score of the VP-perturbed mixture at one time t (a 0-d tensor)."""
-    alpha, sigma = marginal(t)
-    d = x.shape[1]
-    cov_t = alpha ** 2 * cov + sigma ** 2 * torch.eye(d)          # K x D x D
-    prec = torch.linalg.inv(cov_t)                                # K x D x D
-    logdet = torch.logdet(cov_t)                                  # K
-    k = mu.shape[0]
-    m = alpha * mu                                                # K x D
-    # P_k (x - m_k) for every k as one GEMM: x (N x D) by the stacked P_k (K D x D).
-    b = torch.einsum("kij,kj->ki", prec, m)                       # K x D
-    pd = (x @ prec.reshape(k * d, d).T).reshape(-1, k, d) - b     # N x K x D
-    diff = x[:, None, :] - m[None, :, :]                          # N x K x D
-    logp = torch.log(w)[None, :] - 0.5 * (logdet[None, :] + (diff * pd).sum(-1))
-    r = torch.softmax(logp, dim=1)                                # N x K
-    return -(r[:, :, None] * pd).sum(1)
+EPS = 1e-3
 
 
 def main():
@@ -54,11 +31,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    spec = json.load(open(args.spec))
-    w = torch.tensor(spec["weights"], dtype=torch.float32)
-    w = w / w.sum()
-    mu = torch.tensor(spec["means"], dtype=torch.float32)
-    cov = torch.tensor(spec["covariances"], dtype=torch.float32)
+    w, mu, cov = load(args.spec, torch.float32)
     n, d = args.n, mu.shape[1]
     h = (1.0 - EPS) / args.steps
     start = time.perf_counter()
@@ -66,11 +39,11 @@ def main():
         x = torch.randn(n, d)
         for i in range(args.steps):
             t = torch.tensor(1.0 - i * h)
-            beta = BETA_MIN + t * (BETA_MAX - BETA_MIN)
-            drift = -0.5 * beta * x - beta * score(x, t, w, mu, cov)
+            b = beta(t)
+            drift = -0.5 * b * x - b * score(x, t, w, mu, cov)
             x = x - drift * h
             if i + 1 < args.steps:
-                x = x + torch.sqrt(beta * h) * torch.randn_like(x)
+                x = x + torch.sqrt(b * h) * torch.randn_like(x)
     dt = time.perf_counter() - start
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: em {n} samples x "
           f"{args.steps} steps in {dt:.2f} s = {n * args.steps / dt / 1e6:.2f} M sample-steps/s")

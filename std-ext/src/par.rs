@@ -3,6 +3,8 @@
 //! its index alone (sample i draws from the stream (seed, i)), the results do not depend on the
 //! number of threads, and memory stays bounded whatever the batch size.
 
+use flowscore::dist::Distribution;
+use flowscore::flow::{Bijector, Flow};
 use rayon::prelude::*;
 
 /// Items computed and handed on together: memory stays bounded whatever N is.
@@ -37,6 +39,39 @@ pub fn map_all<T: Send>(
     rows.into_iter().collect()
 }
 
+/// Points per parallel task of [`flow_sample_and_log_prob`]: whole `f32x8` lane groups.
+pub const FLOW_BLOCK: usize = 4096;
+
+/// Samples `0..xs.len()` of `flow` under `seed` with their log-densities, on all threads:
+/// blocks of [`FLOW_BLOCK`] points in parallel, each on the core's
+/// [`Flow::sample_and_log_prob_batch`] (`f32x8` lanes). Sample i uses the stream (seed, i), so
+/// the result is the same bits as one core call over the whole slice, for any thread count.
+///
+/// Errors: `log_probs` not as long as `xs` (nothing is written).
+pub fn flow_sample_and_log_prob<Base, B, const D: usize>(
+    flow: &Flow<Base, B>,
+    seed: u64,
+    xs: &mut [[f32; D]],
+    log_probs: &mut [f32],
+) -> Result<(), flowscore::Error>
+where
+    Base: Distribution<D> + Sync,
+    B: Bijector<D> + Sync,
+{
+    if xs.len() != log_probs.len() {
+        return Err(flowscore::Error::InvalidParameter {
+            name: "log_probs",
+            reason: "must have one entry per item",
+        });
+    }
+    xs.par_chunks_mut(FLOW_BLOCK)
+        .zip(log_probs.par_chunks_mut(FLOW_BLOCK))
+        .enumerate()
+        .try_for_each(|(b, (x, lp))| {
+            flow.sample_and_log_prob_batch(seed, (b * FLOW_BLOCK) as u64, x, lp)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +100,28 @@ mod tests {
                 .unwrap_err();
         assert_eq!(err.to_string(), "item 29");
         assert_eq!(map_all(5, Ok).unwrap(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn parallel_flow_samples_are_the_bits_of_one_core_call() {
+        use flowscore::dist::StandardNormal;
+        use flowscore::flow::Planar;
+        let layers = [
+            Planar::new([0.9, -0.4], [1.2, 0.3], 0.1).unwrap(),
+            Planar::new([-0.7, 0.8], [0.2, -1.1], -0.3).unwrap(),
+        ];
+        let flow = Flow::new(StandardNormal, layers);
+        let n = 3 * FLOW_BLOCK + 5;
+        let (mut x1, mut l1) = (vec![[0.0f32; 2]; n], vec![0.0f32; n]);
+        flow.sample_and_log_prob_batch(7, 0, &mut x1, &mut l1).unwrap();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (mut x2, mut l2) = (vec![[0.0f32; 2]; n], vec![0.0f32; n]);
+            pool.install(|| flow_sample_and_log_prob(&flow, 7, &mut x2, &mut l2)).unwrap();
+            assert!(x1 == x2 && l1.iter().zip(&l2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        let mut short = vec![0.0f32; n - 1];
+        let err = flow_sample_and_log_prob(&flow, 7, &mut x1, &mut short);
+        assert!(matches!(err, Err(flowscore::Error::InvalidParameter { name: "log_probs", .. })));
     }
 }

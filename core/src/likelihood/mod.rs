@@ -32,7 +32,7 @@ pub use divergence::{
     Probe,
 };
 pub use prior::{DistributionPrior, ExactPrior, Prior, SdePrior};
-pub use sampling::{OdeSolver, pf_sample, pf_sample_batch};
+pub use sampling::{OdeSolver, PfOdeSampler, pf_sample, pf_sample_batch};
 
 use crate::error::Error;
 use crate::lane::Lane;

@@ -12,7 +12,8 @@ use crate::batch::{ChunkKernel, WideScalar, for_each_chunk, part_mut, scatter};
 use crate::error::Error;
 use crate::lane::{Lane, Scalar};
 use crate::ode::{Dopri5Options, FixedMethod, Solution, VectorField, dopri5, fixed_step};
-use crate::rng::Streams;
+use crate::rng::{LaneSource, Streams};
+use crate::sample::LaneSampler;
 use crate::score::ScoreModel;
 use crate::sde::{Sde, prior_draw};
 
@@ -65,6 +66,50 @@ pub fn pf_sample<L: Lane, const D: usize, M: ScoreModel<D>, S: Sde>(
 ) -> Result<Solution<L, [L; D]>, Error> {
     let x_t = prior_draw(sde, &mut Streams::<L>::new(seed, first_index));
     transport(&ProbabilityFlow::new(model, sde), solver, x_t, sde.t_max() as f64, eps)
+}
+
+/// The probability-flow ODE sampler as a [`LaneSampler`]: x_T from the SDE's prior (D normals
+/// of the lane's stream), transported from T to ε by `solver` (see [`pf_sample`]). A lane whose
+/// solve fails is set to NaN; [`pf_sample_batch`] reports each sample's NFE or error instead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PfOdeSampler<S> {
+    sde: S,
+    solver: OdeSolver,
+    eps: f64,
+}
+
+impl<S: Sde> PfOdeSampler<S> {
+    /// The sampler of `sde` with `solver`, down to `eps` ∈ (0, T).
+    ///
+    /// Errors: invalid Dormand–Prince options, zero fixed steps, or `eps` outside (0, T).
+    pub fn new(sde: S, solver: OdeSolver, eps: f64) -> Result<Self, Error> {
+        match solver {
+            OdeSolver::Adaptive(o) => o.validate()?,
+            OdeSolver::Fixed { steps, .. } => {
+                crate::sample::at_least_one("steps", steps)?;
+            }
+        }
+        if !(eps > 0.0 && eps < f64::from(sde.t_max())) {
+            return Err(Error::InvalidParameter { name: "eps", reason: "must lie in (0, T)" });
+        }
+        Ok(Self { sde, solver, eps })
+    }
+}
+
+impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for PfOdeSampler<S> {
+    /// Ignores the initial `x`; draws D normals for the prior.
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
+        let x_t = prior_draw(&self.sde, rng);
+        let field = ProbabilityFlow::new(model, &self.sde);
+        let nan = <L as Lane>::from_f64(f64::NAN);
+        match transport(&field, &self.solver, x_t, f64::from(self.sde.t_max()), self.eps) {
+            Ok(sol) => {
+                let failed = sol.status.failed();
+                *x = sol.y.map(|v| <L as Lane>::select(failed, nan, v));
+            }
+            Err(_) => *x = [nan; D],
+        }
+    }
 }
 
 /// Probability-flow samples `first_index ..` into `out`, with each sample's NFE or error in

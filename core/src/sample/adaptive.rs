@@ -484,7 +484,7 @@ impl<S: Sde, M: ScoreModel<D>, N: Scalar, const D: usize> ChunkKernel<N>
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for AdaptiveSde<S> {
     /// Ignores the initial `x`. Draws D normals for the prior and D per loop pass. A lane that
     /// fails (see [`AdaptiveSde::run_with_stats`] for the error) is set to NaN.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let stats = self.run_with_stats(model, x, rng);
         let failed = stats.failed();
         if failed.any() {
@@ -493,7 +493,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for AdaptiveSde
                 *v = <L as Lane>::select(failed, nan, *v);
             }
         }
-        L::default()
     }
 }
 

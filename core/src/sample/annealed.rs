@@ -89,7 +89,7 @@ impl AnnealedLangevin {
 
 impl<const D: usize, M: ScoreModel<D>> LaneSampler<D, M> for AnnealedLangevin {
     /// D normal draws per step, L·T steps.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let last = self.sigma(self.levels.saturating_sub(1)) as f64;
         for level in 0..self.levels {
             let sigma = self.sigma(level);
@@ -103,7 +103,6 @@ impl<const D: usize, M: ScoreModel<D>> LaneSampler<D, M> for AnnealedLangevin {
                 langevin_move(x, &s, half, &z);
             }
         }
-        L::default()
     }
 }
 

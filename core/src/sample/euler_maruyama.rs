@@ -107,12 +107,11 @@ impl<S: Sde> EulerMaruyama<S> {
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for EulerMaruyama<S> {
     /// Ignores the initial `x`. Draws: D normals for the prior, then D per step except the last.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         *x = prior_draw(&self.sde, rng);
         for i in 0..self.grid.steps() {
             self.grid.reverse_step(&self.sde, model, x, i, rng);
         }
-        L::default()
     }
 }
 

@@ -261,7 +261,7 @@ impl<S: Sde> EdmHeun<S> {
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for EdmHeun<S> {
     /// Draws D normals for the prior (none when starting from the input).
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let mut prev = self.schedule.level(&self.sde, 0);
         let mut xh = start(&self.sde, self.from_prior, x, rng, prev.alpha);
         for i in 0..self.schedule.steps() {
@@ -282,7 +282,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for EdmHeun<S> 
         }
         let a = <L as Lane>::from_f64(prev.alpha);
         *x = xh.map(|v| a * v);
-        L::default()
     }
 }
 
@@ -330,7 +329,7 @@ impl<S: Sde> DpmSolverPp2m<S> {
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp2m<S> {
     /// Draws D normals for the prior (none when starting from the input).
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let mut prev = self.schedule.level(&self.sde, 0);
         let mut xh = start(&self.sde, self.from_prior, x, rng, prev.alpha);
         let mut d_old = [L::default(); D];
@@ -359,7 +358,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
         }
         let a = <L as Lane>::from_f64(prev.alpha);
         *x = xh.map(|v| a * v);
-        L::default()
     }
 }
 
@@ -451,7 +449,7 @@ const INV_FACTORIAL: [f64; 11] = {
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp3m<S> {
     /// Draws D normals for the prior (none when starting from the input).
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let mut prev = self.schedule.level(&self.sde, 0);
         let mut xh = start(&self.sde, self.from_prior, x, rng, prev.alpha);
         // The two previous denoiser values and their steps h.
@@ -476,7 +474,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
         }
         let a = <L as Lane>::from_f64(prev.alpha);
         *x = xh.map(|v| a * v);
-        L::default()
     }
 }
 
@@ -661,13 +658,13 @@ mod tests {
                 let exact = three.with_second_derivative(SecondDerivative::Taylor);
                 taylor[j] = err(
                     &|a| {
-                        let _ = LaneSampler::<1, _>::run(&exact, &m, a, &mut rng());
+                        LaneSampler::<1, _>::run(&exact, &m, a, &mut rng());
                     },
                     &s,
                 );
                 reference[j] = err(
                     &|a| {
-                        let _ = LaneSampler::<1, _>::run(&three, &m, a, &mut rng());
+                        LaneSampler::<1, _>::run(&three, &m, a, &mut rng());
                     },
                     &s,
                 );
@@ -677,7 +674,7 @@ mod tests {
                         DpmSolverPp2m::with_rho(sde, n, 1e-3, rho).unwrap().starting_from_input();
                     two[j] = err(
                         &|a| {
-                            let _ = LaneSampler::<1, _>::run(&dpm2, &m, a, &mut rng());
+                            LaneSampler::<1, _>::run(&dpm2, &m, a, &mut rng());
                         },
                         &s,
                     );

@@ -37,7 +37,7 @@ impl Langevin {
 
 impl<const D: usize, M: ScoreModel<D>> LaneSampler<D, M> for Langevin {
     /// D normal draws per step.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         let eps = <L as Lane>::from_f32(self.step);
         let t = <L as Lane>::from_f32(self.time);
         for _ in 0..self.steps {
@@ -45,7 +45,6 @@ impl<const D: usize, M: ScoreModel<D>> LaneSampler<D, M> for Langevin {
             let z: [L; D] = rng.normal_array();
             langevin_move(x, &s, eps, &z);
         }
-        L::default()
     }
 }
 

@@ -3,10 +3,13 @@
 //! min(1, p(y) q(x | y) / (p(x) q(y | x))), q(y | x) = N(y; x + ε s(x), 2ε I). Exact stationary
 //! law p for every ε > 0; needs log p (closed-form models).
 
+use core::ops::Range;
+
+use crate::batch::{ChunkKernel, for_each_chunk, gather, part_mut, scatter};
 use crate::error::Error;
-use crate::lane::Lane;
+use crate::lane::{Lane, Scalar};
 use crate::real::Real;
-use crate::rng::LaneSource;
+use crate::rng::{LaneSource, Streams};
 use crate::sample::{LaneSampler, at_least_one, non_negative, positive};
 use crate::score::ExactScoreModel;
 
@@ -51,7 +54,8 @@ impl Mala {
     pub fn steps(&self) -> u32 {
         self.steps
     }
-    /// Run `xs` (initial states in, samples out) and report the acceptance statistics.
+    /// Run `xs` (initial states in, samples out) with `f32x8` lanes and report the acceptance
+    /// statistics.
     pub fn sample_with_stats<const D: usize, M: ExactScoreModel<D>>(
         &self,
         model: &M,
@@ -59,15 +63,39 @@ impl Mala {
         first_index: u64,
         xs: &mut [[f32; D]],
     ) -> MalaStats {
-        let accepted = self.sample_batch(model, seed, first_index, xs);
-        MalaStats { accepted, proposed: xs.len() as u64 * self.steps as u64 }
+        self.run_batch_with_stats::<wide::f32x8, f32, D, M>(model, seed, first_index, xs)
     }
-}
 
-impl<const D: usize, M: ExactScoreModel<D>> LaneSampler<D, M> for Mala {
+    /// [`LaneSampler::run_batch`] with the acceptance statistics: sample `first_index + i` on
+    /// `xs[i]`, `W`-wide lanes on full chunks and `N` scalars on the tail.
+    pub fn run_batch_with_stats<W, N, const D: usize, M>(
+        &self,
+        model: &M,
+        seed: u64,
+        first_index: u64,
+        xs: &mut [[N; D]],
+    ) -> MalaStats
+    where
+        W: Lane<Scalar = N>,
+        N: Lane<Scalar = N> + Scalar,
+        M: ExactScoreModel<D>,
+    {
+        let n = xs.len();
+        let mut k = CountKernel { mala: self, model, seed, xs, accepted: 0 };
+        // One slice: the length check cannot fail, and running a chain has no error.
+        let _ = for_each_chunk::<W, N, _>(first_index, &[("xs", n)], &mut k);
+        MalaStats { accepted: k.accepted, proposed: n as u64 * self.steps as u64 }
+    }
+
+    /// [`LaneSampler::run`], returning per lane the number of accepted proposals.
     /// D normal draws and one uniform per step. A proposal whose log-acceptance ratio is NaN
     /// (non-finite input) is rejected.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    pub fn run_counting<L: Lane, G: LaneSource<L>, const D: usize, M: ExactScoreModel<D>>(
+        &self,
+        model: &M,
+        x: &mut [L; D],
+        rng: &mut G,
+    ) -> L {
         let eps = <L as Lane>::from_f32(self.step);
         let noise = Lane::sqrt(eps + eps);
         let quarter_inv = <L as Lane>::from_f64(0.25) / eps;
@@ -99,6 +127,39 @@ impl<const D: usize, M: ExactScoreModel<D>> LaneSampler<D, M> for Mala {
             accepted += <L as Lane>::select(accept, L::from_f64(1.0), L::default());
         }
         accepted
+    }
+}
+
+impl<const D: usize, M: ExactScoreModel<D>> LaneSampler<D, M> for Mala {
+    /// [`Mala::run_counting`] without the counts.
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
+        self.run_counting(model, x, rng);
+    }
+}
+
+/// [`Mala::run_batch_with_stats`] on one chunk.
+struct CountKernel<'a, M, N, const D: usize> {
+    mala: &'a Mala,
+    model: &'a M,
+    seed: u64,
+    xs: &'a mut [[N; D]],
+    accepted: u64,
+}
+
+impl<M: ExactScoreModel<D>, N: Scalar, const D: usize> ChunkKernel<N> for CountKernel<'_, M, N, D> {
+    #[inline]
+    fn chunk<L: Lane<Scalar = N>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
+        let xs = part_mut(self.xs, &items)?;
+        let mut x: [L; D] = gather(xs);
+        let acc =
+            self.mala.run_counting(self.model, &mut x, &mut Streams::<L>::new(self.seed, index));
+        scatter(&x, xs);
+        for j in 0..xs.len() {
+            // A small non-negative integer-valued float per lane.
+            let a = acc.extract(j).to_f64();
+            self.accepted += if (0.0..1.8e19).contains(&a) { a as u64 } else { 0 };
+        }
+        Ok(())
     }
 }
 

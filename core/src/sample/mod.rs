@@ -102,37 +102,37 @@ pub const SAMPLERS: [SamplerInfo; 12] = [
     },
 ];
 
-/// A sampler that runs one chain per lane.
+/// A sampler that runs one chain per lane: every sampler of this module, and the
+/// probability-flow ODE sampler ([`crate::likelihood::sampling::PfOdeSampler`]).
 ///
 /// `M` is the model type the sampler needs (a score model, or one that also knows its
-/// log-density).
+/// log-density). Samplers with statistics report them through their own methods
+/// ([`Mala::run_counting`], [`AdaptiveSde::run_with_stats`],
+/// [`crate::likelihood::sampling::pf_sample_batch`]).
 pub trait LaneSampler<const D: usize, M: ?Sized> {
     /// Run each lane's chain to its end. On entry `x` holds the initial states (samplers that
-    /// start from the SDE prior draw their own and ignore it); on exit, the samples. Returns,
-    /// per lane, the number of accepted Metropolis–Hastings proposals (0 for samplers without
-    /// an accept step).
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L;
+    /// start from the SDE prior draw their own and ignore it); on exit, the samples.
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G);
 
     /// Run sample `first_index + i` on `xs[i]` for every `i`, with `W`-wide lanes on full chunks
-    /// and `N` scalars on the tail. Returns the total number of accepted proposals.
-    fn run_batch<W, N>(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[N; D]]) -> u64
+    /// and `N` scalars on the tail ([`crate::batch::for_each_chunk`]).
+    fn run_batch<W, N>(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[N; D]])
     where
         W: Lane<Scalar = N>,
         N: Lane<Scalar = N> + crate::lane::Scalar,
     {
         let n = xs.len();
-        let mut k = RunKernel { sampler: self, model, seed, xs, accepted: 0 };
+        let mut k = RunKernel { sampler: self, model, seed, xs };
         // One slice: the length check cannot fail, and running a chain has no error.
         let _ = for_each_chunk::<W, N, _>(first_index, &[("xs", n)], &mut k);
-        k.accepted
     }
 
     /// [`LaneSampler::run_batch`] in `f32` with `f32x8` lanes.
-    fn sample_batch(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f32; D]]) -> u64 {
+    fn sample_batch(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f32; D]]) {
         self.run_batch::<f32x8, f32>(model, seed, first_index, xs)
     }
     /// [`LaneSampler::run_batch`] in `f64` with `f64x4` lanes.
-    fn sample_batch_f64(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f64; D]]) -> u64 {
+    fn sample_batch_f64(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f64; D]]) {
         self.run_batch::<f64x4, f64>(model, seed, first_index, xs)
     }
 }
@@ -144,7 +144,6 @@ struct RunKernel<'a, P: ?Sized, M: ?Sized, N, const D: usize> {
     model: &'a M,
     seed: u64,
     xs: &'a mut [[N; D]],
-    accepted: u64,
 }
 
 impl<P, M, N, const D: usize> ChunkKernel<N> for RunKernel<'_, P, M, N, D>
@@ -157,20 +156,10 @@ where
     fn chunk<L: Lane<Scalar = N>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
         let xs = part_mut(self.xs, &items)?;
         let mut x: [L; D] = gather(xs);
-        let acc = self.sampler.run(self.model, &mut x, &mut Streams::<L>::new(self.seed, index));
+        self.sampler.run(self.model, &mut x, &mut Streams::<L>::new(self.seed, index));
         scatter(&x, xs);
-        for j in 0..xs.len() {
-            self.accepted += count(acc.extract(j));
-        }
         Ok(())
     }
-}
-
-/// A per-lane acceptance count (a small non-negative integer-valued float) as `u64`.
-#[inline]
-fn count<S: crate::lane::Scalar>(v: S) -> u64 {
-    let f = v.to_f64();
-    if (0.0..1.8e19).contains(&f) { f as u64 } else { 0 }
 }
 
 /// One Langevin move x ← x + a·s + √(2a)·z (MATH.md §4), lane-wise step `a`.

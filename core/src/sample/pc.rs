@@ -83,7 +83,7 @@ impl<S: Sde> PredictorCorrector<S> {
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for PredictorCorrector<S> {
     /// Ignores the initial `x`. Draws: D normals for the prior, D per corrector move, D per
     /// predictor step except the last.
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         *x = prior_draw(&self.sde, rng);
         let n = self.grid.steps();
         let two_over_n = <L as Lane>::from_f64(2.0 / n as f64);
@@ -116,7 +116,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for PredictorCo
             }
             self.grid.reverse_step(&self.sde, model, x, i, rng);
         }
-        L::default()
     }
 }
 

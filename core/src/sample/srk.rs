@@ -157,7 +157,7 @@ impl<S: Sde> StochasticRk<S> {
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for StochasticRk<S> {
     /// Ignores the initial `x`. Draws: D normals for the prior, then per step except the last
     /// 2D (SRA1: ξ₁ then ξ₂) or D (Heun).
-    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) -> L {
+    fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
         *x = prior_draw(&self.sde, rng);
         let n = self.grid.steps();
         let h = <L as Lane>::from_f64(self.grid.h());
@@ -179,7 +179,6 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for StochasticR
             }
             self.method.step(&self.sde, model, x, t, h, &dw, &dz);
         }
-        L::default()
     }
 }
 

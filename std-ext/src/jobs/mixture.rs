@@ -176,10 +176,46 @@ fn sample_dk<const D: usize, const K: usize>(
     bx: &(Vec<f64>, Vec<f64>),
     sink: Sink<'_>,
 ) -> anyhow::Result<f64> {
+    // The ODE sampler computes in f64 whatever the settings say (its tolerance 1e-5 is near
+    // f32's resolution): it is instantiated for f64 lanes only.
+    if job.sampler == SamplerKind::Ode {
+        return sample_ode(mix, job, sink);
+    }
     match job.precision {
         Precision::F32 => sample_in::<f32, D, K>(mix, job, bx, sink),
         Precision::F64 => sample_in::<f64, D, K>(mix, job, bx, sink),
     }
+}
+
+/// `sample --sampler ode`, on `f64x4` lanes.
+fn sample_ode<const D: usize, const K: usize>(
+    mix: GaussianMixture<D, K>,
+    job: &SampleSettings,
+    sink: Sink<'_>,
+) -> anyhow::Result<f64> {
+    let sde = job.sde;
+    let model = mix.under(sde);
+    let eps = sde.sampling_eps();
+    let seed = job.seed;
+    // The probability-flow ODE is deterministic, so whatever x_T it starts from is carried to
+    // the output: it starts from the exact p_T of the closed-form target (x_T = α_T x₀ + σ_T ξ
+    // with x₀ an exact draw), not the SDE's prior N(0, s² I). Under VE that prior ignores the
+    // data's mean (with s = σ_max = 50 the ncsn mixture's mode weights moved by up to 0.034);
+    // from the exact p_T the only error left is the solver's. The stochastic samplers
+    // (Euler–Maruyama, PC) keep the prior: their noise contracts a start-distribution error,
+    // and in standard coordinates p_T and the prior differ by O(α_T) (VP, sub-VP) or
+    // O(1/σ_max) (VE).
+    let solver = OdeSolver::Adaptive(Dopri5Options::default());
+    let block = |first: u64, xs: &mut [[f64; D]]| -> anyhow::Result<f64> {
+        let mut nfe = vec![Ok(0); xs.len()];
+        let lens = [("xs", xs.len()), ("nfe", nfe.len())];
+        let run = Ode { solver: &solver, eps, nfe: &mut nfe };
+        let mut k = FromExactP { model: &model, seed, xs, run };
+        for_each_chunk::<<f64 as WideScalar>::Wide, f64, _>(first, &lens, &mut k)?;
+        sum_nfe(first, &nfe)
+    };
+    let total = run_lanes(&block, None, job.n, &|_, _| Ok(()), sink)?;
+    Ok(total / job.n.max(1) as f64)
 }
 
 /// A block of samples run on lanes: `block(first, xs)` runs samples `first..first + xs.len()`
@@ -236,7 +272,8 @@ fn sample_in<T: WideScalar, const D: usize, const K: usize>(
         first: u64,
         xs: &mut [[T; D]],
     ) -> anyhow::Result<f64> {
-        Ok(s.run_batch::<T::Wide, T>(m, seed, first, xs) as f64)
+        s.run_batch::<T::Wide, T>(m, seed, first, xs);
+        Ok(0.0)
     }
     let stat = match job.sampler {
         SamplerKind::Langevin => {
@@ -245,7 +282,13 @@ fn sample_in<T: WideScalar, const D: usize, const K: usize>(
         }
         SamplerKind::Mala => {
             let s = Mala::new(step, steps)?;
-            let accepted = run(&|first, xs| batch(&s, &model, seed, first, xs), true)?;
+            let accepted = run(
+                &|first, xs| {
+                    let st = s.run_batch_with_stats::<T::Wide, T, D, _>(&model, seed, first, xs);
+                    Ok(st.accepted as f64)
+                },
+                true,
+            )?;
             accepted / steps.max(1) as f64
         }
         SamplerKind::AnnealedLangevin => {
@@ -274,28 +317,8 @@ fn sample_in<T: WideScalar, const D: usize, const K: usize>(
             let s = StochasticRk::new(sde, method, steps, eps as f32)?;
             run(&|first, xs| batch(&s, &model, seed, first, xs), false)?
         }
-        SamplerKind::Ode => {
-            // The probability-flow ODE is deterministic, so whatever x_T it starts from is
-            // carried to the output: it starts from the exact p_T of the closed-form target
-            // (x_T = α_T x₀ + σ_T ξ with x₀ an exact draw), not the SDE's prior N(0, s² I).
-            // Under VE that prior ignores the data's mean (with s = σ_max = 50 the ncsn
-            // mixture's mode weights moved by up to 0.034); from the exact p_T the only error
-            // left is the solver's. The stochastic samplers (Euler–Maruyama, PC) keep the
-            // prior: their noise contracts a start-distribution error, and in standard
-            // coordinates p_T and the prior differ by O(α_T) (VP, sub-VP) or O(1/σ_max) (VE).
-            let solver = OdeSolver::Adaptive(Dopri5Options::default());
-            run(
-                &|first, xs| {
-                    let mut nfe = vec![Ok(0); xs.len()];
-                    let lens = [("xs", xs.len()), ("nfe", nfe.len())];
-                    let run = Ode { solver: &solver, eps, nfe: &mut nfe };
-                    let mut k = FromExactP { model: &model, seed, xs, run };
-                    for_each_chunk::<T::Wide, T, _>(first, &lens, &mut k)?;
-                    sum_nfe(first, &nfe)
-                },
-                false,
-            )?
-        }
+        // Run by `sample_ode` (in f64 only: see `sample_dk`).
+        SamplerKind::Ode => return Err(anyhow!("the ode sampler computes in f64")),
         SamplerKind::Adaptive => {
             let opts = AdaptiveOptions::with_tol(job.atol, job.rtol);
             let s = AdaptiveSde::new(sde, eps as f32, opts)?;
@@ -600,6 +623,12 @@ mod tests {
         ] {
             let job = settings_in(kind, n, precision);
             let out = sample(&spec, &job).unwrap();
+            if kind == SamplerKind::Ode && precision == Precision::F32 {
+                // The ODE sampler computes in f64 whatever the settings say.
+                let f64_job = settings_in(kind, n, Precision::F64);
+                assert_eq!(out.table.data, sample(&spec, &f64_job).unwrap().table.data);
+                continue;
+            }
             let sde = job.sde;
             let model = mix.under(sde);
             let eps = sde.sampling_eps() as f32;
@@ -698,7 +727,8 @@ mod tests {
             let mut rng = Streams::<f64>::new(job.seed.wrapping_add(1), i as u64);
             let mut x: [f64; 2] =
                 core::array::from_fn(|j| bx.0[j] + (bx.1[j] - bx.0[j]) * rng.uniform());
-            accepted += mala.run(&model, &mut x, &mut Streams::<f64>::new(job.seed, i as u64));
+            accepted +=
+                mala.run_counting(&model, &mut x, &mut Streams::<f64>::new(job.seed, i as u64));
             assert_eq!(out.table.row(i), &x[..], "sample {i}");
         }
         let rate = accepted / (job.steps as f64 * n as f64);
