@@ -1,5 +1,8 @@
 //! Throughput of the lane math kernels: 10⁶ values per iteration, scalar `f32` against `f32x8`
-//! (same kernel, same bits), with the `libm` crate's scalar `f32` functions as a reference point.
+//! (same kernel, same bits), with the `libm` crate's scalar `f32` functions as a reference point
+//! and, on x86-64 Linux with glibc, glibc's vectorized `libmvec` (its SSE 4-wide and AVX2
+//! 8-wide variants, chosen here by the CPU's features): the reference SIMD kernels, which are
+//! neither bit-identical across widths nor to ours (they use fused multiply-adds and tables).
 //!
 //! Times are the on-CPU time of the benchmarking thread where Linux reports it
 //! (`/proc/thread-self/schedstat`), so that time spent waiting for a core on a shared machine is
@@ -85,7 +88,122 @@ fn family(
             })
         })
     });
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    if let Some(mv) = libmvec::family(name) {
+        g.bench_function("libmvec_sse", |b| {
+            b.iter_custom(|iters| timed(iters, || libmvec::run4(mv, black_box(xs), &mut out)))
+        });
+        if std::arch::is_x86_feature_detected!("avx2") {
+            g.bench_function("libmvec_avx2", |b| {
+                b.iter_custom(|iters| timed(iters, || libmvec::run8(mv, black_box(xs), &mut out)))
+            });
+        }
+    }
     g.finish();
+}
+
+/// glibc's vectorized math library (`libmvec`, part of glibc ≥ 2.22; `tanh` and `log1p` since
+/// 2.35), called through its vector ABI (argument and result in `xmm0`/`ymm0`): the `b` (SSE,
+/// 4 lanes) and `d` (AVX2, 8 lanes) variants. Stable Rust cannot declare SIMD types in an FFI
+/// signature, so the call is one `call` instruction in inline assembly.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+mod libmvec {
+    use std::arch::asm;
+    use std::arch::x86_64::{_mm_loadu_ps, _mm_storeu_ps, _mm256_loadu_ps, _mm256_storeu_ps};
+
+    #[link(name = "mvec")]
+    unsafe extern "C" {
+        fn _ZGVbN4v_expf();
+        fn _ZGVbN4v_logf();
+        fn _ZGVbN4v_tanhf();
+        fn _ZGVbN4v_log1pf();
+        fn _ZGVdN8v_expf();
+        fn _ZGVdN8v_logf();
+        fn _ZGVdN8v_tanhf();
+        fn _ZGVdN8v_log1pf();
+    }
+
+    /// Calls `$f` on the 4 floats at `$x`, writing 4 floats to `$o`.
+    macro_rules! call4 {
+        ($f:ident, $x:expr, $o:expr) => {{
+            // SAFETY: `$x` and `$o` hold 4 floats; the function follows the vector ABI (argument
+            // and result in xmm0, the C ABI's registers clobbered); SSE is part of x86-64.
+            unsafe {
+                let mut v = _mm_loadu_ps($x);
+                asm!("call {f}", f = sym $f, inout("xmm0") v, clobber_abi("C"));
+                _mm_storeu_ps($o, v);
+            }
+        }};
+    }
+
+    /// Calls `$f` on the 8 floats at `$x`, writing 8 floats to `$o` (inside an AVX2 function).
+    macro_rules! call8 {
+        ($f:ident, $x:expr, $o:expr) => {{
+            // SAFETY: as `call4`, with ymm0; the enclosing function enables AVX2.
+            unsafe {
+                let mut v = _mm256_loadu_ps($x);
+                asm!("call {f}", f = sym $f, inout("ymm0") v, clobber_abi("C"));
+                _mm256_storeu_ps($o, v);
+            }
+        }};
+    }
+
+    /// Which function of `libmvec`.
+    #[derive(Clone, Copy)]
+    pub enum Family {
+        /// `expf`.
+        Exp,
+        /// `logf`.
+        Ln,
+        /// `tanhf`.
+        Tanh,
+        /// `log1pf`.
+        Ln1p,
+    }
+
+    /// The `libmvec` function of a benchmark family, by name.
+    pub fn family(name: &str) -> Option<Family> {
+        Some(match name {
+            "exp" => Family::Exp,
+            "ln" => Family::Ln,
+            "tanh" => Family::Tanh,
+            "ln_1p" => Family::Ln1p,
+            _ => return None,
+        })
+    }
+
+    /// `out[i] = f(xs[i])`, 4 lanes at a time.
+    pub fn run4(f: Family, xs: &[f32], out: &mut [f32]) {
+        for (o, x) in out.chunks_exact_mut(4).zip(xs.chunks_exact(4)) {
+            let (x, o) = (x.as_ptr(), o.as_mut_ptr());
+            match f {
+                Family::Exp => call4!(_ZGVbN4v_expf, x, o),
+                Family::Ln => call4!(_ZGVbN4v_logf, x, o),
+                Family::Tanh => call4!(_ZGVbN4v_tanhf, x, o),
+                Family::Ln1p => call4!(_ZGVbN4v_log1pf, x, o),
+            }
+        }
+    }
+
+    /// `out[i] = f(xs[i])`, 8 lanes at a time. Only called when AVX2 was detected.
+    pub fn run8(f: Family, xs: &[f32], out: &mut [f32]) {
+        // SAFETY: the caller checked AVX2 at run time.
+        unsafe { run8_avx2(f, xs, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn run8_avx2(f: Family, xs: &[f32], out: &mut [f32]) {
+        for (o, x) in out.chunks_exact_mut(8).zip(xs.chunks_exact(8)) {
+            let (x, o) = (x.as_ptr(), o.as_mut_ptr());
+            match f {
+                Family::Exp => call8!(_ZGVdN8v_expf, x, o),
+                Family::Ln => call8!(_ZGVdN8v_logf, x, o),
+                Family::Tanh => call8!(_ZGVdN8v_tanhf, x, o),
+                Family::Ln1p => call8!(_ZGVdN8v_log1pf, x, o),
+            }
+        }
+    }
 }
 
 fn bench_math(c: &mut Criterion) {

@@ -337,8 +337,9 @@ pub trait Lane:
     fn pow2i(k: Self) -> Self {
         let m = Self::Scalar::MANTISSA_BITS;
         let magic = Self::from_f64((1u64 << m) as f64);
-        // (2^m + k + bias) has the integer k + bias in its low mantissa bits.
-        let biased = k + Self::from_f64(Self::Scalar::EXP_BIAS as f64) + magic;
+        // (2^m + k + bias) has the integer k + bias in its low mantissa bits. One addition:
+        // `k + (bias + 2^m)` is the exact integer that `(k + bias) + 2^m` is.
+        let biased = k + Self::from_f64(Self::Scalar::EXP_BIAS as f64 + (1u64 << m) as f64);
         let e = biased.to_bits().wrapping_sub(magic.to_bits());
         Self::from_bits(e << m)
     }

@@ -8,7 +8,7 @@
 //! correction `(1 + x − u)/u` that the rounding of `u` lost; near 0 it uses `f = x` directly.
 
 use super::{k, keep_nan, poly};
-use crate::lane::{Lane, Scalar};
+use crate::lane::{Lane, Mask, Scalar, UintLanes};
 
 /// `ln 2` high part with trailing zeros, so `e·LN2_HI` is exact (musl `logf`).
 const LN2_HI_F32: f32 = 6.931_381_225_6e-1;
@@ -58,14 +58,25 @@ fn series<L: Lane>(f: L) -> (L, L) {
 }
 
 /// Split a positive normal `u` into `(f, e)` with `u = 2^e·(1 + f)`, `1 + f ∈ [√2/2, √2)`.
+///
+/// In the bits (musl `logf`): adding `bits(1) − bits(√2/2)` carries exactly the mantissas at or
+/// above √2 into the next exponent, so the exponent field is `e` plus the bias and the mantissa
+/// field, offset back by `bits(√2/2)`, is `1 + f`: no comparison and no select. (The same `f`
+/// and `e` as halving the mantissas `≥ √2` after `frexp`.) Other inputs give meaningless parts;
+/// the callers replace their results.
 #[inline(always)]
 fn split<L: Lane>(u: L) -> (L, L) {
-    let (m, e) = u.frexp_normal();
-    let high = m.ge(k(SQRT2_F32, SQRT2_F64));
-    let m = L::select(high, m * L::from_f64(0.5), m);
-    let e = L::select(high, e + L::from_f64(1.0), e);
-    // Exact: m ∈ [√2/2, √2) is within a factor 2 of 1.
-    (m - L::from_f64(1.0), e)
+    let m = L::Scalar::MANTISSA_BITS;
+    let half_sqrt2 = k::<L>(SQRT2_F32 * 0.5, SQRT2_F64 * 0.5).to_bits();
+    let offset = L::from_f64(1.0).to_bits().wrapping_sub(half_sqrt2);
+    let ix = u.to_bits().wrapping_add(offset);
+    let mant_mask = L::Bits::splat_u64((1u64 << m) - 1);
+    let mant = L::from_bits((ix & mant_mask).wrapping_add(half_sqrt2));
+    // The biased exponent as a float: placed in the low mantissa bits of 2^m, then 2^m removed.
+    let magic = L::from_f64((1u64 << m) as f64);
+    let biased = L::from_bits((ix >> m) | magic.to_bits()) - magic;
+    // Both exact: `mant` is within a factor 2 of 1, the exponent a small integer.
+    (mant - L::from_f64(1.0), biased - L::from_f64(L::Scalar::EXP_BIAS as f64))
 }
 
 /// Natural logarithm, lane-wise.
@@ -77,18 +88,26 @@ fn split<L: Lane>(u: L) -> (L, L) {
 /// `ln(±0) = −∞`, `ln(x < 0) = NaN`, `ln(+∞) = +∞`, `ln(1) = +0`, NaN stays NaN.
 #[inline]
 pub fn ln<L: Lane>(x: L) -> L {
-    let shift = k::<L>(SUBNORMAL_SHIFT_F32, SUBNORMAL_SHIFT_F64);
-    let sub = x.lt(L::from_f64(if super::single::<L>() {
+    let min_normal = L::from_f64(if super::single::<L>() {
         f32::MIN_POSITIVE as f64
     } else {
         f64::MIN_POSITIVE
-    }));
+    });
+    let inf = L::from_f64(f64::INFINITY);
+    // One test per vector: when every lane is positive, normal and finite, no lane needs the
+    // subnormal scaling or a special value, and the short path gives the same bits.
+    if (x.ge(min_normal) & x.lt(inf)).all() {
+        let (f, e) = split(x);
+        let (sr, hfsq) = series(f);
+        return sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
+    }
+    let shift = k::<L>(SUBNORMAL_SHIFT_F32, SUBNORMAL_SHIFT_F64);
+    let sub = x.lt(min_normal);
     let xs = L::select(sub, x * L::pow2i(shift), x);
     let (f, e) = split(xs);
     let e = L::select(sub, e - shift, e);
     let (sr, hfsq) = series(f);
     let res = sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
-    let inf = L::from_f64(f64::INFINITY);
     let zero = L::default();
     let res = L::select(x.eq(inf), inf, res);
     let res = L::select(x.eq(zero), -inf, res);
@@ -104,6 +123,22 @@ pub fn ln<L: Lane>(x: L) -> L {
 /// `ln_1p(±0) = ±0`, `ln_1p(−1) = −∞`, `ln_1p(x < −1) = NaN`, `ln_1p(+∞) = +∞`, NaN stays NaN.
 #[inline]
 pub fn ln_1p<L: Lane>(x: L) -> L {
+    let one = L::from_f64(1.0);
+    let inf = L::from_f64(f64::INFINITY);
+    let res = ln_1p_finite(x);
+    // One test per vector: when every lane is in (−1, +∞) (no NaN), no special value applies.
+    if (x.gt(-one) & x.lt(inf)).all() {
+        return res;
+    }
+    let res = L::select(x.eq(inf), inf, res);
+    let res = L::select(x.eq(-one), -inf, res);
+    let res = L::select(x.lt(-one), L::from_f64(f64::NAN), res);
+    keep_nan(x, res)
+}
+
+/// `ln(1 + x)` for `x ∈ (−1, +∞)`; other inputs give meaningless values.
+#[inline(always)]
+fn ln_1p_finite<L: Lane>(x: L) -> L {
     let one = L::from_f64(1.0);
     let zero = L::default();
     let mant = L::Scalar::MANTISSA_BITS as f64;
@@ -123,10 +158,5 @@ pub fn ln_1p<L: Lane>(x: L) -> L {
     let res = sr + (e * k(LN2_LO_F32, LN2_LO_F64) + c) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
     // Below 2^−(p+1), ln(1 + x) rounds to x; this keeps ±0 and subnormals exact.
     let tiny = L::pow2i(L::from_f64(-(mant + 1.0)));
-    let res = L::select(x.abs().lt(tiny), x, res);
-    let inf = L::from_f64(f64::INFINITY);
-    let res = L::select(x.eq(inf), inf, res);
-    let res = L::select(x.eq(-one), -inf, res);
-    let res = L::select(x.lt(-one), L::from_f64(f64::NAN), res);
-    keep_nan(x, res)
+    L::select(x.abs().lt(tiny), x, res)
 }

@@ -1,7 +1,8 @@
 //! `tanh`: an odd polynomial near 0, `1 − 2/(e^{2|x|} + 1)` elsewhere (Cephes `tanh`, `tanhf`).
 
-use super::{exp, keep_nan, poly, single};
-use crate::lane::Lane;
+use super::exp::exp_in_range;
+use super::{keep_nan, poly, single};
+use crate::lane::{Lane, Mask};
 
 /// Below this `|x|` the small-argument approximation is used (Cephes' split point).
 const SMALL: f64 = 0.625;
@@ -41,17 +42,34 @@ const Q_F64: [f64; 4] = [
 #[inline]
 pub fn tanh<L: Lane>(x: L) -> L {
     let a = x.abs();
+    let small = a.lt(L::from_f64(SMALL));
+    // One test per vector: the half that no lane needs is not computed (each lane's value is
+    // the same either way). All small also means no NaN, so no lane needs `keep_nan`.
+    if small.all() {
+        return near(a).copysign(x);
+    }
+    let res = if small.any() { L::select(small, near(a), far(a)) } else { far(a) };
+    keep_nan(x, res.copysign(x))
+}
+
+/// `tanh(a)` for `0 ≤ a < SMALL`: `a + a³·P(a²)`.
+#[inline(always)]
+fn near<L: Lane>(a: L) -> L {
     let z = a * a;
     let ratio = if single::<L>() {
         poly(z, &P_F32, &[])
     } else {
         poly(z, &[], &P_F64) / poly(z, &[], &Q_F64)
     };
-    let near = ((a * z) * ratio) + a;
+    ((a * z) * ratio) + a
+}
+
+/// `tanh(a)` for `a ≥ SMALL` (NaN maps to 1, which `keep_nan` replaces): `1 − 2/(e^{2a} + 1)`,
+/// with `a` clamped at `SATURATE` so that `e^{2a}` stays in `exp`'s fast range.
+#[inline(always)]
+fn far<L: Lane>(a: L) -> L {
     let one = L::from_f64(1.0);
     let two = L::from_f64(2.0);
-    let s = exp(two * a.min(L::from_f64(SATURATE)));
-    let far = one - two / (s + one);
-    let res = L::select(a.lt(L::from_f64(SMALL)), near, far);
-    keep_nan(x, res.copysign(x))
+    let s = exp_in_range(two * a.min(L::from_f64(SATURATE)));
+    one - two / (s + one)
 }

@@ -443,6 +443,46 @@ fn wide_lanes_bit_identical_to_scalar() {
     }
 }
 
+/// Each kernel takes a short path when every lane of a vector is ordinary (exp: no over- or
+/// underflow; ln, ln_1p: inside the domain; tanh: all below or all above the polynomial's split)
+/// and the general path otherwise. A lane's bits must not depend on which one its neighbours
+/// chose: every input is computed on its own (a scalar, which takes the short path wherever it
+/// can) and beside a NaN, a small and a large value that force the general path, in `f32x8` and
+/// `f64x4` lanes, over the kernels' whole ranges with their path boundaries swept densely.
+#[test]
+fn short_and_general_paths_give_the_same_bits() {
+    let mut xs = points32(-110.0, 110.0, 43);
+    // Around the short paths' bounds: exp's −87 and 88, tanh's 0.625, ln's smallest normal,
+    // and ln_1p's −1, each over 2¹⁶ consecutive floats.
+    for c in [-87.0f32, 88.0, 0.625, -0.625, 44.0, f32::MIN_POSITIVE, -1.0, 0.0] {
+        let o = ord32(c);
+        xs.extend((o - (1 << 15)..o + (1 << 15)).map(unord32));
+    }
+    macro_rules! cmp32 {
+        ($f:ident) => {
+            for &x in &xs {
+                let v = $f(f32x8::new([x, x, x, x, x, f32::NAN, 0.1, 5.0])).to_array();
+                assert_eq!(v[0].to_bits(), $f(x).to_bits(), "{} f32 x = {:e}", stringify!($f), x);
+            }
+        };
+    }
+    all_fns!(cmp32);
+    let mut ys = points64(-750.0, 750.0, 44);
+    for c in [-708.0f64, 709.0, 0.625, 354.5, f64::MIN_POSITIVE, -1.0] {
+        let o = ord64(c);
+        ys.extend((o - (1 << 12)..o + (1 << 12)).map(unord64));
+    }
+    macro_rules! cmp64 {
+        ($f:ident) => {
+            for &y in &ys {
+                let v = $f(f64x4::new([y, f64::NAN, 0.1, 5.0])).to_array();
+                assert_eq!(v[0].to_bits(), $f(y).to_bits(), "{} f64 x = {:e}", stringify!($f), y);
+            }
+        };
+    }
+    all_fns!(cmp64);
+}
+
 #[test]
 fn nan_lane_leaves_other_lanes_alone() {
     let base = [0.3f32, -2.0, 50.0, 1e-20, -0.0, 7.5, -88.0, 3.0];
