@@ -103,7 +103,7 @@ fn family(
 }
 
 /// glibc's vectorized math library (`libmvec`, part of glibc ≥ 2.22; `tanh` and `log1p` since
-/// 2.35), called through its vector ABI (argument and result in `xmm0`/`ymm0`): the `b` (SSE,
+/// 2.35; `cos`), called through its vector ABI (argument and result in `xmm0`/`ymm0`): the `b` (SSE,
 /// 4 lanes) and `d` (AVX2, 8 lanes) variants. Stable Rust cannot declare SIMD types in an FFI
 /// signature, so the call is one `call` instruction in inline assembly.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
@@ -118,10 +118,12 @@ mod libmvec {
         fn _ZGVbN4v_logf();
         fn _ZGVbN4v_tanhf();
         fn _ZGVbN4v_log1pf();
+        fn _ZGVbN4v_cosf();
         fn _ZGVdN8v_expf();
         fn _ZGVdN8v_logf();
         fn _ZGVdN8v_tanhf();
         fn _ZGVdN8v_log1pf();
+        fn _ZGVdN8v_cosf();
     }
 
     /// Calls `$f` on the 4 floats at `$x`, writing 4 floats to `$o`.
@@ -160,6 +162,8 @@ mod libmvec {
         Tanh,
         /// `log1pf`.
         Ln1p,
+        /// `cosf`.
+        Cos,
     }
 
     /// The `libmvec` function of a benchmark family, by name.
@@ -169,6 +173,7 @@ mod libmvec {
             "ln" => Family::Ln,
             "tanh" => Family::Tanh,
             "ln_1p" => Family::Ln1p,
+            "cos" => Family::Cos,
             _ => return None,
         })
     }
@@ -182,6 +187,7 @@ mod libmvec {
                 Family::Ln => call4!(_ZGVbN4v_logf, x, o),
                 Family::Tanh => call4!(_ZGVbN4v_tanhf, x, o),
                 Family::Ln1p => call4!(_ZGVbN4v_log1pf, x, o),
+                Family::Cos => call4!(_ZGVbN4v_cosf, x, o),
             }
         }
     }
@@ -201,6 +207,7 @@ mod libmvec {
                 Family::Ln => call8!(_ZGVdN8v_logf, x, o),
                 Family::Tanh => call8!(_ZGVdN8v_tanhf, x, o),
                 Family::Ln1p => call8!(_ZGVdN8v_log1pf, x, o),
+                Family::Cos => call8!(_ZGVdN8v_cosf, x, o),
             }
         }
     }
@@ -211,6 +218,9 @@ fn bench_math(c: &mut Criterion) {
     family(c, "ln", &inputs(1e-3, 1e3), math::ln, math::ln, libm::logf);
     family(c, "tanh", &inputs(-5.0, 5.0), math::tanh, math::tanh, libm::tanhf);
     family(c, "ln_1p", &inputs(-0.5, 10.0), math::ln_1p, math::ln_1p, libm::log1pf);
+    // Box–Muller's angle range; `sin_cos` computes both (the normal draws use the cosine).
+    let tau = core::f32::consts::TAU;
+    family(c, "cos", &inputs(0.0, tau), |x| math::sin_cos(x).1, |x| math::sin_cos(x).1, libm::cosf);
 }
 
 criterion_group!(benches, bench_math);

@@ -1,6 +1,6 @@
-"""PyTorch peer of `benches/math.rs`: the per-value cost of `exp`, `log`, `tanh` and `log1p` on
+"""PyTorch peer of `benches/math.rs`: the per-value cost of `exp`, `log`, `tanh`, `log1p` and `cos` on
 10^6 float32 values (the bench's inputs: exp on [-10, 10], log on [1e-3, 1e3], tanh on [-5, 5],
-log1p on [-0.5, 10]), one thread, out= preallocated. PyTorch's CPU kernels are vectorized
+log1p on [-0.5, 10], cos on [0, 2 pi)), one thread, out= preallocated. PyTorch's CPU kernels are vectorized
 (SLEEF or its own polynomials) at the machine's full width, chosen at run time.
 
 Prints the median of 30 runs per function, in ns per value.
@@ -32,6 +32,7 @@ def main():
         ("ln", torch.log, 1e-3, 1e3),
         ("tanh", torch.tanh, -5.0, 5.0),
         ("ln_1p", torch.log1p, -0.5, 10.0),
+        ("cos", torch.cos, 0.0, 2 * 3.141592653589793),
     ]:
         x = grid(lo, hi)
         for _ in range(5):

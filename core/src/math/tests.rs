@@ -444,8 +444,8 @@ fn wide_lanes_bit_identical_to_scalar() {
 }
 
 /// Each kernel takes a short path when every lane of a vector is ordinary (exp: no over- or
-/// underflow; ln, ln_1p: inside the domain; tanh: all below or all above the polynomial's split)
-/// and the general path otherwise. A lane's bits must not depend on which one its neighbours
+/// underflow; ln, ln_1p: inside the domain; tanh: all below or all above the polynomial's split;
+/// sin_cos: inside its valid range) and the general path otherwise. A lane's bits must not depend on which one its neighbours
 /// chose: every input is computed on its own (a scalar, which takes the short path wherever it
 /// can) and beside a NaN, a small and a large value that force the general path, in `f32x8` and
 /// `f64x4` lanes, over the kernels' whole ranges with their path boundaries swept densely.
@@ -467,6 +467,17 @@ fn short_and_general_paths_give_the_same_bits() {
         };
     }
     all_fns!(cmp32);
+    let mut ts = points32(-2e5, 2e5, 45);
+    for c in [102_943.71f32, -102_943.71, 0.0, core::f32::consts::FRAC_PI_4] {
+        let o = ord32(c);
+        ts.extend((o - (1 << 15)..o + (1 << 15)).map(unord32));
+    }
+    for &x in &ts {
+        let (s, c) = sin_cos(f32x8::new([x, x, x, x, x, f32::NAN, 0.1, 5.0]));
+        let (s1, c1) = sin_cos(x);
+        assert_eq!(s.to_array()[0].to_bits(), s1.to_bits(), "sin f32 x = {x:e}");
+        assert_eq!(c.to_array()[0].to_bits(), c1.to_bits(), "cos f32 x = {x:e}");
+    }
     let mut ys = points64(-750.0, 750.0, 44);
     for c in [-708.0f64, 709.0, 0.625, 354.5, f64::MIN_POSITIVE, -1.0] {
         let o = ord64(c);
@@ -481,6 +492,15 @@ fn short_and_general_paths_give_the_same_bits() {
         };
     }
     all_fns!(cmp64);
+    let mut ts = points64(-2e6, 2e6, 46);
+    let o = ord64(1_647_099.329_165_285_5);
+    ts.extend((o - (1 << 12)..o + (1 << 12)).map(unord64));
+    for &y in &ts {
+        let (s, c) = sin_cos(f64x4::new([y, f64::NAN, 0.1, 5.0]));
+        let (s1, c1) = sin_cos(y);
+        assert_eq!(s.to_array()[0].to_bits(), s1.to_bits(), "sin f64 x = {y:e}");
+        assert_eq!(c.to_array()[0].to_bits(), c1.to_bits(), "cos f64 x = {y:e}");
+    }
 }
 
 #[test]

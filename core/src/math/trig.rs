@@ -9,8 +9,8 @@
 //! `cos r = 1 − r²/2 + r⁴·C(r²)` with Cephes `sinf`/`cosf` (`f32`) or fdlibm `__sin`/`__cos`
 //! (`f64`) minimax coefficients; `cos` adds `1 − r²/2` in fdlibm's compensated order.
 
-use super::{k, keep_nan, poly, round_small};
-use crate::lane::Lane;
+use super::{k, keep_nan, poly};
+use crate::lane::{Lane, Mask, UintLanes};
 
 /// π/2 in five parts for `f32`: four with 8 significant bits (exact products with `|n| ≤ 2^16`)
 /// and the rounded remainder (56 bits of π/2 in all).
@@ -69,10 +69,32 @@ const C_F64: [f64; 6] = [
 /// NaN.
 #[inline]
 pub fn sin_cos<L: Lane>(x: L) -> (L, L) {
-    let n = round_small(
-        x.min(k(MAX_ARG_F32, MAX_ARG_F64)).max(k(-MAX_ARG_F32, -MAX_ARG_F64))
-            * L::from_f64(core::f64::consts::FRAC_2_PI),
-    );
+    let max = k::<L>(MAX_ARG_F32, MAX_ARG_F64);
+    let zero = L::default();
+    // One test per vector: when every lane is in the valid range (so none is NaN or ±∞), the
+    // clamp and the special-value selects are skipped; the same bits either way.
+    if x.abs().le(max).all() {
+        let (s, c) = reduced(x, x);
+        // sin(±0) = ±0: the reduction turns −0 into +0.
+        return (L::select(x.eq(zero), x, s), c);
+    }
+    let (s, c) = reduced(x, x.min(max).max(-max));
+    let s = L::select(x.eq(zero), x, s);
+    let out = x.abs().gt(max);
+    let nan = L::from_f64(f64::NAN);
+    let s = L::select(out, nan, keep_nan(x, s));
+    let c = L::select(out, nan, keep_nan(x, c));
+    (s, c)
+}
+
+/// `(sin x, cos x)` with the quadrant `n` taken from `xc` (`x` clamped to the valid range, or
+/// `x` itself when it is in range).
+#[inline(always)]
+fn reduced<L: Lane>(x: L, xc: L) -> (L, L) {
+    // n = round(2x/π) by the 1.5·2^p shift (as `round_small`); `t` keeps n in its low bits.
+    let magic = k::<L>(12_582_912.0, 6_755_399_441_055_744.0);
+    let t = xc * L::from_f64(core::f64::consts::FRAC_2_PI) + magic;
+    let n = t - magic;
     let np = |i: usize| n * k::<L>(PIO2_F32[i], PIO2_F64[i]);
     // x − n·P1 − n·P2 is exact (Cody–Waite: each product is exact and each difference cancels
     // the leading bits). The next two differences may round, so they are taken exactly as
@@ -92,24 +114,19 @@ pub fn sin_cos<L: Lane>(x: L) -> (L, L) {
     let w = one - hz;
     let cos_r = w + (((one - w) - hz) + ((z * z) * poly(z, &C_F32, &C_F64) - r * c));
 
-    // Quadrant q = n mod 4 (exact in floating point): sin x = (s, c, −s, −c)[q],
-    // cos x = (c, −s, −c, s)[q].
-    let q = n - L::from_f64(4.0) * (n * L::from_f64(0.25)).floor();
-    let two = L::from_f64(2.0);
-    let odd = q.eq(one) | q.eq(L::from_f64(3.0));
-    let sin_neg = q.ge(two);
-    let cos_neg = q.eq(one) | q.eq(two);
-    let s = L::select(odd, cos_r, sin_r);
-    let c = L::select(odd, sin_r, cos_r);
-    let s = L::select(sin_neg, -s, s);
-    let c = L::select(cos_neg, -c, c);
-
-    // sin(±0) = ±0: the reduction turns −0 into +0.
-    let s = L::select(x.eq(L::default()), x, s);
-    let out = x.abs().gt(k(MAX_ARG_F32, MAX_ARG_F64));
-    let nan = L::from_f64(f64::NAN);
-    let s = L::select(out, nan, keep_nan(x, s));
-    let c = L::select(out, nan, keep_nan(x, c));
+    // Quadrant q = n mod 4, the two low bits of `t` (two's complement, so also for n < 0):
+    // sin x = (s, c, −s, −c)[q], cos x = (c, −s, −c, s)[q]. Bit 0 swaps the two kernels (a
+    // blend by an all-ones mask), bit 1 negates sin, bit 0 ⊕ bit 1 negates cos (sign flips).
+    let tb = t.to_bits();
+    let bit = L::Bits::splat_u64(1);
+    let sign = L::Bits::WIDTH - 1;
+    let b0 = tb & bit;
+    let b1 = (tb >> 1) & bit;
+    let swap = L::Bits::splat_u64(0).wrapping_sub(b0);
+    let (sb, cb) = (sin_r.to_bits(), cos_r.to_bits());
+    let diff = (sb ^ cb) & swap;
+    let s = L::from_bits((sb ^ diff) ^ (b1 << sign));
+    let c = L::from_bits((cb ^ diff) ^ ((b0 ^ b1) << sign));
     (s, c)
 }
 
