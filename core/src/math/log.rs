@@ -142,18 +142,22 @@ fn ln_1p_finite<L: Lane>(x: L) -> L {
     let one = L::from_f64(1.0);
     let zero = L::default();
     let mant = L::Scalar::MANTISSA_BITS as f64;
-    let u = one + x;
-    let (fu, eu) = split(u);
-    // (1 + x − u)/u: what rounding u lost, exactly recovered (Sterbenz in either branch).
-    let c = L::select(eu.ge(L::from_f64(2.0)), one - (u - x), x - (u - one)) / u;
-    // Past 2^(p+2) the correction is below the last bit of the result (and x − u may be ±∞).
-    let c = L::select(eu.lt(L::from_f64(mant + 2.0)), c, zero);
-    // Near 0, where 1 + x ∈ [√2/2, √2), take f = x itself: no rounding at all.
+    // Near 0, where 1 + x ∈ [√2/2, √2), take f = x itself: no rounding at all, and (one test
+    // per vector) no split and no correction when every lane is there.
     let near = x.lt(k(SQRT2_F32 - 1.0, SQRT2_F64 - 1.0))
         & x.ge(k(SQRT2_F32 * 0.5 - 1.0, SQRT2_F64 * 0.5 - 1.0));
-    let f = L::select(near, x, fu);
-    let c = L::select(near, zero, c);
-    let e = L::select(near, zero, eu);
+    let (f, c, e) = if near.all() {
+        (x, zero, zero)
+    } else {
+        let u = one + x;
+        let (fu, eu) = split(u);
+        // (1 + x − u)/u: what rounding u lost, exactly recovered (Sterbenz in either branch).
+        let c = L::select(eu.ge(L::from_f64(2.0)), one - (u - x), x - (u - one)) / u;
+        // Past 2^(p+2) the correction is below the last bit of the result (and x − u may be
+        // ±∞).
+        let c = L::select(eu.lt(L::from_f64(mant + 2.0)), c, zero);
+        (L::select(near, x, fu), L::select(near, zero, c), L::select(near, zero, eu))
+    };
     let (sr, hfsq) = series(f);
     let res = sr + (e * k(LN2_LO_F32, LN2_LO_F64) + c) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
     // Below 2^−(p+1), ln(1 + x) rounds to x; this keeps ±0 and subnormals exact.
