@@ -36,13 +36,12 @@
 
 use core::ops::Range;
 
-use crate::batch::{ChunkKernel, for_each_chunk, gather, part, part_mut, scatter};
+use crate::batch::{ChunkKernel, WideScalar, for_each_chunk, gather, part, part_mut, scatter};
 use crate::dist::Distribution;
 use crate::error::Error;
 use crate::lane::{Lane, Scalar};
 use crate::real::Real;
 use crate::rng::{LaneSource, Streams};
-use wide::f32x8;
 
 pub mod affine;
 mod compose;
@@ -157,7 +156,8 @@ impl<Base, B> Flow<Base, B> {
         let n = out.len();
         let mut k = SampleKernel { flow: self, seed, out, log_probs: None };
         // One slice: the length check cannot fail, and sampling has no error.
-        let _ = for_each_chunk::<f32x8, f32, _>(first_index, &[("out", n)], &mut k);
+        let _ =
+            for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(first_index, &[("out", n)], &mut k);
     }
 
     /// Samples and their log-densities (one forward pass each), with the streams of
@@ -177,7 +177,7 @@ impl<Base, B> Flow<Base, B> {
     {
         let lens = [("out", out.len()), ("log_probs", log_probs.len())];
         let mut k = SampleKernel { flow: self, seed, out, log_probs: Some(log_probs) };
-        for_each_chunk::<f32x8, f32, _>(first_index, &lens, &mut k)
+        for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(first_index, &lens, &mut k)
     }
 
     /// log p(x) of every point of `xs` into `out` (same length), by the inverse pass: `f32x8`
@@ -196,7 +196,11 @@ impl<Base, B> Flow<Base, B> {
         B: Bijector<D>,
     {
         let lens = [("xs", xs.len()), ("out", out.len())];
-        for_each_chunk::<f32x8, f32, _>(0, &lens, &mut LogProbKernel { flow: self, xs, out })
+        for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(
+            0,
+            &lens,
+            &mut LogProbKernel { flow: self, xs, out },
+        )
     }
 }
 

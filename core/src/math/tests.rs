@@ -378,9 +378,15 @@ fn same_bits_f32(
     f1: impl Fn(f32) -> f32,
     f4: impl Fn(f32x4) -> f32x4,
     f8: impl Fn(f32x8) -> f32x8,
+    f_duo: impl Fn(crate::lane::Duo<f32x4>) -> crate::lane::Duo<f32x4>,
 ) {
     for chunk in xs.chunks_exact(8) {
         let v8 = f8(f32x8::new(chunk.try_into().unwrap())).to_array();
+        // The same function on a `Duo` of two `f32x4` (its halves are the chunk's halves).
+        let duo = f_duo(crate::lane::Duo(
+            f32x4::new(chunk[..4].try_into().unwrap()),
+            f32x4::new(chunk[4..].try_into().unwrap()),
+        ));
         let lo = f4(f32x4::new(chunk[..4].try_into().unwrap())).to_array();
         let hi = f4(f32x4::new(chunk[4..].try_into().unwrap())).to_array();
         for i in 0..8 {
@@ -388,6 +394,8 @@ fn same_bits_f32(
             assert_eq!(s, v8[i].to_bits(), "{name} f32x8 lane {i} x = {:e}", chunk[i]);
             let v4 = if i < 4 { lo[i] } else { hi[i - 4] };
             assert_eq!(s, v4.to_bits(), "{name} f32x4 lane {i} x = {:e}", chunk[i]);
+            let d = crate::lane::Lane::extract(duo, i);
+            assert_eq!(s, d.to_bits(), "{name} Duo<f32x4> lane {i} x = {:e}", chunk[i]);
         }
     }
 }
@@ -405,12 +413,23 @@ fn wide_lanes_bit_identical_to_scalar() {
     xs.truncate(xs.len() / 8 * 8);
     macro_rules! cmp {
         ($f:ident) => {
-            same_bits_f32(stringify!($f), &xs, $f::<f32>, $f::<f32x4>, $f::<f32x8>)
+            same_bits_f32(stringify!($f), &xs, $f::<f32>, $f::<f32x4>, $f::<f32x8>, $f)
         };
     }
     all_fns!(cmp);
-    same_bits_f32("sin", &xs, |x| sin_cos(x).0, |x| sin_cos(x).0, |x| sin_cos(x).0);
-    same_bits_f32("cos", &xs, |x| sin_cos(x).1, |x| sin_cos(x).1, |x| sin_cos(x).1);
+    fn sin<L: Lane>(x: L) -> L {
+        sin_cos(x).0
+    }
+    fn cos<L: Lane>(x: L) -> L {
+        sin_cos(x).1
+    }
+    macro_rules! cmp_trig {
+        ($f:ident) => {
+            same_bits_f32(stringify!($f), &xs, $f::<f32>, $f::<f32x4>, $f::<f32x8>, $f)
+        };
+    }
+    cmp_trig!(sin);
+    cmp_trig!(cos);
 
     let mut ys = points64(-750.0, 750.0, 42);
     ys.truncate(ys.len() / 4 * 4);

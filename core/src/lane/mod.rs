@@ -21,6 +21,9 @@ use core::ops::{
 
 use wide::{f32x4, f32x8, f64x4, u32x4, u32x8, u64x4};
 
+mod duo;
+pub use duo::Duo;
+
 /// A scalar float type that lanes are made of: `f32` or `f64`.
 pub trait Scalar: Copy + Debug + PartialEq + PartialOrd + Default + Send + Sync + 'static {
     /// Number of explicit mantissa bits (23 for `f32`, 52 for `f64`).
