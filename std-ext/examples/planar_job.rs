@@ -1,6 +1,6 @@
 //! The planar-flow job of `scripts/bench-peers.sh`: a 2-D flow of K = 10 planar layers (the
 //! parameters of `benches/planar.rs`) draws 10⁶ samples with their log-densities through
-//! `flowscore_std::par::flow_sample_and_log_prob` (all threads, `f32x8` lanes). Prints the best
+//! `flowscore_std::par::flow_sample_and_log_prob` (all threads, the `f32` batch lanes: two `f32x8`). Prints the best
 //! of three runs and the mean log-density (which `benches/peers/planar_flow.py` also prints).
 //!
 //! `cargo run --release -p flowscore-std --example planar_job [-- N]`

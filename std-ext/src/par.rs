@@ -39,12 +39,12 @@ pub fn map_all<T: Send>(
     rows.into_iter().collect()
 }
 
-/// Points per parallel task of [`flow_sample_and_log_prob`]: whole `f32x8` lane groups.
+/// Points per parallel task of [`flow_sample_and_log_prob`]: whole chunks of the `f32` batch lanes (16).
 pub const FLOW_BLOCK: usize = 4096;
 
 /// Samples `0..xs.len()` of `flow` under `seed` with their log-densities, on all threads:
 /// blocks of [`FLOW_BLOCK`] points in parallel, each on the core's
-/// [`Flow::sample_and_log_prob_batch`] (`f32x8` lanes). Sample i uses the stream (seed, i), so
+/// [`Flow::sample_and_log_prob_batch`] (its `f32` batch lanes). Sample i uses the stream (seed, i), so
 /// the result is the same bits as one core call over the whole slice, for any thread count.
 ///
 /// Errors: `log_probs` not as long as `xs` (nothing is written).

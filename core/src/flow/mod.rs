@@ -30,7 +30,8 @@
 //!
 //! ## Reproducibility
 //! Batched sampling gives sample `first_index + i` the stream `Streams::new(seed, first_index + i)`
-//! and runs `f32x8` over full chunks of 8 and scalar `f32` over the tail. Every lane operation is
+//! and runs the `f32` batch lanes ([`WideScalar::Wide`], two `f32x8`) over full chunks of 16 and
+//! scalar `f32` over the tail. Every lane operation is
 //! exact or built from exact primitives ([`crate::math`]), so batch size and lane width never
 //! change a sample or its log-probability, bit for bit.
 
@@ -147,7 +148,8 @@ impl<Base, B> Flow<Base, B> {
     }
 
     /// Samples `first_index .. first_index + out.len()` under `seed` into `out`; sample `i` uses
-    /// `Streams::new(seed, first_index + i)`, `f32x8` over full chunks of 8, `f32` for the tail.
+    /// `Streams::new(seed, first_index + i)`, [`WideScalar::Wide`] over full chunks of 16, `f32` for
+    /// the tail.
     pub fn sample_batch<const D: usize>(&self, seed: u64, first_index: u64, out: &mut [[f32; D]])
     where
         Base: Distribution<D>,
@@ -180,8 +182,8 @@ impl<Base, B> Flow<Base, B> {
         for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(first_index, &lens, &mut k)
     }
 
-    /// log p(x) of every point of `xs` into `out` (same length), by the inverse pass: `f32x8`
-    /// over full chunks of 8, `f32` for the tail (bit-identical to scoring each point alone).
+    /// log p(x) of every point of `xs` into `out` (same length), by the inverse pass:
+    /// [`WideScalar::Wide`] over full chunks of 16, `f32` for the tail (bit-identical to scoring each point alone).
     ///
     /// Errors: [`Error::InvalidParameter`] if the lengths differ (nothing is written); the first
     /// inverse error of any chunk (e.g. [`Error::NotConverged`]), in which case the chunks

@@ -79,6 +79,13 @@ fn split<L: Lane>(u: L) -> (L, L) {
     (mant - L::from_f64(1.0), biased - L::from_f64(L::Scalar::EXP_BIAS as f64))
 }
 
+/// `ln(2^e·(1 + f)) = e·ln2 + ln(1 + f)`, the exponent term in two parts (the high one exact).
+#[inline(always)]
+fn ln_parts<L: Lane>(f: L, e: L) -> L {
+    let (sr, hfsq) = series(f);
+    sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64)
+}
+
 /// Natural logarithm, lane-wise.
 ///
 /// Accuracy: `f32` lanes ≤ 1 ulp (measured max 0.80 ulp over 4.5·10⁶ points, subnormal inputs
@@ -98,16 +105,14 @@ pub fn ln<L: Lane>(x: L) -> L {
     // subnormal scaling or a special value, and the short path gives the same bits.
     if (x.ge(min_normal) & x.lt(inf)).all() {
         let (f, e) = split(x);
-        let (sr, hfsq) = series(f);
-        return sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
+        return ln_parts(f, e);
     }
     let shift = k::<L>(SUBNORMAL_SHIFT_F32, SUBNORMAL_SHIFT_F64);
     let sub = x.lt(min_normal);
     let xs = L::select(sub, x * L::pow2i(shift), x);
     let (f, e) = split(xs);
     let e = L::select(sub, e - shift, e);
-    let (sr, hfsq) = series(f);
-    let res = sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64);
+    let res = ln_parts(f, e);
     let zero = L::default();
     let res = L::select(x.eq(inf), inf, res);
     let res = L::select(x.eq(zero), -inf, res);

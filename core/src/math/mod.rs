@@ -9,9 +9,10 @@
 //! them): a sample's bits must not depend on where it was computed (DESIGN.md, "every number is a
 //! lane").
 //!
-//! The only branches are per vector, never per lane: `exp`, `ln`, `ln_1p` and `tanh` test once
-//! whether every lane of the vector is ordinary (no NaN, no overflow, underflow, subnormal or
-//! out-of-domain case; for `tanh`, all lanes on the same side of its polynomial's split) and then
+//! The only branches are per vector, never per lane: `exp`, `ln`, `ln_1p`, `tanh` and `sin_cos`
+//! test once whether every lane of the vector is ordinary (no NaN, no overflow, underflow,
+//! subnormal or out-of-domain case; for `tanh`, all lanes on the same side of its polynomial's
+//! split; for `ln_1p`, all near 0 skips the split) and then
 //! skip the clamps, the special-value selects and the half of the work that no lane needs. The
 //! short path computes the same operations as the general one for the lanes it serves, so a
 //! lane's bits never depend on its neighbours (tested in `short_and_general_paths_give_the_same_bits`),

@@ -54,7 +54,7 @@ impl Mala {
     pub fn steps(&self) -> u32 {
         self.steps
     }
-    /// Run `xs` (initial states in, samples out) with `f32x8` lanes and report the acceptance
+    /// Run `xs` (initial states in, samples out) on the `f32` batch lanes ([`crate::batch::WideScalar::Wide`]) and report the acceptance
     /// statistics.
     pub fn sample_with_stats<const D: usize, M: ExactScoreModel<D>>(
         &self,
@@ -63,7 +63,12 @@ impl Mala {
         first_index: u64,
         xs: &mut [[f32; D]],
     ) -> MalaStats {
-        self.run_batch_with_stats::<wide::f32x8, f32, D, M>(model, seed, first_index, xs)
+        self.run_batch_with_stats::<<f32 as crate::batch::WideScalar>::Wide, f32, D, M>(
+            model,
+            seed,
+            first_index,
+            xs,
+        )
     }
 
     /// [`LaneSampler::run_batch`] with the acceptance statistics: sample `first_index + i` on

@@ -5,15 +5,14 @@
 //!
 //! Every sampler implements [`LaneSampler`]: it runs one independent chain per lane from that
 //! lane's own random stream. The batch methods of the trait give sample `i` of a batch the stream
-//! `Streams::new(seed, first_index + i)` and process full chunks of 8 (`f32x8`, or 4 for `f64x4`)
+//! `Streams::new(seed, first_index + i)` and process full chunks of the batch lanes
+//! ([`WideScalar::Wide`]: 16 for `f32`, two `f32x8`; 4 for `f64x4`)
 //! with the tail in scalars, so the batch size and the lane width never change a sample's bits.
 //! Parameters are validated at construction; running never panics (a NaN stays in its own lane).
 
-use wide::{f32x8, f64x4};
-
 use core::ops::Range;
 
-use crate::batch::{ChunkKernel, for_each_chunk, gather, part_mut, scatter};
+use crate::batch::{ChunkKernel, WideScalar, for_each_chunk, gather, part_mut, scatter};
 use crate::error::Error;
 use crate::lane::Lane;
 use crate::rng::{LaneSource, Streams};
@@ -127,13 +126,13 @@ pub trait LaneSampler<const D: usize, M: ?Sized> {
         let _ = for_each_chunk::<W, N, _>(first_index, &[("xs", n)], &mut k);
     }
 
-    /// [`LaneSampler::run_batch`] in `f32` with `f32x8` lanes.
+    /// [`LaneSampler::run_batch`] in `f32` on the `f32` batch lanes ([`WideScalar::Wide`]).
     fn sample_batch(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f32; D]]) {
-        self.run_batch::<f32x8, f32>(model, seed, first_index, xs)
+        self.run_batch::<<f32 as WideScalar>::Wide, f32>(model, seed, first_index, xs)
     }
-    /// [`LaneSampler::run_batch`] in `f64` with `f64x4` lanes.
+    /// [`LaneSampler::run_batch`] in `f64` on the `f64` batch lanes ([`WideScalar::Wide`]).
     fn sample_batch_f64(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[f64; D]]) {
-        self.run_batch::<f64x4, f64>(model, seed, first_index, xs)
+        self.run_batch::<<f64 as WideScalar>::Wide, f64>(model, seed, first_index, xs)
     }
 }
 

@@ -52,7 +52,7 @@ pub const ADAPTIVE_TOL_MAX: f64 = 1.0;
 
 /// The floating-point precision `sample` computes in.
 ///
-/// The targets' parameters are `f32`, so `f32` (eight samples per `f32x8` lane vector) is the
+/// The targets' parameters are `f32`, so `f32` (16 samples per chunk, on two `f32x8` vectors) is the
 /// default but for the ODE sampler ([`SamplerKind::default_precision`]); `f64` (four per
 /// `f64x4`) carries the samplers' arithmetic in double precision.
 /// Either way sample i is a function of (seed, i) alone: the bits do not depend on the lane
@@ -60,7 +60,7 @@ pub const ADAPTIVE_TOL_MAX: f64 = 1.0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Precision {
-    /// Single precision, `f32x8` lanes.
+    /// Single precision, two `f32x8` vectors per chunk.
     F32,
     /// Double precision, `f64x4` lanes.
     F64,
