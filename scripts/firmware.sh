@@ -2,8 +2,8 @@
 # Trains the firmware's anomaly detector again on the host and checks it is the committed model,
 # runs the firmware example and the core's on-target tests on a Cortex-M4F in QEMU (mps2-an386),
 # checks that the host computes the hash the firmware printed, runs the anomaly-detector image
-# (its learned model in flash) and checks its budgets (flash, static RAM, stack) and that it
-# links no panic path, that the same scenario prints the
+# (its learned model in flash) and checks its budgets (flash, static RAM, stack), checks that
+# neither image links a panic path, that the same scenario prints the
 # same hash on a soft-float Cortex-M0 (microbit) and on RV32IMAC (virt), and that planted
 # failures make the runs exit non-zero (1 for a failed check or a damaged model, 2 for a
 # HardFault). Building these three images builds the core for each embedded target.
@@ -107,9 +107,23 @@ done
 rm -rf "$retrained"
 echo "   the same bytes: training on the host is reproducible"
 
+# No panic path: an image links none of core's panic entry points (every one of them formats a
+# message and ends in the panic handler), so no input can reach a panic.
+no_panic_path() {
+    local panics
+    panics=$(llvm-nm -C "$1" | grep -E 'core::panicking|unwrap_failed|expect_failed|slice_(start|end)_index|slice_index_order_fail|len_mismatch_fail|panic_bounds_check' || true)
+    if [ -n "$panics" ]; then
+        echo "$panics" >&2
+        echo "firmware: $2 links a panic path" >&2
+        exit 1
+    fi
+    echo "   $2: no panic entry point linked (llvm-nm), no reachable panic"
+}
+
 echo "== [$SECONDS s] firmware: the example in QEMU"
 log=$(run_firmware 2>&1) || { echo "$log"; echo "firmware: the example failed" >&2; exit 1; }
 echo "$log"
+no_panic_path firmware-example/target/thumbv7em-none-eabihf/release/flowscore-firmware-example "the example"
 hash=$(echo "$log" | sed -n 's/.*INFO  hash: \(0x[0-9a-f]*\).*/\1/p' | head -n 1)
 if [ -z "$hash" ]; then
     echo "firmware: no hash in the firmware's output" >&2
@@ -138,15 +152,7 @@ if [ "$flash" -gt 32768 ] || [ "$ram" -gt 4096 ] || [ -z "$stack" ] || [ "$stack
     echo "firmware: the anomaly detector is over its budget (flash 32 KiB, static RAM 4 KiB, stack 4 KiB)" >&2
     exit 1
 fi
-# No panic path: the image links none of core's panic entry points (every one of them formats
-# a message and ends in the panic handler), so no input can reach a panic.
-panics=$(llvm-nm -C "$image" | grep -E 'core::panicking|unwrap_failed|expect_failed|slice_(start|end)_index|slice_index_order_fail|len_mismatch_fail|panic_bounds_check' || true)
-if [ -n "$panics" ]; then
-    echo "$panics" >&2
-    echo "firmware: the anomaly detector links a panic path" >&2
-    exit 1
-fi
-echo "   no panic entry point linked (llvm-nm): no reachable panic"
+no_panic_path "$image" "the anomaly detector"
 
 echo "== [$SECONDS s] firmware: the scenario and the core's tests on a soft-float Cortex-M0 (QEMU microbit) and on RV32IMAC (QEMU virt)"
 for target in thumbv6m-none-eabi riscv32imac-unknown-none-elf; do

@@ -8,6 +8,9 @@ pub mod counter;
 mod logger;
 pub mod stack;
 
+use flowscore_scenario::flash_model;
+use flowscore_scenario::learned::{LearnedDetector, SensorFlowLayers, THRESHOLD};
+
 /// Exit status of a run whose checks passed.
 pub const EXIT_OK: i32 = 0;
 /// Exit status after a panic (a failed check, a wrong hash).
@@ -45,6 +48,32 @@ pub fn some<T>(o: Option<T>, what: &'static str) -> T {
 
 /// Logs the panic's location (and its message when it is a plain string: formatting arbitrary
 /// messages would pull `core::fmt` into the image) and exits with [`EXIT_PANIC`].
+/// The learned flow in flash ([`flash_model`]), once the CRC-32 of its layers and
+/// standardisation equals the model file's; otherwise the two checksums are logged and the run
+/// ends with [`EXIT_PANIC`].
+#[inline(never)]
+pub fn verified_detector() -> LearnedDetector<&'static SensorFlowLayers> {
+    match flash_model::verified() {
+        Ok(detector) => {
+            defmt::info!(
+                "learned model: the {=usize}-byte model file's CRC-32 {=u32:#010x} verified over the flash-resident model; threshold {=f32} nats",
+                flash_model::MODEL_LEN,
+                flash_model::MODEL_CRC,
+                THRESHOLD
+            );
+            detector
+        }
+        Err(crc) => {
+            defmt::error!(
+                "learned model refused: the flash-resident model's CRC-32 {=u32:#010x} differs from the model file's {=u32:#010x}",
+                crc,
+                flash_model::MODEL_CRC
+            );
+            fail("the flash-resident model is damaged")
+        }
+    }
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     if let Some(message) = info.message().as_str() {

@@ -11,8 +11,12 @@ use flowscore::rng::Streams;
 use flowscore::sample::{EulerMaruyama, LaneSampler};
 use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 use flowscore_firmware_example::board::FpgaLed;
-use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
-use flowscore_scenario::learned::{self, LearnedDetector, SecondOpinion, THRESHOLD};
+use flowscore_firmware_example::{
+    EXIT_OK, check, counter, exit, fail, some, stack, verified_detector,
+};
+use flowscore_scenario::learned::{
+    self, LearnedDetector, SCORE_THRESHOLD, SecondOpinion, SensorFlowLayers,
+};
 use flowscore_scenario::sensor::SimulatedSensor;
 use flowscore_scenario::{EXPECTED_HASH, Models, Report, SAMPLE_SEED, SENSOR_SEED};
 
@@ -41,38 +45,38 @@ impl Report for DefmtReport {
     }
 }
 
-/// Bytes of the damaged copy of the model (`planted-corruption`).
+/// Bytes of the damaged copy of the score network's model file (`planted-corruption`).
 #[cfg(feature = "planted-corruption")]
-const DAMAGED_CAPACITY: usize = 8192;
+const DAMAGED_CAPACITY: usize = 4096;
 
-/// Loads the learned model file from flash into `detector` in place: its checksum, shapes and
-/// parameters verified before use, a refusal logged with the loader's reason. With
+/// Loads the score network's model file from flash into `second` in place: its checksum,
+/// shapes and parameters verified before use, a refusal logged with the loader's reason. With
 /// `planted-corruption` one bit of a RAM copy of the file is flipped first, as a damaged flash
 /// page would hold it, and the run must end with a reported error.
 #[inline(never)]
-fn load_detector(detector: &mut LearnedDetector) {
+fn load_second_opinion(second: &mut SecondOpinion) {
     #[cfg(not(feature = "planted-corruption"))]
-    let result = detector.reload(learned::MODEL);
+    let result = second.reload(learned::SCORE_MODEL);
     #[cfg(feature = "planted-corruption")]
     let mut damaged = [0u8; DAMAGED_CAPACITY];
     #[cfg(feature = "planted-corruption")]
     let result = {
-        let n = learned::MODEL.len().min(DAMAGED_CAPACITY);
-        damaged[..n].copy_from_slice(&learned::MODEL[..n]);
+        let n = learned::SCORE_MODEL.len().min(DAMAGED_CAPACITY);
+        damaged[..n].copy_from_slice(&learned::SCORE_MODEL[..n]);
         damaged[n / 2] ^= 0x10;
-        detector.reload(&damaged[..n])
+        second.reload(&damaged[..n])
     };
     match result {
         Ok(()) => defmt::info!(
-            "learned model: {=usize} bytes, CRC-32 and shapes verified; threshold {=f32} nats",
-            learned::MODEL.len(),
-            THRESHOLD
+            "score network: {=usize}-byte model file loaded, CRC-32 and shapes verified; threshold {=f32} nats",
+            learned::SCORE_MODEL.len(),
+            SCORE_THRESHOLD
         ),
         Err(flowscore::Error::Format(why)) => {
-            defmt::error!("learned model refused: {=str}", why);
-            fail("the learned model file is damaged")
+            defmt::error!("score network's model refused: {=str}", why);
+            fail("the score network's model file is damaged")
         }
-        Err(_) => fail("the learned model is valid"),
+        Err(_) => fail("the score network's model is valid"),
     }
 }
 
@@ -101,7 +105,11 @@ fn instructions(ticks: u32) -> u64 {
 }
 
 /// Instruction counts of the footprint report (not part of the hashed scenario).
-fn measure(models: &Models, detector: &LearnedDetector, second: &SecondOpinion) {
+fn measure(
+    models: &Models,
+    detector: &LearnedDetector<&'static SensorFlowLayers>,
+    second: &SecondOpinion,
+) {
     // (e) the second opinion: the score network's probability-flow log-likelihood of a reading
     // on the ring and of one at its centre.
     for point in [[2.0f32, 0.0], [0.0, 0.0]] {
@@ -196,10 +204,10 @@ fn main() -> ! {
     unsafe { MILLI_PER_TICK = milli_per_tick };
 
     let models = check(Models::new(), "the models are valid");
-    let mut detector = LearnedDetector::zeroed();
-    load_detector(&mut detector);
+    // The score network first: with `planted-corruption` its damaged copy must be refused.
     let mut second = SecondOpinion::zeroed();
-    check(second.reload(learned::SCORE_MODEL), "the score network loads");
+    load_second_opinion(&mut second);
+    let detector = verified_detector();
     let construction_stack = stack::high_water_mark();
     stack::paint();
 

@@ -1,7 +1,7 @@
 //! The anomaly detector as a product would ship it: the learned flow (trained on the host by
 //! `train-model.sh`) scores each reading of the I²C sensor by its exact log-likelihood and
 //! lights the LED for a reading below the threshold. Its parameters are a `static` in flash
-//! ([`flash_model`]), checked at boot against the model file's CRC-32; flagged readings go to
+//! ([`flowscore_scenario::flash_model`]), checked at boot against the model file's CRC-32; flagged readings go to
 //! a bounded log (`heapless`). It prints the detection figures, its footprint and the hash of
 //! every reading and score, which must equal the host's.
 #![no_std]
@@ -9,10 +9,10 @@
 
 use cortex_m_rt::entry;
 use flowscore_firmware_example::board::FpgaLed;
-use flowscore_firmware_example::{EXIT_OK, check, counter, exit, fail, some, stack};
-use flowscore_scenario::flash_model;
+use flowscore_firmware_example::{
+    EXIT_OK, check, counter, exit, fail, some, stack, verified_detector,
+};
 use flowscore_scenario::hash::Fnv1a;
-use flowscore_scenario::learned::{LearnedDetector, THRESHOLD};
 use flowscore_scenario::sensor::{SENSOR_ADDRESS, Sensor, SimulatedSensor};
 use flowscore_scenario::{DETECTOR_HASH, DETECTOR_READINGS, Report, SENSOR_SEED, detect};
 use heapless::Deque;
@@ -66,30 +66,6 @@ impl Report for AnomalyLog {
             log_prob
         );
         self.record(Event { index, reading, log_prob, injected: false });
-    }
-}
-
-/// The flash-resident model, once its checksum matches the model file's.
-#[inline(never)]
-fn verified_detector() -> LearnedDetector<&'static flowscore_scenario::learned::SensorFlowLayers> {
-    match flash_model::verified() {
-        Ok(detector) => {
-            defmt::info!(
-                "learned model: the {=usize}-byte model file's CRC-32 {=u32:#010x} verified over the flash-resident model; threshold {=f32} nats",
-                flash_model::MODEL_LEN,
-                flash_model::MODEL_CRC,
-                THRESHOLD
-            );
-            detector
-        }
-        Err(crc) => {
-            defmt::error!(
-                "learned model refused: the flash-resident model's CRC-32 {=u32:#010x} differs from the model file's {=u32:#010x}",
-                crc,
-                flash_model::MODEL_CRC
-            );
-            fail("the flash-resident model is damaged")
-        }
     }
 }
 
