@@ -190,7 +190,7 @@ pub trait ModelFormat: Params {
 
     /// [`read`](Self::read) into `self` in place: the same checks and, on success, the same
     /// model (what [`load_into`] uses, for models that are large next to a microcontroller's
-    /// stack). Arrays, tuples, [`Mlp`], [`Maf`](crate::flow::maf::Maf) and [`ScoreNet`] read
+    /// stack). Arrays, tuples, [`Mlp`], [`Maf`] and [`ScoreNet`] read
     /// item by item into their own storage, so a stack of them is never built a second time;
     /// every other item builds its value, then assigns it — for a coupling that value holds a
     /// whole conditioner network, so those still take one item's copy on the stack.

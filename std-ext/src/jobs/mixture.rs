@@ -6,8 +6,9 @@
 //! likelihoods.
 //!
 //! Parallel over samples: every sampler runs on the core's lanes in parallel blocks of
-//! [`BLOCK`] samples ([`run_lanes`]) — `f32x8` for `--precision f32` (the default), `f64x4`
-//! for `f64` — and the ODE likelihood on the core's `f64x4` batch API ([`super::pf_rows`]).
+//! `BLOCK` samples (`run_lanes`) — the `f32` batch lanes (`WideScalar::Wide`, two `f32x8`
+//! side by side) for `--precision f32` (the default), `f64x4` for `f64` — and the ODE
+//! likelihood on the core's `f64x4` batch API (`pf_rows`).
 //! Sample (or row) i always uses the stream (seed, i), so the output does not depend on the
 //! lane width, the block or the number of threads.
 
