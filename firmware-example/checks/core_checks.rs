@@ -266,7 +266,7 @@ fn square(x: f64) -> f64 {
 fn euler_maruyama_moments(models: &Models) -> Outcome {
     // Exact moments of the mixture: E x = Σ πₖ μₖ, E‖x‖² = Σ πₖ (‖μₖ‖² + tr Σₖ).
     let (mut m, mut m2) = ([0.0f64; 2], 0.0f64);
-    for (w, mu) in models.mixture.weights().iter().zip(models.mixture.means()) {
+    for (w, mu) in models.score.mixture().weights().iter().zip(models.score.mixture().means()) {
         let w = *w as f64;
         m[0] += w * mu[0] as f64;
         m[1] += w * mu[1] as f64;

@@ -104,7 +104,10 @@ fn instructions(ticks: u32) -> u64 {
     ticks as u64 * milli as u64 / 1000
 }
 
-/// Instruction counts of the footprint report (not part of the hashed scenario).
+/// Instruction counts of the footprint report (not part of the hashed scenario). Not inlined,
+/// so that its locals and the scenario's share the stack in turn rather than side by side in
+/// `main`'s frame.
+#[inline(never)]
 fn measure(
     models: &Models,
     detector: &LearnedDetector<&'static SensorFlowLayers>,

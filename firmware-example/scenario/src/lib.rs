@@ -27,7 +27,7 @@ use flowscore::sde::{SAMPLING_EPS_VP, Vp};
 
 use hash::Fnv1a;
 use learned::{LearnedDetector, SecondOpinion};
-use models::{Mixture, PlanarFlow};
+use models::PlanarFlow;
 use sensor::{SENSOR_ADDRESS, Sensor, SensorError, SimulatedSensor};
 
 /// The hash of everything [`run`] produces with the default seeds, on every target.
@@ -148,9 +148,8 @@ impl<E> From<flowscore::Error> for ScenarioError<E> {
 /// The models and samplers of the scenario, built once.
 #[derive(Clone, Debug)]
 pub struct Models {
-    /// The 8-component mixture.
-    pub mixture: Mixture,
-    /// The mixture under the VP SDE: exact score, divergence and density at every t.
+    /// The 8-component mixture under the VP SDE: exact score, divergence and density at every
+    /// t (the mixture itself: [`MixtureScore::mixture`], one copy of it in RAM).
     pub score: MixtureScore<2, { models::COMPONENTS }, Vp>,
     /// Probability-flow likelihood settings (ε = 1e-5, Dormand–Prince rtol = atol = 1e-5).
     pub pf: PfConfig,
@@ -165,11 +164,14 @@ pub struct Models {
 impl Models {
     /// Builds (and validates) everything. The learned detector is loaded on its own
     /// ([`LearnedDetector::load`] or, in place, [`LearnedDetector::reload`]).
+    ///
+    /// Not inlined: the construction's temporaries (the mixture's factorisations, copied into
+    /// its scores) then live in this call's frame while it runs, not in the caller's for the
+    /// rest of its life (on the Cortex-M4F they were 2 KB of `main`'s frame).
+    #[inline(never)]
     pub fn new() -> Result<Self, flowscore::Error> {
-        let mixture = models::mixture()?;
         Ok(Self {
-            mixture,
-            score: mixture.under(Vp::default()),
+            score: models::mixture()?.under(Vp::default()),
             pf: PfConfig::default(),
             flow: models::planar_flow()?,
             euler_maruyama: EulerMaruyama::new(Vp::default(), EM_STEPS, SAMPLING_EPS_VP)?,
@@ -242,7 +244,7 @@ pub fn run<B: flowscore::flow::Bijector<2>, I: I2c, P: OutputPin, Rp: Report>(
     hash.push_f32(summary.em_radius);
 
     // Annealed Langevin samples of the same mixture (NCSN noise levels), from the origin.
-    let noisy = models.mixture.noisy();
+    let noisy = models.score.mixture().noisy();
     for (i, x) in xs.iter_mut().enumerate() {
         *x = [0.0; 2];
         let mut rng = Streams::<f32>::new(SAMPLE_SEED ^ 1, i as u64);
