@@ -1,6 +1,7 @@
 //! Board support for the firmware example on QEMU's `mps2-an386` (Cortex-M4F): exit through
 //! semihosting, the panic and HardFault handlers, the FPGA I/O LEDs as `embedded-hal` pins,
-//! the stack high-water mark, and an instruction counter.
+//! the stack high-water mark, an instruction counter, and the boot check of the learned flow
+//! that both images run from flash.
 #![no_std]
 
 pub mod board;
@@ -46,8 +47,6 @@ pub fn some<T>(o: Option<T>, what: &'static str) -> T {
     }
 }
 
-/// Logs the panic's location (and its message when it is a plain string: formatting arbitrary
-/// messages would pull `core::fmt` into the image) and exits with [`EXIT_PANIC`].
 /// The learned flow in flash ([`flash_model`]), once the CRC-32 of its layers and
 /// standardisation equals the model file's; otherwise the two checksums are logged and the run
 /// ends with [`EXIT_PANIC`].
@@ -74,6 +73,8 @@ pub fn verified_detector() -> LearnedDetector<&'static SensorFlowLayers> {
     }
 }
 
+/// Logs the panic's location (and its message when it is a plain string: formatting arbitrary
+/// messages would pull `core::fmt` into the image) and exits with [`EXIT_PANIC`].
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     if let Some(message) = info.message().as_str() {

@@ -1,9 +1,9 @@
 //! The anomaly detector as a product would ship it: the learned flow (trained on the host by
 //! `train-model.sh`) scores each reading of the I²C sensor by its exact log-likelihood and
 //! lights the LED for a reading below the threshold. Its parameters are a `static` in flash
-//! ([`flowscore_scenario::flash_model`]), checked at boot against the model file's CRC-32; flagged readings go to
-//! a bounded log (`heapless`). It prints the detection figures, its footprint and the hash of
-//! every reading and score, which must equal the host's.
+//! ([`flowscore_scenario::flash_model`]), checked at boot against the model file's CRC-32;
+//! flagged readings go to a bounded log (`heapless`). It prints the detection figures, its
+//! footprint and the hash of every reading and score, which must equal the host's.
 #![no_std]
 #![no_main]
 
