@@ -8,7 +8,9 @@
 #   JOBS=sampler bash scripts/bench-peers.sh   # only the `flowscore sample` job
 #
 # Jobs (each flowscore figure is the path a user runs: the command, or the std crate's
-# parallel API; the default build):
+# parallel API; the default build, with its run-time dispatch, and again with
+# FLOWSCORE_SIMD=baseline for the baseline lanes where a job is dispatched (planar, sampler;
+# both must write the same bytes):
 #   planar    2-D planar flow, K = 10, 10^6 samples + log-densities: the std crate's
 #             par::flow_sample_and_log_prob (std-ext/examples/planar_job.rs) against
 #             benches/peers/planar_flow.py
@@ -69,19 +71,24 @@ for round in $(seq 1 "$ROUNDS"); do
         "$VENV/bin/python" benches/peers/realnvp_nll.py --threads "$THREADS" --seconds "$SECS"
     fi
     if has planar; then
-        echo "== round $round: planar: flowscore (std parallel API)"
+        echo "== round $round: planar: flowscore (std parallel API; dispatched, then baseline lanes)"
         target/release/examples/planar_job
+        FLOWSCORE_SIMD=baseline target/release/examples/planar_job
         echo "== round $round: planar: PyTorch ($THREADS threads)"
         "$VENV/bin/python" benches/peers/planar_flow.py --threads "$THREADS"
     fi
     if has sampler; then
         em=$(seconds "$fs" sample --target "$ring8" --sampler euler-maruyama --steps 1000 \
             -n 100000 --seed 1 --out "$work/em.npy")
+        em_base=$(FLOWSCORE_SIMD=baseline seconds "$fs" sample --target "$ring8" \
+            --sampler euler-maruyama --steps 1000 -n 100000 --seed 1 --out "$work/em-base.npy")
+        cmp "$work/em.npy" "$work/em-base.npy"
         pt=$(seconds "$VENV/bin/python" benches/peers/em_mixture.py "$ring8" \
             -n 100000 --steps 1000 --threads "$THREADS")
         python3 -c "print(f'== round $round: sample euler-maruyama, 10^5 x 1000: flowscore {$em} s' \
             f' ({1e8 / $em / 1e6:.1f} M sample-steps/s), PyTorch {$pt} s' \
-            f' ({1e8 / $pt / 1e6:.1f} M), ratio {$pt / $em:.2f}x')"
+            f' ({1e8 / $pt / 1e6:.1f} M), ratio {$pt / $em:.2f}x;' \
+            f' baseline lanes {$em_base} s (ratio {$pt / $em_base:.2f}x), the same bytes')"
     fi
     if has loglik; then
         ll=$(seconds "$fs" loglik --target "$ring8" --data "$work/pts.csv" --method ode \

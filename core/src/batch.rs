@@ -58,6 +58,11 @@ pub trait ChunkKernel<T: Scalar> {
 /// `slices` names every slice of the batch with its length; the first is the batch's size.
 /// Errors: [`Error::InvalidParameter`] naming the first slice whose length differs from the
 /// first's (nothing is run); else the first error of the kernel.
+///
+/// Always inlined (it is a loop around the kernel's calls), so that a caller compiled with wider
+/// target features than the build's (flowscore-std's run-time dispatch) runs the kernel with
+/// them.
+#[inline(always)]
 pub fn for_each_chunk<W, T, K>(
     first_index: u64,
     slices: &[(&'static str, usize)],

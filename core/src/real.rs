@@ -155,34 +155,34 @@ impl<L: Lane> Real for L {
     }
     #[inline(always)]
     fn exp(self) -> Self {
-        math::exp(self)
+        if L::INLINE_KERNELS { math::exp_inlined(self) } else { math::exp(self) }
     }
     #[inline(always)]
     fn expm1(self) -> Self {
-        math::expm1(self)
+        if L::INLINE_KERNELS { math::expm1_inlined(self) } else { math::expm1(self) }
     }
     #[inline(always)]
     fn ln(self) -> Self {
-        math::ln(self)
+        if L::INLINE_KERNELS { math::ln_inlined(self) } else { math::ln(self) }
     }
     #[inline(always)]
     fn ln_1p(self) -> Self {
-        math::ln_1p(self)
+        if L::INLINE_KERNELS { math::ln_1p_inlined(self) } else { math::ln_1p(self) }
     }
     #[inline(always)]
     fn tanh(self) -> Self {
-        math::tanh(self)
+        if L::INLINE_KERNELS { math::tanh_inlined(self) } else { math::tanh(self) }
     }
     #[inline(always)]
     fn softplus(self) -> Self {
-        math::softplus(self)
+        if L::INLINE_KERNELS { math::softplus_inlined(self) } else { math::softplus(self) }
     }
     #[inline(always)]
     fn sigmoid(self) -> Self {
-        math::sigmoid(self)
+        if L::INLINE_KERNELS { math::sigmoid_inlined(self) } else { math::sigmoid(self) }
     }
     #[inline(always)]
     fn sin_cos(self) -> (Self, Self) {
-        math::sin_cos(self)
+        if L::INLINE_KERNELS { math::sin_cos_inlined(self) } else { math::sin_cos(self) }
     }
 }

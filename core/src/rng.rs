@@ -98,7 +98,17 @@ pub trait LaneSource<L: Lane> {
     /// `D` independent standard normals.
     #[inline(always)]
     fn normal_array<const D: usize>(&mut self) -> [L; D] {
-        core::array::from_fn(|_| self.normal())
+        if L::INLINE_KERNELS {
+            // A loop: `array::from_fn`'s closure may stay out of line, where it would not run
+            // on a dispatched function's target features (see `Lane::INLINE_KERNELS`).
+            let mut out = [L::default(); D];
+            for o in &mut out {
+                *o = self.normal();
+            }
+            out
+        } else {
+            core::array::from_fn(|_| self.normal())
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The planar-flow job of `scripts/bench-peers.sh`: a 2-D flow of K = 10 planar layers (the
 //! parameters of `benches/planar.rs`) draws 10⁶ samples with their log-densities through
-//! `flowscore_std::par::flow_sample_and_log_prob` (all threads, the `f32` batch lanes: two `f32x8`). Prints the best
-//! of three runs and the mean log-density (which `benches/peers/planar_flow.py` also prints).
+//! `flowscore_std::par::flow_sample_and_log_prob` (all threads, the lanes of the run-time
+//! dispatched path: `FLOWSCORE_SIMD=baseline` for the baseline). Prints the best of three runs
+//! and the mean log-density (which `benches/peers/planar_flow.py` also prints).
 //!
 //! `cargo run --release -p flowscore-std --example planar_job [-- N]`
 
@@ -36,9 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mean = lps.iter().map(|v| f64::from(*v)).sum::<f64>() / n as f64;
     println!(
         "planar D=2 K=10: {n} samples + log-densities in {best:.3} s = {:.2} M points/s \
-         ({} threads), mean log p {mean:.4}",
+         ({} threads, {} lanes), mean log p {mean:.4}",
         n as f64 / best / 1e6,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        flowscore_std::simd::Isa::active().name()
     );
     Ok(())
 }

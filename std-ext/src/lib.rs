@@ -13,6 +13,7 @@
 //!          ├─ train the trainer: minibatches, Adam/EMA, checkpoints and resume
 //!          ├─ backend  batch gradients: `cpu` (rayon, deterministic reduction)
 //!          ├─ par   the parallel batch driver (rayon, results in index order)
+//!          ├─ simd  run-time CPU dispatch of a batch's lanes (baseline or AVX2, same bits)
 //!          ├─ data  the standard 2-D sets, NPY/CSV readers, held-out splits, standardisation
 //!          ├─ io    NPY/CSV writers, staged outputs moved into place on success, SPEC.json
 //!          └─ plot  PNG figures
@@ -25,6 +26,8 @@
 //! - `cli` (default): the command line ([`cli`], clap) and progress bars (indicatif); implies
 //!   `plot`. The `flowscore` binary requires it.
 //! - `plot` (default): PNG figures ([`plot`], plotters) and the demo ([`demo`]).
+//! - `simd-dispatch` (default): batches run on AVX2 lanes where the CPU has them ([`simd`]),
+//!   with the same bits as on the baseline.
 //!
 //! With `default-features = false` the crate is a library of jobs, data, I/O and the parallel
 //! driver, without clap, indicatif or plotters.
@@ -35,7 +38,8 @@
 //! Every fallible function returns an error value; nothing here panics on user input. The
 //! command line turns any error into one line `error: …` on stderr and exit status 2, after
 //! having written nothing.
-// `unsafe` is allowed only in `backend::cuda` (kernel launches and the host-kernel calls).
+// `unsafe` is allowed only in `backend::cuda` (kernel launches and the host-kernel calls) and in
+// `simd`'s one call of its AVX2 function, after the CPU was found to have AVX2.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -51,5 +55,6 @@ pub mod par;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod sde_kind;
+pub mod simd;
 pub mod text;
 pub mod train;

@@ -3,9 +3,12 @@
 //! its index alone (sample i draws from the stream (seed, i)), the results do not depend on the
 //! number of threads, and memory stays bounded whatever the batch size.
 
+use flowscore::Lane;
 use flowscore::dist::Distribution;
 use flowscore::flow::{Bijector, Flow};
 use rayon::prelude::*;
+
+use crate::simd::{self, LaneWork};
 
 /// Items computed and handed on together: memory stays bounded whatever N is.
 pub const CHUNK: usize = 1 << 16;
@@ -44,8 +47,9 @@ pub const FLOW_BLOCK: usize = 4096;
 
 /// Samples `0..xs.len()` of `flow` under `seed` with their log-densities, on all threads:
 /// blocks of [`FLOW_BLOCK`] points in parallel, each on the core's
-/// [`Flow::sample_and_log_prob_batch`] (its `f32` batch lanes). Sample i uses the stream (seed, i), so
-/// the result is the same bits as one core call over the whole slice, for any thread count.
+/// [`Flow::sample_and_log_prob_batch_on`] with the lanes of the dispatched path ([`simd`]).
+/// Sample i uses the stream (seed, i), so the result is the same bits as one core call over the
+/// whole slice, for any thread count and on every path.
 ///
 /// Errors: `log_probs` not as long as `xs` (nothing is written).
 pub fn flow_sample_and_log_prob<Base, B, const D: usize>(
@@ -68,8 +72,27 @@ where
         .zip(log_probs.par_chunks_mut(FLOW_BLOCK))
         .enumerate()
         .try_for_each(|(b, (x, lp))| {
-            flow.sample_and_log_prob_batch(seed, (b * FLOW_BLOCK) as u64, x, lp)
+            simd::run::<f32, _>(FlowBlock { flow, seed, first: (b * FLOW_BLOCK) as u64, x, lp })
         })
+}
+
+/// One block of [`flow_sample_and_log_prob`], on the lanes of the dispatched path.
+struct FlowBlock<'a, F, const D: usize> {
+    flow: &'a F,
+    seed: u64,
+    first: u64,
+    x: &'a mut [[f32; D]],
+    lp: &'a mut [f32],
+}
+
+impl<Base: Distribution<D>, B: Bijector<D>, const D: usize> LaneWork<f32>
+    for FlowBlock<'_, Flow<Base, B>, D>
+{
+    type Output = Result<(), flowscore::Error>;
+    #[inline(always)]
+    fn run<W: Lane<Scalar = f32>>(self) -> Self::Output {
+        self.flow.sample_and_log_prob_batch_on::<W, D>(self.seed, self.first, self.x, self.lp)
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +142,16 @@ mod tests {
             let (mut x2, mut l2) = (vec![[0.0f32; 2]; n], vec![0.0f32; n]);
             pool.install(|| flow_sample_and_log_prob(&flow, 7, &mut x2, &mut l2)).unwrap();
             assert!(x1 == x2 && l1.iter().zip(&l2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        // Each dispatched path, block by block, against the core's batch lanes.
+        for isa in [simd::Isa::Baseline, simd::Isa::Avx2] {
+            let (mut x3, mut l3) = (vec![[0.0f32; 2]; n], vec![0.0f32; n]);
+            for (b, (x, lp)) in x3.chunks_mut(100).zip(l3.chunks_mut(100)).enumerate() {
+                let block = FlowBlock { flow: &flow, seed: 7, first: b as u64 * 100, x, lp };
+                simd::run_on::<f32, _>(isa, block).unwrap();
+            }
+            let same = x1 == x3 && l1.iter().zip(&l3).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{} path", isa.name());
         }
         let mut short = vec![0.0f32; n - 1];
         let err = flow_sample_and_log_prob(&flow, 7, &mut x1, &mut short);

@@ -327,6 +327,47 @@ fn samples_do_not_depend_on_the_thread_count() {
     }
 }
 
+/// Run-time dispatch changes no bit: every sampler in both precisions writes the same bytes on
+/// the baseline path (`FLOWSCORE_SIMD=baseline`) as on the path the CPU was found to have (AVX2
+/// on x86-64 machines that have it).
+#[test]
+fn every_dispatched_path_writes_the_same_bytes() {
+    use flowscore_std::simd::Isa;
+    if Isa::detected() == Isa::Baseline {
+        eprintln!("this CPU has only the baseline path: nothing to compare");
+        return;
+    }
+    let fx = Fixture::new();
+    let spec = fx.file("spec.json", ANISO);
+    let run = |args: &[&str], path: &str, out: &Path| {
+        let mut cmd = flowscore();
+        cmd.args(args).args(["--out", p(out)]);
+        if path == "baseline" {
+            cmd.env("FLOWSCORE_SIMD", "baseline");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        fs::read(out).unwrap()
+    };
+    for kind in SamplerKind::ALL {
+        for precision in ["f32", "f64"] {
+            if kind == SamplerKind::Ode && precision == "f32" {
+                continue;
+            }
+            let sampler = kind.name();
+            let mut args = vec!["sample", "--target", p(&spec), "--sampler", sampler];
+            args.extend(["-n", "150", "--seed", "3", "--precision", precision]);
+            if kind.takes_steps() {
+                args.extend(["--steps", "40"]);
+            }
+            let [a, b] = ["baseline", "detected"].map(|path| {
+                run(&args, path, &fx.out(&format!("{sampler}-{precision}-{path}.npy")))
+            });
+            assert!(a == b, "{sampler} --precision {precision}: the paths differ");
+        }
+    }
+}
+
 fn read_loglik_npy(path: &Path) -> Vec<f64> {
     let bytes = fs::read(path).unwrap();
     let (_, descr, _, shape) = npy_header(&bytes);

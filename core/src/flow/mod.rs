@@ -177,9 +177,31 @@ impl<Base, B> Flow<Base, B> {
         Base: Distribution<D>,
         B: Bijector<D>,
     {
+        self.sample_and_log_prob_batch_on::<<f32 as WideScalar>::Wide, D>(
+            seed,
+            first_index,
+            out,
+            log_probs,
+        )
+    }
+
+    /// [`Flow::sample_and_log_prob_batch`] with full chunks on the lane type `W` (the same bits
+    /// for any `W`: a run-time dispatcher picks the widest lanes the machine has).
+    #[inline(always)]
+    pub fn sample_and_log_prob_batch_on<W: Lane<Scalar = f32>, const D: usize>(
+        &self,
+        seed: u64,
+        first_index: u64,
+        out: &mut [[f32; D]],
+        log_probs: &mut [f32],
+    ) -> Result<(), Error>
+    where
+        Base: Distribution<D>,
+        B: Bijector<D>,
+    {
         let lens = [("out", out.len()), ("log_probs", log_probs.len())];
         let mut k = SampleKernel { flow: self, seed, out, log_probs: Some(log_probs) };
-        for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(first_index, &lens, &mut k)
+        for_each_chunk::<W, f32, _>(first_index, &lens, &mut k)
     }
 
     /// log p(x) of every point of `xs` into `out` (same length), by the inverse pass:
@@ -197,12 +219,23 @@ impl<Base, B> Flow<Base, B> {
         Base: Distribution<D>,
         B: Bijector<D>,
     {
+        self.log_prob_batch_on::<<f32 as WideScalar>::Wide, D>(xs, out)
+    }
+
+    /// [`Flow::log_prob_batch`] with full chunks on the lane type `W` (the same bits for any
+    /// `W`).
+    #[inline(always)]
+    pub fn log_prob_batch_on<W: Lane<Scalar = f32>, const D: usize>(
+        &self,
+        xs: &[[f32; D]],
+        out: &mut [f32],
+    ) -> Result<(), Error>
+    where
+        Base: Distribution<D>,
+        B: Bijector<D>,
+    {
         let lens = [("xs", xs.len()), ("out", out.len())];
-        for_each_chunk::<<f32 as WideScalar>::Wide, f32, _>(
-            0,
-            &lens,
-            &mut LogProbKernel { flow: self, xs, out },
-        )
+        for_each_chunk::<W, f32, _>(0, &lens, &mut LogProbKernel { flow: self, xs, out })
     }
 }
 
@@ -217,7 +250,7 @@ struct SampleKernel<'a, F, const D: usize> {
 impl<Base: Distribution<D>, B: Bijector<D>, const D: usize> ChunkKernel<f32>
     for SampleKernel<'_, Flow<Base, B>, D>
 {
-    #[inline]
+    #[inline(always)]
     fn chunk<L: Lane<Scalar = f32>>(
         &mut self,
         index: u64,

@@ -129,6 +129,7 @@ impl<L: Lane> Lane for Duo<L> {
     type Bits = Duo<L::Bits>;
     type U32s = Duo<L::U32s>;
     const LANES: usize = 2 * L::LANES;
+    const INLINE_KERNELS: bool = L::INLINE_KERNELS;
     #[inline(always)]
     fn splat(x: L::Scalar) -> Self {
         Duo(L::splat(x), L::splat(x))

@@ -244,6 +244,13 @@ pub trait Lane:
     type U32s: UintLanes;
     /// Number of independent lanes.
     const LANES: usize;
+    /// Whether the math kernels ([`crate::math`], through [`crate::Real`]) are inlined at every
+    /// use on this lane type, instead of being left to the compiler's judgement. `false` for the
+    /// core's lanes (a kernel per call site costs flash on a microcontroller); lanes built to run
+    /// inside a function compiled with wider target features than the build's (flowscore-std's
+    /// run-time dispatch) set it, since a kernel left out of line runs on the build's features.
+    /// The bits are the same either way.
+    const INLINE_KERNELS: bool = false;
 
     /// The same value in every lane.
     fn splat(x: Self::Scalar) -> Self;

@@ -86,6 +86,7 @@ fn ln_parts<L: Lane>(f: L, e: L) -> L {
     sr + e * k(LN2_LO_F32, LN2_LO_F64) - hfsq + f + e * k(LN2_HI_F32, LN2_HI_F64)
 }
 
+with_inlined! {
 /// Natural logarithm, lane-wise.
 ///
 /// Accuracy: `f32` lanes ≤ 1 ulp (measured max 0.80 ulp over 4.5·10⁶ points, subnormal inputs
@@ -93,8 +94,7 @@ fn ln_parts<L: Lane>(f: L, e: L) -> L {
 /// points) and ≤ 2 ulp from `libm::log` (measured max 0 over 3.0·10⁵ points: both follow
 /// fdlibm's algorithm).
 /// `ln(±0) = −∞`, `ln(x < 0) = NaN`, `ln(+∞) = +∞`, `ln(1) = +0`, NaN stays NaN.
-#[inline]
-pub fn ln<L: Lane>(x: L) -> L {
+pub fn ln / ln_inlined <L: Lane>(x: L) -> L {
     let min_normal = L::from_f64(if super::single::<L>() {
         f32::MIN_POSITIVE as f64
     } else {
@@ -119,15 +119,16 @@ pub fn ln<L: Lane>(x: L) -> L {
     let res = L::select(x.lt(zero), L::from_f64(f64::NAN), res);
     keep_nan(x, res)
 }
+}
 
+with_inlined! {
 /// ln(1 + x), lane-wise, accurate near 0.
 ///
 /// Accuracy: `f32` lanes ≤ 2 ulp (measured max 0.81 ulp over 4.5·10⁶ points);
 /// `f64` lanes ≤ 2 ulp of the exact value (measured max 0.59 ulp over 128 mpmath points) and
 /// ≤ 2 ulp from `libm::log1p` (measured max 0 over 3.0·10⁵ points: fdlibm's algorithm too).
 /// `ln_1p(±0) = ±0`, `ln_1p(−1) = −∞`, `ln_1p(x < −1) = NaN`, `ln_1p(+∞) = +∞`, NaN stays NaN.
-#[inline]
-pub fn ln_1p<L: Lane>(x: L) -> L {
+pub fn ln_1p / ln_1p_inlined <L: Lane>(x: L) -> L {
     let one = L::from_f64(1.0);
     let inf = L::from_f64(f64::INFINITY);
     let res = ln_1p_finite(x);
@@ -139,6 +140,7 @@ pub fn ln_1p<L: Lane>(x: L) -> L {
     let res = L::select(x.eq(-one), -inf, res);
     let res = L::select(x.lt(-one), L::from_f64(f64::NAN), res);
     keep_nan(x, res)
+}
 }
 
 /// `ln(1 + x)` for `x ∈ (−1, +∞)`; other inputs give meaningless values.

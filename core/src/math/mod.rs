@@ -55,6 +55,24 @@
 // the compiler rounds each to the nearest lane value, which is the value those sources use.
 #![allow(clippy::excessive_precision)]
 
+/// Defines a kernel twice from one body: `$name`, `#[inline]` (the compiler decides, as for any
+/// function), and `$inlined`, `#[inline(always)]`, for lanes with [`Lane::INLINE_KERNELS`]
+/// (two functions rather than a wrapper: an inlined wrapper around an always-inlined body would
+/// put the whole kernel at every call site on every lane type).
+macro_rules! with_inlined {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $inlined:ident $($rest:tt)*) => {
+        $(#[$m])*
+        #[inline]
+        $vis fn $name $($rest)*
+
+        #[doc = concat!("`", stringify!($name), "`, inlined at every call (for lanes with ")]
+        #[doc = "[`Lane::INLINE_KERNELS`](crate::lane::Lane::INLINE_KERNELS))."]
+        #[inline(always)]
+        $vis fn $inlined $($rest)*
+    };
+}
+pub(crate) use with_inlined;
+
 mod exp;
 mod log;
 mod softplus;
@@ -67,11 +85,11 @@ mod reference_f64;
 #[cfg(test)]
 mod tests;
 
-pub use exp::{exp, expm1};
-pub use log::{ln, ln_1p};
-pub use softplus::{sigmoid, softplus};
-pub use tanh::tanh;
-pub use trig::sin_cos;
+pub use exp::{exp, exp_inlined, expm1, expm1_inlined};
+pub use log::{ln, ln_1p, ln_1p_inlined, ln_inlined};
+pub use softplus::{sigmoid, sigmoid_inlined, softplus, softplus_inlined};
+pub use tanh::{tanh, tanh_inlined};
+pub use trig::{sin_cos, sin_cos_inlined};
 
 use crate::lane::{Lane, Scalar};
 

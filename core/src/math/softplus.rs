@@ -1,9 +1,10 @@
 //! `softplus` and `sigmoid`, written so that neither overflows nor cancels for any sign of `x`.
 
 use super::exp::exp_parts;
-use super::{exp, keep_nan, ln_1p};
+use super::keep_nan;
 use crate::lane::Lane;
 
+with_inlined! {
 /// ln(1 + e^x), lane-wise, as `max(x, 0) + ln_1p(e^{−|x|})`: `e^{−|x|} ≤ 1` never overflows, and
 /// for very negative `x` the result is `ln_1p(e^x) ≈ e^x` to full relative precision.
 ///
@@ -12,12 +13,14 @@ use crate::lane::Lane;
 /// ≤ 2 ulp from `max(x, 0) + libm::log1p(libm::exp(−|x|))` (measured max 1 over 3.0·10⁵
 /// points).
 /// `softplus(+∞) = +∞`, `softplus(−∞) = +0`, NaN stays NaN.
-#[inline]
-pub fn softplus<L: Lane>(x: L) -> L {
+pub fn softplus / softplus_inlined <L: Lane>(x: L) -> L {
     let pos = x.max(L::default());
-    keep_nan(x, pos + ln_1p(exp(-x.abs())))
+    // Through `Real`, so that `softplus_inlined` inlines these kernels too.
+    keep_nan(x, pos + crate::Real::ln_1p(crate::Real::exp(-x.abs())))
+}
 }
 
+with_inlined! {
 /// The logistic function 1 / (1 + e^−x), lane-wise, with `t = e^{−|x|} ≤ 1`: `1/(1 + t)` for
 /// `x ≥ 0` and `t/(1 + t)` for `x < 0`, so neither side overflows or loses relative precision.
 /// `t` and `1 + t` are carried as two-term sums and the quotient corrected once, so the result is
@@ -27,8 +30,7 @@ pub fn softplus<L: Lane>(x: L) -> L {
 /// `f64` lanes ≤ 2 ulp of the exact value (measured max 0.93 ulp over 128 mpmath points) and
 /// ≤ 2 ulp from the same formula over `libm::exp` (measured max 1 over 3.0·10⁵ points).
 /// `sigmoid(+∞) = 1`, `sigmoid(−∞) = +0`, NaN stays NaN.
-#[inline]
-pub fn sigmoid<L: Lane>(x: L) -> L {
+pub fn sigmoid / sigmoid_inlined <L: Lane>(x: L) -> L {
     let one = L::from_f64(1.0);
     let (t, t_lo) = exp_parts(-x.abs());
     let d = one + t;
@@ -40,4 +42,5 @@ pub fn sigmoid<L: Lane>(x: L) -> L {
     // (num + num_lo)/(d + d_lo) = q + (num_lo − q·d_lo)/d, and 1/d is 1 − q (x < 0) or q (x ≥ 0).
     let inv_d = L::select(neg, one - q, q);
     keep_nan(x, q + (num_lo - q * d_lo) * inv_d)
+}
 }

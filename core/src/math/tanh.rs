@@ -32,6 +32,7 @@ const Q_F64: [f64; 4] = [
     1.0,
 ];
 
+with_inlined! {
 /// Hyperbolic tangent, lane-wise.
 ///
 /// Accuracy: `f32` lanes ≤ 2 ulp (measured max 1.27 ulp over 2.2·10⁶ points);
@@ -39,8 +40,7 @@ const Q_F64: [f64; 4] = [
 /// ≤ 2 ulp from `libm::tanh` (measured max 2 over 3.0·10⁵ points, at `x = −0.22257…` where this
 /// kernel is correctly rounded and `libm::tanh` is 2 ulp off). Odd (`tanh(−0) = −0`), saturates
 /// to exactly ±1 for large `|x|` and at ±∞, NaN stays NaN.
-#[inline]
-pub fn tanh<L: Lane>(x: L) -> L {
+pub fn tanh / tanh_inlined <L: Lane>(x: L) -> L {
     let a = x.abs();
     let small = a.lt(L::from_f64(SMALL));
     // One test per vector: the half that no lane needs is not computed (each lane's value is
@@ -50,6 +50,7 @@ pub fn tanh<L: Lane>(x: L) -> L {
     }
     let res = if small.any() { L::select(small, near(a), far(a)) } else { far(a) };
     keep_nan(x, res.copysign(x))
+}
 }
 
 /// `tanh(a)` for `0 ≤ a < SMALL`: `a + a³·P(a²)`.

@@ -59,6 +59,7 @@ const C_F64: [f64; 6] = [
     -1.135_964_755_778_819_482_65e-11,
 ];
 
+with_inlined! {
 /// (sin x, cos x), lane-wise, from one shared reduction.
 ///
 /// Accuracy, for `|x| ≤ 2^15·π` (`f32`) / `2^19·π` (`f64`): `f32` lanes ≤ 2 ulp (measured max
@@ -67,8 +68,7 @@ const C_F64: [f64; 6] = [
 /// `libm::sin`/`libm::cos` (measured max 1 over 3.0·10⁵ points).
 /// `sin(±0) = ±0`, `cos(±0) = 1`. Outside the valid range, at ±∞ and for NaN both results are
 /// NaN.
-#[inline]
-pub fn sin_cos<L: Lane>(x: L) -> (L, L) {
+pub fn sin_cos / sin_cos_inlined <L: Lane>(x: L) -> (L, L) {
     let max = k::<L>(MAX_ARG_F32, MAX_ARG_F64);
     let zero = L::default();
     // One test per vector: when every lane is in the valid range (so none is NaN or ±∞), the
@@ -85,6 +85,7 @@ pub fn sin_cos<L: Lane>(x: L) -> (L, L) {
     let s = L::select(out, nan, keep_nan(x, s));
     let c = L::select(out, nan, keep_nan(x, c));
     (s, c)
+}
 }
 
 /// `(sin x, cos x)` with the quadrant `n` taken from `xc` (`x` clamped to the valid range, or

@@ -107,11 +107,32 @@ impl<S: Sde> EulerMaruyama<S> {
 
 impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for EulerMaruyama<S> {
     /// Ignores the initial `x`. Draws: D normals for the prior, then D per step except the last.
+    #[inline(always)]
     fn run<L: Lane, G: LaneSource<L>>(&self, model: &M, x: &mut [L; D], rng: &mut G) {
+        // Inlined for lanes that ask for it (see `Lane::INLINE_KERNELS`), else the compiler's
+        // choice.
+        if L::INLINE_KERNELS {
+            self.chain_inlined(model, x, rng)
+        } else {
+            self.chain(model, x, rng)
+        }
+    }
+}
+
+impl<S: Sde> EulerMaruyama<S> {
+    crate::math::with_inlined! {
+    /// The chain from the prior draw through every step.
+    fn chain / chain_inlined <const D: usize, M: ScoreModel<D>, L: Lane, G: LaneSource<L>>(
+        &self,
+        model: &M,
+        x: &mut [L; D],
+        rng: &mut G,
+    ) {
         *x = prior_draw(&self.sde, rng);
         for i in 0..self.grid.steps() {
             self.grid.reverse_step(&self.sde, model, x, i, rng);
         }
+    }
     }
 }
 

@@ -115,6 +115,7 @@ pub trait LaneSampler<const D: usize, M: ?Sized> {
 
     /// Run sample `first_index + i` on `xs[i]` for every `i`, with `W`-wide lanes on full chunks
     /// and `N` scalars on the tail ([`crate::batch::for_each_chunk`]).
+    #[inline(always)]
     fn run_batch<W, N>(&self, model: &M, seed: u64, first_index: u64, xs: &mut [[N; D]])
     where
         W: Lane<Scalar = N>,
@@ -151,7 +152,7 @@ where
     M: ?Sized,
     N: crate::lane::Scalar,
 {
-    #[inline]
+    #[inline(always)]
     fn chunk<L: Lane<Scalar = N>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
         let xs = part_mut(self.xs, &items)?;
         let mut x: [L; D] = gather(xs);

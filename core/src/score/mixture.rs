@@ -238,9 +238,14 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         (e, m, sum)
     }
 
+    crate::math::with_inlined! {
     /// Score of the mixture perturbed to x = α x₀ + σ ε (lane-wise α, σ).
-    #[inline]
-    pub fn perturbed_score<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> [R; D] {
+    pub fn perturbed_score / perturbed_score_inlined <R: Real>(
+        &self,
+        x: &[R; D],
+        alpha: R,
+        sigma: R,
+    ) -> [R; D] {
         let (logits, zs, _) = self.components::<R, false>(x, alpha, sigma);
         let (e, _, sum) = self.softmax_terms(&logits);
         let inv = R::one() / sum;
@@ -255,6 +260,7 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
             }
         }
         s
+    }
     }
 
     /// Score, exact divergence and log-density of the perturbed mixture, in one pass.
@@ -385,10 +391,14 @@ impl<const D: usize, const K: usize, S: Sde> MixtureScore<D, K, S> {
 }
 
 impl<const D: usize, const K: usize, S: Sde> ScoreModel<D> for MixtureScore<D, K, S> {
-    #[inline]
+    #[inline(always)]
     fn score<R: Real>(&self, x: &[R; D], t: R) -> [R; D] {
         let (a, s) = self.sde.marginal(t);
-        self.mixture.perturbed_score(x, a, s)
+        if <R::Lane as Lane>::INLINE_KERNELS {
+            self.mixture.perturbed_score_inlined(x, a, s)
+        } else {
+            self.mixture.perturbed_score(x, a, s)
+        }
     }
 }
 

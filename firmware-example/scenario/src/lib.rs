@@ -165,8 +165,8 @@ impl Models {
     /// Builds (and validates) everything. The learned detector is loaded on its own
     /// ([`LearnedDetector::load`] or, in place, [`LearnedDetector::reload`]).
     ///
-    /// Not inlined: the construction's temporaries (the mixture's factorisations, copied into
-    /// its scores) then live in this call's frame while it runs, not in the caller's for the
+    /// Not inlined: the construction's temporaries (the mixture's factorisations, moved into
+    /// its VP score) then live in this call's frame while it runs, not in the caller's for the
     /// rest of its life (on the Cortex-M4F they were 2 KB of `main`'s frame).
     #[inline(never)]
     pub fn new() -> Result<Self, flowscore::Error> {

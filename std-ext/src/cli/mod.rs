@@ -87,9 +87,12 @@ error. Step sizes act in standard coordinates (the target mapped to mean 0, cova
 probability-flow samplers (ode, edm-heun, dpmpp-2m, dpmpp-3m) start from the exact p_T of the target, the \
 reverse-SDE ones from the SDE's prior. N <= 1e8; samples are computed and written in chunks, so \
 memory does not grow with N; the output is the same bits for any number of threads.\n\n\
-Precision: f32 on 8-wide SIMD lanes by default (the targets' parameters are f32), except ode, \
+Precision: f32 on SIMD lanes by default (the targets' parameters are f32), except ode, \
 which computes in f64 (its tolerance 1e-5 is near f32's resolution; --precision f32 is refused \
-for it); --precision f64 runs any sampler in f64 on 4-wide lanes.")]
+for it); --precision f64 runs any sampler in f64.\n\n\
+SIMD: euler-maruyama runs on AVX2 when the CPU has it, chosen at run time, with the same \
+output bits as on the baseline SSE2 lanes; FLOWSCORE_SIMD=baseline in the environment runs the \
+baseline.")]
     Sample(sample::SampleArgs),
     /// One log p_eps(x) per data row, under a target or a model file.
     #[command(long_about = "One log p_eps(x) per row of the data under the Gaussian mixture in \

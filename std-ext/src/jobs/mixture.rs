@@ -5,10 +5,12 @@
 //! one per (D, K). This is the one place the command line calls the core's samplers and
 //! likelihoods.
 //!
-//! Parallel over samples: every sampler runs on the core's lanes in parallel blocks of
-//! `BLOCK` samples (`run_lanes`) — the `f32` batch lanes (`WideScalar::Wide`, two `f32x8`
-//! side by side) for `--precision f32` (the default), `f64x4` for `f64` — and the ODE
-//! likelihood on the core's `f64x4` batch API (`pf_rows`).
+//! Parallel over samples: every sampler runs on the core's lanes in parallel blocks of `BLOCK`
+//! samples (`run_lanes`) — the `f32` batch lanes (`WideScalar::Wide`, two `f32x8` side by side)
+//! for `--precision f32` (the default), `f64x4` for `f64` — and the ODE likelihood on the
+//! core's `f64x4` batch API (`pf_rows`). Euler–Maruyama runs on the lanes of the run-time
+//! dispatched path ([`crate::simd`]: 32 `f32` or 8 `f64` per AVX2 chunk; the core's batch lanes
+//! on the baseline).
 //! Sample (or row) i always uses the stream (seed, i), so the output does not depend on the
 //! lane width, the block or the number of threads.
 
@@ -38,6 +40,7 @@ use crate::jobs::{
 };
 use crate::par::{self, CHUNK};
 use crate::sde_kind::AnySde;
+use crate::simd::{self, Dispatch, LaneWork};
 
 /// The components every mixture is stored with: the spec's k ≤ [`MAX_COMPONENTS`] and zero
 /// weights after them, which the core skips (one type per D, not per (D, K)).
@@ -224,9 +227,9 @@ fn sample_ode<const D: usize, const K: usize>(
 /// (seed, i), and returns the block's summed statistic (accepted proposals, NFE, or 0).
 type Block<'a, T, const D: usize> = &'a (dyn Fn(u64, &mut [[T; D]]) -> anyhow::Result<f64> + Sync);
 
-/// `sample` in the precision `T`: every sampler on the core's `T::Wide` lanes, in parallel
-/// blocks ([`run_lanes`]).
-fn sample_in<T: WideScalar, const D: usize, const K: usize>(
+/// `sample` in the precision `T`: every sampler on the core's `T::Wide` lanes, Euler–Maruyama
+/// on the lanes of the dispatched path ([`simd`]), in parallel blocks ([`run_lanes`]).
+fn sample_in<T: Dispatch, const D: usize, const K: usize>(
     mix: GaussianMixture<D, K>,
     job: &SampleSettings,
     bx: &(Vec<f64>, Vec<f64>),
@@ -276,6 +279,17 @@ fn sample_in<T: WideScalar, const D: usize, const K: usize>(
         s.run_batch::<T::Wide, T>(m, seed, first, xs);
         Ok(0.0)
     }
+    // The same on the lanes of the dispatched path.
+    fn dispatched<T: Dispatch, const D: usize, M, P: LaneSampler<D, M>>(
+        s: &P,
+        m: &M,
+        seed: u64,
+        first: u64,
+        xs: &mut [[T; D]],
+    ) -> anyhow::Result<f64> {
+        simd::run::<T, _>(SamplerBatch { s, m, seed, first, xs });
+        Ok(0.0)
+    }
     let stat = match job.sampler {
         SamplerKind::Langevin => {
             let s = Langevin::new(step, steps)?;
@@ -305,7 +319,7 @@ fn sample_in<T: WideScalar, const D: usize, const K: usize>(
         }
         SamplerKind::EulerMaruyama => {
             let s = EulerMaruyama::new(sde, steps, eps as f32)?;
-            run(&|first, xs| batch(&s, &model, seed, first, xs), false)?
+            run(&|first, xs| dispatched(&s, &model, seed, first, xs), false)?
         }
         SamplerKind::Pc => {
             let s =
@@ -375,6 +389,26 @@ where
     let mut k = FromExactP { model, seed, xs, run: Flow(sampler) };
     for_each_chunk::<T::Wide, T, _>(first, &lens, &mut k)?;
     Ok(0.0)
+}
+
+/// A lane sampler's batch of samples `first..first + xs.len()` ([`LaneSampler::run_batch`]) as
+/// work for [`simd::run`].
+struct SamplerBatch<'a, P, M, T, const D: usize> {
+    s: &'a P,
+    m: &'a M,
+    seed: u64,
+    first: u64,
+    xs: &'a mut [[T; D]],
+}
+
+impl<P: LaneSampler<D, M>, M, T: Dispatch, const D: usize> LaneWork<T>
+    for SamplerBatch<'_, P, M, T, D>
+{
+    type Output = ();
+    #[inline(always)]
+    fn run<W: Lane<Scalar = T>>(self) {
+        self.s.run_batch::<W, T>(self.m, self.seed, self.first, self.xs);
+    }
 }
 
 /// A chunk of probability-flow samples started from exact draws of p_T: lane j draws
