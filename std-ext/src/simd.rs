@@ -485,6 +485,9 @@ mod tests {
 
     /// Every lane of a few array-lane kernels against the scalar, over inputs that reach the
     /// kernels' special cases (±0, ±∞, NaN, subnormals, huge), on each available path.
+    /// The number of functions [`Kernels`] evaluates.
+    const KERNELS: usize = 14;
+
     struct Kernels<'a> {
         xs: &'a [f32],
         out: &'a mut Vec<u32>,
@@ -493,10 +496,14 @@ mod tests {
         type Output = ();
         #[inline(always)]
         fn run<W: Lane<Scalar = f32>>(self) {
-            for c in self.xs.chunks(W::LANES) {
+            // Value k of input i at k·n + i, whatever the lane width.
+            let n = self.xs.len();
+            self.out.clear();
+            self.out.resize(KERNELS * n, 0);
+            for (ci, c) in self.xs.chunks(W::LANES).enumerate() {
                 let x = W::load(c);
                 let y = W::load(&c.iter().map(|v| v * 0.37 - 1.0).collect::<Vec<_>>());
-                let outs = [
+                let outs: [W; KERNELS] = [
                     x.exp(),
                     Lane::abs(x).ln(),
                     x.ln_1p(),
@@ -512,9 +519,9 @@ mod tests {
                     x.sigmoid(),
                     x.expm1(),
                 ];
-                for o in outs {
+                for (k, o) in outs.iter().enumerate() {
                     for j in 0..c.len() {
-                        self.out.push(o.extract(j).to_bits());
+                        self.out[k * n + ci * W::LANES + j] = o.extract(j).to_bits();
                     }
                 }
             }
