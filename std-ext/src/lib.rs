@@ -39,7 +39,8 @@
 //! command line turns any error into one line `error: …` on stderr and exit status 2, after
 //! having written nothing.
 // `unsafe` is allowed only in `backend::cuda` (kernel launches and the host-kernel calls) and in
-// `simd`'s one call of its AVX2 function, after the CPU was found to have AVX2.
+// `simd`: its call of the AVX2 function and the AVX2 lanes' intrinsics, which run only after the
+// CPU was found to have AVX2.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

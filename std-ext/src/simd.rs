@@ -4,12 +4,11 @@
 //! `f64`) are compiled for the build's target features, and `wide` picks its implementation at
 //! compile time: a plain x86-64 build (SSE2 only, what `cargo install` makes) runs every `f32x8`
 //! as two SSE halves. This module runs a batch's work — a [`LaneWork`], generic in its lane type —
-//! a second way: on plain-array lanes ([`Vf32`], [`Vf64`]) inside a function compiled for AVX2,
-//! chosen once at run time by `is_x86_feature_detected!`. The array lanes' operations are
-//! element-wise loops that the compiler turns into vector instructions of the function they are
-//! inlined into, so the same source runs on SSE2 or AVX2 registers. The array lanes set
-//! [`Lane::INLINE_KERNELS`], so that the core's math kernels, too, are compiled into the AVX2
-//! function rather than called at the baseline's width.
+//! a second way: on AVX2 lanes (a private module: 32 `f32` in four `__m256`, 8 `f64` in two
+//! `__m256d`) inside a function compiled for AVX2, chosen once at run time by
+//! `is_x86_feature_detected!`. The AVX2 lanes set [`Lane::INLINE_KERNELS`], so that the core's
+//! math kernels, too, are compiled into the AVX2 function rather than called at the
+//! baseline's width.
 //!
 //! **The same bits on every path.** Every lane operation is an IEEE 754 operation that is
 //! correctly rounded (`+ − × ÷ sqrt`, comparisons, bit operations), and no path enables FMA (Rust
@@ -22,30 +21,29 @@
 //! wrong results. AVX2 is the widest path dispatched to.
 //!
 //! **Choosing the path.** The `simd-dispatch` feature (on by default) compiles the AVX2 path;
-//! without it every batch runs on the baseline. [`Isa::active`] is the detected path, unless the environment variable
-//! `FLOWSCORE_SIMD=baseline` asks for the baseline (for comparisons); it is read once. A request
-//! for a path the CPU lacks runs the baseline. [`run_on`] runs one job on a given path.
+//! without it every batch runs on the baseline. [`Isa::active`] is the detected path, unless the
+//! environment variable `FLOWSCORE_SIMD=baseline` asks for the baseline (for comparisons); it is
+//! read once. A request for a path the CPU lacks runs the baseline. [`run_on`] runs one job on a
+//! given path.
 //!
 //! Why hand-written and not `multiversion` or `pulp`: both dispatch a function and rely, as this
 //! module does, on everything below it being inlined; what they add (attribute macros, their own
 //! vector types) would not reach the core's generic lane code, which is where the work is.
 
-use core::fmt::Debug;
-use core::ops::{
-    Add, AddAssign, BitAnd, BitOr, BitXor, Div, DivAssign, Mul, MulAssign, Neg, Not, Shl, Shr, Sub,
-    SubAssign,
-};
 use std::sync::OnceLock;
 
-use flowscore::batch::{ChunkKernel, WideScalar, for_each_chunk};
-use flowscore::lane::{Lane, Mask, Scalar, UintLanes};
+use flowscore::batch::WideScalar;
+use flowscore::lane::{Lane, Scalar};
+
+#[cfg(all(target_arch = "x86_64", feature = "simd-dispatch"))]
+mod avx2;
 
 /// The code paths a batch can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
     /// The build's own target features and the core's batch lanes ([`WideScalar::Wide`]).
     Baseline,
-    /// x86-64 AVX2: 256-bit registers, [`Dispatch::Avx2`] lanes (32 `f32` or 8 `f64` per chunk).
+    /// x86-64 AVX2: 256-bit registers, 32 `f32` or 8 `f64` per chunk.
     Avx2,
 }
 
@@ -87,21 +85,60 @@ impl Isa {
     }
 }
 
-/// The scalars whose batches are dispatched, with their lane type on each path.
-pub trait Dispatch: WideScalar {
-    /// The lanes of the AVX2 path.
-    type Avx2: Lane<Scalar = Self>;
-}
+/// The scalars whose batches are dispatched: `f32` and `f64`.
+///
+/// Sealed: the AVX2 path's lane types are private to this module, and only the work that
+/// [`run`] hands them to, on a CPU found to have AVX2, ever holds one.
+pub trait Dispatch: WideScalar + sealed::Sealed {}
 
-/// 32 lanes: four AVX2 registers per value, so that independent dependency chains overlap. Measured
-/// one thread, AVX2 against the baseline: Euler–Maruyama on a 2-D mixture 1.83× with 32 lanes,
-/// 1.13× with 16, 0.99× with 8; planar flow sampling 1.33×, 1.15×, 0.80×.
-impl Dispatch for f32 {
-    type Avx2 = Vf32<32>;
-}
+impl Dispatch for f32 {}
+impl Dispatch for f64 {}
 
-impl Dispatch for f64 {
-    type Avx2 = Vf64<8>;
+mod sealed {
+    use super::LaneWork;
+    use flowscore::batch::WideScalar;
+
+    pub trait Sealed: flowscore::lane::Scalar {
+        /// Runs `work` on the AVX2 lanes if the CPU has AVX2, else on the baseline's.
+        fn on_avx2<J: LaneWork<Self>>(work: J) -> J::Output;
+    }
+
+    /// The AVX2 lanes of each scalar, and the function compiled for AVX2 that runs them.
+    macro_rules! sealed {
+        ($s:ty, $lanes:ty, $why:literal) => {
+            impl Sealed for $s {
+                #[inline(always)]
+                fn on_avx2<J: LaneWork<$s>>(work: J) -> J::Output {
+                    #[cfg(all(target_arch = "x86_64", feature = "simd-dispatch"))]
+                    {
+                        #[doc = $why]
+                        #[target_feature(enable = "avx2")]
+                        fn avx2<J: LaneWork<$s>>(work: J) -> J::Output {
+                            work.run::<$lanes>()
+                        }
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            // SAFETY: the CPU was just found to have AVX2.
+                            #[allow(unsafe_code)]
+                            return unsafe { avx2(work) };
+                        }
+                    }
+                    work.run::<<$s as WideScalar>::Wide>()
+                }
+            }
+        };
+    }
+    sealed!(
+        f32,
+        flowscore::lane::Duo<flowscore::lane::Duo<super::avx2::F8>>,
+        "32 lanes, four AVX2 registers per value, so that independent dependency chains \
+         overlap (the baseline's `Duo<f32x8>` is four SSE registers). Measured one thread, AVX2 \
+         against the baseline: see BENCHMARKS.md, \"Run-time dispatch\"."
+    );
+    sealed!(
+        f64,
+        flowscore::lane::Duo<super::avx2::D4>,
+        "8 lanes, two AVX2 registers per value (the baseline's `f64x4` is two SSE registers)."
+    );
 }
 
 /// A batch's work, written once for every lane type (as the core's `ChunkKernel`): [`run`] calls
@@ -125,357 +162,11 @@ pub fn run<T: Dispatch, J: LaneWork<T>>(work: J) -> J::Output {
 /// Runs `work` on the path `isa`, or on the baseline if this CPU cannot run `isa`.
 #[inline(always)]
 pub fn run_on<T: Dispatch, J: LaneWork<T>>(isa: Isa, work: J) -> J::Output {
-    #[cfg(all(target_arch = "x86_64", feature = "simd-dispatch"))]
-    if isa == Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: `on_avx2` needs AVX2, which the CPU was just found to have.
-        #[allow(unsafe_code)]
-        return unsafe { on_avx2::<T, J>(work) };
-    }
-    let _ = isa;
-    work.run::<T::Wide>()
-}
-
-/// `work` on the AVX2 lanes, compiled for AVX2 (everything inlined into it is, too).
-#[cfg(all(target_arch = "x86_64", feature = "simd-dispatch"))]
-#[target_feature(enable = "avx2")]
-fn on_avx2<T: Dispatch, J: LaneWork<T>>(work: J) -> J::Output {
-    work.run::<T::Avx2>()
-}
-
-/// The core's batch driver over `kernel` ([`for_each_chunk`]) as work for [`run`].
-pub struct Chunks<'a, K> {
-    /// The stream index of the batch's first item.
-    pub first: u64,
-    /// Every slice of the batch with its length (the driver's length check).
-    pub lens: &'a [(&'static str, usize)],
-    /// The work on one chunk.
-    pub kernel: &'a mut K,
-}
-
-impl<T: Dispatch, K: ChunkKernel<T>> LaneWork<T> for Chunks<'_, K> {
-    type Output = Result<(), flowscore::Error>;
-    #[inline(always)]
-    fn run<W: Lane<Scalar = T>>(self) -> Self::Output {
-        for_each_chunk::<W, T, K>(self.first, self.lens, self.kernel)
+    match isa {
+        Isa::Avx2 => T::on_avx2(work),
+        Isa::Baseline => work.run::<T::Wide>(),
     }
 }
-
-macro_rules! uint_lanes {
-    ($(#[$doc:meta])* $name:ident, $u:ty, $width:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        #[repr(C, align(32))]
-        pub struct $name<const N: usize>(pub [$u; N]);
-
-        impl<const N: usize> $name<N> {
-            #[inline(always)]
-            fn map(self, f: impl Fn($u) -> $u) -> Self {
-                let mut o = self;
-                for v in &mut o.0 {
-                    *v = f(*v);
-                }
-                o
-            }
-            #[inline(always)]
-            fn zip(self, r: Self, f: impl Fn($u, $u) -> $u) -> Self {
-                let mut o = self;
-                for (v, w) in o.0.iter_mut().zip(r.0) {
-                    *v = f(*v, w);
-                }
-                o
-            }
-        }
-
-        impl<const N: usize> BitAnd for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn bitand(self, r: Self) -> Self {
-                self.zip(r, |a, b| a & b)
-            }
-        }
-        impl<const N: usize> BitOr for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn bitor(self, r: Self) -> Self {
-                self.zip(r, |a, b| a | b)
-            }
-        }
-        impl<const N: usize> BitXor for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn bitxor(self, r: Self) -> Self {
-                self.zip(r, |a, b| a ^ b)
-            }
-        }
-        impl<const N: usize> Not for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn not(self) -> Self {
-                self.map(|a| !a)
-            }
-        }
-        impl<const N: usize> Shl<u32> for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn shl(self, k: u32) -> Self {
-                self.map(|a| a << k)
-            }
-        }
-        impl<const N: usize> Shr<u32> for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn shr(self, k: u32) -> Self {
-                self.map(|a| a >> k)
-            }
-        }
-        impl<const N: usize> Mask for $name<N> {
-            #[inline(always)]
-            fn any(self) -> bool {
-                self.0.iter().fold(0, |a, &m| a | m) != 0
-            }
-            #[inline(always)]
-            fn all(self) -> bool {
-                self.0.iter().fold(!0, |a, &m| a & m) == !0
-            }
-        }
-        impl<const N: usize> UintLanes for $name<N> {
-            const LANES: usize = N;
-            const WIDTH: u32 = $width;
-            #[inline(always)]
-            fn splat_u64(v: u64) -> Self {
-                Self([v as $u; N])
-            }
-            #[inline(always)]
-            fn wrapping_add(self, r: Self) -> Self {
-                self.zip(r, <$u>::wrapping_add)
-            }
-            #[inline(always)]
-            fn wrapping_sub(self, r: Self) -> Self {
-                self.zip(r, <$u>::wrapping_sub)
-            }
-            #[inline(always)]
-            fn extract_u64(self, i: usize) -> u64 {
-                self.0[i % N] as u64
-            }
-            #[inline(always)]
-            fn from_fn_u64(mut f: impl FnMut(usize) -> u64) -> Self {
-                let mut o = [0; N];
-                for (i, v) in o.iter_mut().enumerate() {
-                    *v = f(i) as $u;
-                }
-                Self(o)
-            }
-        }
-    };
-}
-
-uint_lanes!(
-    /// `N` lanes of `u32`: the bits of [`Vf32`], the random words of both float lanes, masks.
-    Vu32,
-    u32,
-    32
-);
-uint_lanes!(
-    /// `N` lanes of `u64`: the bits and the masks of [`Vf64`].
-    Vu64,
-    u64,
-    64
-);
-
-macro_rules! float_lanes {
-    ($(#[$doc:meta])* $name:ident, $s:ty, $bits:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq)]
-        #[repr(C, align(32))]
-        pub struct $name<const N: usize>(pub [$s; N]);
-
-        impl<const N: usize> Default for $name<N> {
-            #[inline(always)]
-            fn default() -> Self {
-                Self([0.0; N])
-            }
-        }
-
-        impl<const N: usize> $name<N> {
-            #[inline(always)]
-            fn zip(self, r: Self, f: impl Fn($s, $s) -> $s) -> Self {
-                let mut o = self;
-                for (v, w) in o.0.iter_mut().zip(r.0) {
-                    *v = f(*v, w);
-                }
-                o
-            }
-            #[inline(always)]
-            fn mask(self, r: Self, f: impl Fn($s, $s) -> bool) -> $bits<N> {
-                let mut o = [0; N];
-                for ((m, a), b) in o.iter_mut().zip(self.0).zip(r.0) {
-                    *m = if f(a, b) { !0 } else { 0 };
-                }
-                $bits(o)
-            }
-        }
-
-        impl<const N: usize> Add for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn add(self, r: Self) -> Self {
-                self.zip(r, |a, b| a + b)
-            }
-        }
-        impl<const N: usize> Sub for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn sub(self, r: Self) -> Self {
-                self.zip(r, |a, b| a - b)
-            }
-        }
-        impl<const N: usize> Mul for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn mul(self, r: Self) -> Self {
-                self.zip(r, |a, b| a * b)
-            }
-        }
-        impl<const N: usize> Div for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn div(self, r: Self) -> Self {
-                self.zip(r, |a, b| a / b)
-            }
-        }
-        impl<const N: usize> Neg for $name<N> {
-            type Output = Self;
-            #[inline(always)]
-            fn neg(self) -> Self {
-                let mut o = self;
-                for v in &mut o.0 {
-                    *v = -*v;
-                }
-                o
-            }
-        }
-        impl<const N: usize> AddAssign for $name<N> {
-            #[inline(always)]
-            fn add_assign(&mut self, r: Self) {
-                *self = *self + r;
-            }
-        }
-        impl<const N: usize> SubAssign for $name<N> {
-            #[inline(always)]
-            fn sub_assign(&mut self, r: Self) {
-                *self = *self - r;
-            }
-        }
-        impl<const N: usize> MulAssign for $name<N> {
-            #[inline(always)]
-            fn mul_assign(&mut self, r: Self) {
-                *self = *self * r;
-            }
-        }
-        impl<const N: usize> DivAssign for $name<N> {
-            #[inline(always)]
-            fn div_assign(&mut self, r: Self) {
-                *self = *self / r;
-            }
-        }
-
-        impl<const N: usize> Lane for $name<N> {
-            type Scalar = $s;
-            type Mask = $bits<N>;
-            type Bits = $bits<N>;
-            type U32s = Vu32<N>;
-            const LANES: usize = N;
-            const INLINE_KERNELS: bool = true;
-            #[inline(always)]
-            fn splat(x: $s) -> Self {
-                Self([x; N])
-            }
-            #[inline(always)]
-            fn extract(self, i: usize) -> $s {
-                self.0[i % N]
-            }
-            #[inline(always)]
-            fn from_fn(mut f: impl FnMut(usize) -> $s) -> Self {
-                let mut o = [0.0; N];
-                for (i, v) in o.iter_mut().enumerate() {
-                    *v = f(i);
-                }
-                Self(o)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                // IEEE square root (correctly rounded, as the core's scalar `sqrt`).
-                let mut o = self;
-                for v in &mut o.0 {
-                    *v = v.sqrt();
-                }
-                o
-            }
-            #[inline(always)]
-            fn lt(self, r: Self) -> $bits<N> {
-                self.mask(r, |a, b| a < b)
-            }
-            #[inline(always)]
-            fn le(self, r: Self) -> $bits<N> {
-                self.mask(r, |a, b| a <= b)
-            }
-            #[inline(always)]
-            fn gt(self, r: Self) -> $bits<N> {
-                self.mask(r, |a, b| a > b)
-            }
-            #[inline(always)]
-            fn ge(self, r: Self) -> $bits<N> {
-                self.mask(r, |a, b| a >= b)
-            }
-            #[inline(always)]
-            fn eq(self, r: Self) -> $bits<N> {
-                self.mask(r, |a, b| a == b)
-            }
-            #[inline(always)]
-            fn select(m: $bits<N>, a: Self, b: Self) -> Self {
-                // Masks are all-ones or all-zeros per lane: the bitwise select is exact.
-                Self::from_bits((m & a.to_bits()) | (!m & b.to_bits()))
-            }
-            #[inline(always)]
-            fn to_bits(self) -> $bits<N> {
-                let mut o = [0; N];
-                for (b, v) in o.iter_mut().zip(self.0) {
-                    *b = v.to_bits();
-                }
-                $bits(o)
-            }
-            #[inline(always)]
-            fn from_bits(bits: $bits<N>) -> Self {
-                let mut o = [0.0; N];
-                for (v, b) in o.iter_mut().zip(bits.0) {
-                    *v = <$s>::from_bits(b);
-                }
-                Self(o)
-            }
-            #[inline(always)]
-            fn unit_from_u32(u: Vu32<N>) -> Self {
-                let mut o = [0.0; N];
-                for (v, w) in o.iter_mut().zip(u.0) {
-                    *v = <$s as Lane>::unit_from_u32(w);
-                }
-                Self(o)
-            }
-        }
-    };
-}
-
-float_lanes!(
-    /// `N` lanes of `f32` as a plain array: the `f32` lanes of the AVX2 path.
-    Vf32,
-    f32,
-    Vu32
-);
-float_lanes!(
-    /// `N` lanes of `f64` as a plain array: the `f64` lanes of the AVX2 path.
-    Vf64,
-    f64,
-    Vu64
-);
 
 #[cfg(test)]
 mod tests {
@@ -483,26 +174,31 @@ mod tests {
     use flowscore::Real;
     use flowscore::rng::{LaneSource, Streams};
 
-    /// Every lane of a few array-lane kernels against the scalar, over inputs that reach the
-    /// kernels' special cases (±0, ±∞, NaN, subnormals, huge), on each available path.
-    /// The number of functions [`Kernels`] evaluates.
-    const KERNELS: usize = 14;
+    /// The number of functions [`Kernels`] evaluates, and of streams' draws per sample.
+    const KERNELS: usize = 20;
+    const DRAWS: usize = 4;
 
-    struct Kernels<'a> {
-        xs: &'a [f32],
-        out: &'a mut Vec<u32>,
+    /// A few kernels and the streams' draws, lane by lane in the scalar's order: value k of
+    /// input i at k·n + i, whatever the lane width; then the draws of streams (9, i).
+    struct Kernels<'a, T> {
+        xs: &'a [T],
+        out: &'a mut Vec<u64>,
     }
-    impl LaneWork<f32> for Kernels<'_> {
+    impl<T: Dispatch + Lane<Scalar = T>> LaneWork<T> for Kernels<'_, T> {
         type Output = ();
         #[inline(always)]
-        fn run<W: Lane<Scalar = f32>>(self) {
-            // Value k of input i at k·n + i, whatever the lane width.
+        fn run<W: Lane<Scalar = T>>(self) {
             let n = self.xs.len();
             self.out.clear();
-            self.out.resize(KERNELS * n, 0);
+            self.out.resize((KERNELS + DRAWS) * n, 0);
+            let bits = |v: T| v.to_f64().to_bits();
             for (ci, c) in self.xs.chunks(W::LANES).enumerate() {
                 let x = W::load(c);
-                let y = W::load(&c.iter().map(|v| v * 0.37 - 1.0).collect::<Vec<_>>());
+                let y = x * W::from_f64(0.37) - W::from_f64(1.0);
+                // Equal to x where x is an integer (±0, ±∞, huge), else the nearest one.
+                let r = Lane::round(x);
+                let (one, zero) = (W::from_f64(1.0), W::from_f64(0.0));
+                let test = |m: W::Mask| W::select(m, one, zero);
                 let outs: [W; KERNELS] = [
                     x.exp(),
                     Lane::abs(x).ln(),
@@ -518,32 +214,47 @@ mod tests {
                     x.softplus(),
                     x.sigmoid(),
                     x.expm1(),
+                    test(x.lt(r)),
+                    test(x.le(r)),
+                    test(x.gt(r)),
+                    test(x.ge(r)),
+                    test(x.eq(r)),
+                    test(x.is_nan()),
                 ];
-                for (k, o) in outs.iter().enumerate() {
+                let first = (ci * W::LANES) as u64;
+                let mut rng = Streams::<W>::new(9, first);
+                let normals: [W; DRAWS - 1] = rng.normal_array();
+                let u: W = rng.uniform();
+                let draws = normals.iter().chain([&u]);
+                for (k, o) in outs.iter().chain(draws).enumerate() {
                     for j in 0..c.len() {
-                        self.out[k * n + ci * W::LANES + j] = o.extract(j).to_bits();
+                        self.out[k * n + ci * W::LANES + j] = bits(o.extract(j));
                     }
                 }
             }
         }
     }
 
-    fn inputs() -> Vec<f32> {
-        let mut xs = vec![0.0, -0.0, f32::INFINITY, -f32::INFINITY, f32::NAN, 1e-40, -1e-45];
-        xs.extend([f32::MAX, -f32::MAX, 88.7, -103.9, 1e30, 0.5, 2.5, -2.5, 1e7 + 0.5]);
-        let mut rng = Streams::<f32>::new(3, 0);
+    /// Inputs that reach the kernels' special cases (±0, ±∞, NaN, subnormals, huge, halves),
+    /// then uniform ones on (−100, 100); the length is no multiple of any lane width.
+    fn inputs<T: Lane<Scalar = T>>() -> Vec<T> {
+        let mut xs: Vec<f64> = vec![0.0, -0.0, f64::INFINITY, -f64::INFINITY, f64::NAN];
+        xs.extend([1e-40, -1e-45, 1e-310, f32::MAX as f64, -f64::MAX, 88.7, -103.9, 709.9]);
+        xs.extend([-745.2, 1e30, 0.5, 2.5, -2.5, 1e7 + 0.5, 4503599627370497.0]);
+        let mut rng = Streams::<f64>::new(3, 0);
         while xs.len() < 4099 {
-            let u: f32 = rng.uniform();
+            let u: f64 = rng.uniform();
             xs.push((u - 0.5) * 200.0);
         }
-        xs
+        xs.into_iter().map(T::from_f64).collect()
     }
 
-    #[test]
-    fn array_lanes_give_the_scalar_bits_on_every_path() {
-        let xs = inputs();
+    /// Every value of [`Kernels`] on each path (and on the AVX2 lanes outside the dispatched
+    /// function) against the scalar's, bit for bit.
+    fn same_bits_on_every_path<T: Dispatch + Lane<Scalar = T>>() {
+        let xs = inputs::<T>();
         let mut scalar = Vec::new();
-        Kernels { xs: &xs, out: &mut scalar }.run::<f32>();
+        Kernels { xs: &xs, out: &mut scalar }.run::<T>();
         let mut paths = vec![Isa::Baseline];
         if Isa::Avx2.available() {
             paths.push(Isa::Avx2);
@@ -552,36 +263,64 @@ mod tests {
         }
         for isa in paths {
             let mut got = Vec::new();
-            run_on::<f32, _>(isa, Kernels { xs: &xs, out: &mut got });
+            run_on::<T, _>(isa, Kernels { xs: &xs, out: &mut got });
             assert_eq!(got.len(), scalar.len());
             let bad = got.iter().zip(&scalar).position(|(a, b)| a != b);
             assert!(bad.is_none(), "{}: first differing value at {bad:?}", isa.name());
         }
-        // The array lanes themselves, outside any dispatched function.
-        let mut arr = Vec::new();
-        Kernels { xs: &xs, out: &mut arr }.run::<Vf32<16>>();
-        assert!(arr == scalar);
     }
 
     #[test]
-    fn f64_array_lanes_and_streams_match_the_scalar() {
-        let mut scalar = Vec::new();
-        let mut lanes = Vec::new();
-        for first in [0u64, 8, 1 << 40] {
-            let mut r = Streams::<Vf64<8>>::new(9, first);
-            let v: [Vf64<8>; 3] = r.normal_array();
-            let u = r.uniform();
-            for j in 0..8 {
-                let mut s = Streams::<f64>::new(9, first + j as u64);
-                let w: [f64; 3] = s.normal_array();
-                let uj: f64 = s.uniform();
-                scalar.extend(w.iter().chain([&uj]).map(|x| x.to_bits()));
-                lanes.extend(v.iter().chain([&u]).map(|x| x.extract(j).to_bits()));
+    fn f32_lanes_give_the_scalar_bits_on_every_path() {
+        same_bits_on_every_path::<f32>();
+    }
+
+    #[test]
+    fn f64_lanes_give_the_scalar_bits_on_every_path() {
+        same_bits_on_every_path::<f64>();
+    }
+
+    /// The AVX2 lanes called outside the function compiled for AVX2 (each operation then is a
+    /// call), and their masks' `any`/`all` on every bit, as the scalar lanes define them.
+    #[cfg(all(target_arch = "x86_64", feature = "simd-dispatch"))]
+    #[test]
+    fn avx2_lanes_outside_the_dispatched_function() {
+        use flowscore::lane::{Duo, Mask, UintLanes};
+        if !Isa::Avx2.available() {
+            eprintln!("this CPU has no AVX2: nothing to run");
+            return;
+        }
+        let xs = inputs::<f32>();
+        let (mut scalar, mut lanes) = (Vec::new(), Vec::new());
+        Kernels { xs: &xs, out: &mut scalar }.run::<f32>();
+        Kernels { xs: &xs, out: &mut lanes }.run::<Duo<avx2::F8>>();
+        assert!(lanes == scalar);
+        let xs = inputs::<f64>();
+        Kernels { xs: &xs, out: &mut scalar }.run::<f64>();
+        Kernels { xs: &xs, out: &mut lanes }.run::<avx2::D4>();
+        assert!(lanes == scalar);
+        fn masks<U: UintLanes + Mask>() {
+            assert!(!U::splat_u64(0).any() && !U::splat_u64(0).all());
+            assert!(U::splat_u64(u64::MAX).any() && U::splat_u64(u64::MAX).all());
+            for lane in 0..U::LANES {
+                for bit in [0, U::WIDTH / 2, U::WIDTH - 1] {
+                    let one = U::from_fn_u64(|i| if i == lane { 1 << bit } else { 0 });
+                    assert!(one.any() && !one.all(), "lane {lane} bit {bit}");
+                    let all_but = U::from_fn_u64(|i| if i == lane { !(1 << bit) } else { !0 });
+                    assert!(all_but.any() && !all_but.all(), "lane {lane} bit {bit}");
+                }
             }
         }
-        assert_eq!(lanes, scalar);
-        assert!(!Vu64::<8>::splat_u64(0).any() && Vu64::<8>::splat_u64(u64::MAX).all());
-        let one_set = Vu32::<16>::from_fn_u64(|i| if i == 15 { u64::MAX } else { 0 });
-        assert!(one_set.any() && !one_set.all());
+        masks::<avx2::U8>();
+        masks::<avx2::Q4>();
+        let a = avx2::U8::from_fn_u64(|i| (i as u64) << 28 | 0xf00f);
+        let b = avx2::U8::from_fn_u64(|i| 0xffff_fff0 + i as u64);
+        for (k, r) in [(a.wrapping_add(b), 0), (a.wrapping_sub(b), 1), (a << 7, 2), (a >> 13, 3)] {
+            for i in 0..8 {
+                let (x, y) = (a.extract_u64(i) as u32, b.extract_u64(i) as u32);
+                let want = [x.wrapping_add(y), x.wrapping_sub(y), x << 7, x >> 13][r];
+                assert_eq!(k.extract_u64(i), u64::from(want), "op {r} lane {i}");
+            }
+        }
     }
 }
