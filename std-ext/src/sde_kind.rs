@@ -60,6 +60,9 @@ impl Sde for AnySde {
             AnySde::SubVp(s) => s.t_max(),
         }
     }
+    // Inlined, as the SDEs' own: the AVX2 lanes ([`crate::simd`]) run at full width only in
+    // code inlined into the dispatched function.
+    #[inline(always)]
     fn drift_coef<R: Real>(&self, t: R) -> R {
         match self {
             AnySde::Ve(s) => s.drift_coef(t),
@@ -67,6 +70,7 @@ impl Sde for AnySde {
             AnySde::SubVp(s) => s.drift_coef(t),
         }
     }
+    #[inline(always)]
     fn diffusion<R: Real>(&self, t: R) -> R {
         match self {
             AnySde::Ve(s) => s.diffusion(t),
@@ -74,6 +78,7 @@ impl Sde for AnySde {
             AnySde::SubVp(s) => s.diffusion(t),
         }
     }
+    #[inline(always)]
     fn marginal<R: Real>(&self, t: R) -> (R, R) {
         match self {
             AnySde::Ve(s) => s.marginal(t),

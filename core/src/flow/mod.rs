@@ -116,13 +116,11 @@ impl<Base, B> Flow<Base, B> {
         self.bijector.forward(z).0
     }
 
+    crate::math::with_inlined! {
     /// One sample per lane and its log-density, in one forward pass:
     /// log p(x) = log p_Z(z) − log|det ∂f/∂z|. Uses the same draws as [`Flow::sample`].
-    #[inline]
-    pub fn sample_and_log_prob<L: Lane, S: LaneSource<L>, const D: usize>(
-        &self,
-        rng: &mut S,
-    ) -> ([L; D], L)
+    pub fn sample_and_log_prob / sample_and_log_prob_inlined
+        <L: Lane, S: LaneSource<L>, const D: usize>(&self, rng: &mut S) -> ([L; D], L)
     where
         Base: Distribution<D>,
         B: Bijector<D>,
@@ -131,6 +129,7 @@ impl<Base, B> Flow<Base, B> {
         let base_lp: L = self.base.log_prob(&z);
         let (x, log_det) = self.bijector.forward(z);
         (x, base_lp - log_det)
+    }
     }
 
     /// log p(x) per lane by the inverse pass: log p_Z(f⁻¹(x)) + log|det ∂f⁻¹/∂x|.
@@ -260,7 +259,12 @@ impl<Base: Distribution<D>, B: Bijector<D>, const D: usize> ChunkKernel<f32>
         match self.log_probs.as_deref_mut() {
             None => scatter(&self.flow.sample::<L, _, D>(&mut rng), part_mut(self.out, &items)?),
             Some(lps) => {
-                let (x, lp) = self.flow.sample_and_log_prob::<L, _, D>(&mut rng);
+                // Inlined for lanes that ask for it (see `Lane::INLINE_KERNELS`).
+                let (x, lp) = if L::INLINE_KERNELS {
+                    self.flow.sample_and_log_prob_inlined::<L, _, D>(&mut rng)
+                } else {
+                    self.flow.sample_and_log_prob::<L, _, D>(&mut rng)
+                };
                 scatter(&x, part_mut(self.out, &items)?);
                 lp.store(part_mut(lps, &items)?);
             }
