@@ -10,6 +10,14 @@
 //! math kernels, too, are compiled into the AVX2 function rather than called at the
 //! baseline's width.
 //!
+//! **Everything inlined.** Code that is not inlined into the AVX2 function is compiled for the
+//! baseline, where an AVX2 operation cannot be an instruction: each one becomes a call (the
+//! same bits, several times slower). The dispatched work and what it calls on lanes are
+//! therefore `#[inline(always)]`, or choose an always-inlined twin when
+//! [`Lane::INLINE_KERNELS`] is set (the math kernels, the mixture score, the Euler–Maruyama
+//! chain, the flow's forward pass). A new dispatched path is checked in the release binary:
+//! `objdump -d target/release/flowscore | grep 'call.*core_arch'` lists the calls left.
+//!
 //! **The same bits on every path.** Every lane operation is an IEEE 754 operation that is
 //! correctly rounded (`+ − × ÷ sqrt`, comparisons, bit operations), and no path enables FMA (Rust
 //! never contracts `a * b + c` by itself), so an AVX2 lane computes exactly what an SSE2 lane or
