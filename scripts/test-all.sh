@@ -25,8 +25,9 @@ bash scripts/firmware.sh
 
 # Each target runs for FUZZ_SECONDS (default 20) from its committed seed corpus, without a
 # sanitizer: the fuzzed code has no `unsafe` (the core forbids it, flowscore-std denies it
-# outside the CUDA backend and the AVX2 lanes, neither of which is built here), so panics, aborts, out-of-memory and
-# slow inputs (over 10 s) are what can be found, and libFuzzer reports all of them.
+# outside the CUDA backend and the AVX2 lanes, neither of which is built here), so panics,
+# aborts, out-of-memory and slow inputs (over 10 s) are what can be found, and libFuzzer
+# reports all of them.
 # The mutations follow FUZZ_SEED (default 1), so that a run is repeatable: the same seed
 # explores the same inputs in the same order, and a longer run covers a shorter one's.
 # FUZZ_SEED=0 lets libFuzzer pick a fresh seed (exploratory runs).

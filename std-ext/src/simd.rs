@@ -139,8 +139,8 @@ mod sealed {
         f32,
         flowscore::lane::Duo<flowscore::lane::Duo<super::avx2::F8>>,
         "32 lanes, four AVX2 registers per value, so that independent dependency chains \
-         overlap (the baseline's `Duo<f32x8>` is four SSE registers). Measured one thread, AVX2 \
-         against the baseline: see BENCHMARKS.md, \"Run-time dispatch\"."
+         overlap (the baseline's `Duo<f32x8>` is four SSE registers). Against the baseline: \
+         BENCHMARKS.md, \"Run-time dispatch\"."
     );
     sealed!(
         f64,

@@ -1,11 +1,13 @@
 //! The AVX2 path's lanes: one 256-bit register per value ([`F8`]: 8 `f32`, [`D4`]: 4 `f64`,
-//! with their bits [`U8`] and [`Q4`]), every operation one AVX2 instruction.
+//! with their bits [`U8`] and [`Q4`]): each arithmetic, comparison and bit operation one AVX2
+//! instruction.
 //!
 //! Why intrinsics and not element-wise loops over arrays: a loop over a `[f32; 32]` is unrolled
 //! into 32 scalar operations and then packed back into vectors by the compiler's SLP
 //! vectorizer, for every operation of every kernel inlined into the dispatched function; the
 //! vector type is built directly here, so the compiler gets vector operations and has nothing to
-//! rediscover (the library compiled in a fraction of the time, for the same machine code).
+//! rediscover (the library's dev build: 445 s with the loops, 103 s with these; BENCHMARKS.md,
+//! "Run-time dispatch").
 //!
 //! **Safety.** The intrinsics need a CPU with AVX2. These types are private to [`super`], and
 //! the only code that ever holds one is a [`super::LaneWork`] run by the AVX2 function, which
@@ -157,6 +159,14 @@ macro_rules! float_lanes {
         #[repr(transparent)]
         pub struct $t($reg);
 
+        impl $t {
+            /// The comparison `P` (ordered, quiet: false on NaN, as Rust's operators), per lane.
+            #[inline(always)]
+            fn cmp<const P: i32>(self, r: Self) -> $bits {
+                $bits(avx!($to_int($cmp::<P>(self.0, r.0))))
+            }
+        }
+
         impl Default for $t {
             #[inline(always)]
             fn default() -> Self {
@@ -207,23 +217,23 @@ macro_rules! float_lanes {
             }
             #[inline(always)]
             fn lt(self, r: Self) -> $bits {
-                $bits(avx!($to_int($cmp::<_CMP_LT_OQ>(self.0, r.0))))
+                self.cmp::<_CMP_LT_OQ>(r)
             }
             #[inline(always)]
             fn le(self, r: Self) -> $bits {
-                $bits(avx!($to_int($cmp::<_CMP_LE_OQ>(self.0, r.0))))
+                self.cmp::<_CMP_LE_OQ>(r)
             }
             #[inline(always)]
             fn gt(self, r: Self) -> $bits {
-                $bits(avx!($to_int($cmp::<_CMP_GT_OQ>(self.0, r.0))))
+                self.cmp::<_CMP_GT_OQ>(r)
             }
             #[inline(always)]
             fn ge(self, r: Self) -> $bits {
-                $bits(avx!($to_int($cmp::<_CMP_GE_OQ>(self.0, r.0))))
+                self.cmp::<_CMP_GE_OQ>(r)
             }
             #[inline(always)]
             fn eq(self, r: Self) -> $bits {
-                $bits(avx!($to_int($cmp::<_CMP_EQ_OQ>(self.0, r.0))))
+                self.cmp::<_CMP_EQ_OQ>(r)
             }
             #[inline(always)]
             fn select(m: $bits, a: Self, b: Self) -> Self {
