@@ -114,7 +114,7 @@ const OUT_OF_RANGE: Error =
 /// points read as 0).
 #[inline(always)]
 pub fn gather<L: Lane, const D: usize>(points: &[[L::Scalar; D]]) -> [L; D] {
-    core::array::from_fn(|d| L::from_fn(|j| points.get(j).map_or_else(Default::default, |p| p[d])))
+    crate::lane::array_fn(|d| L::from_fn(|j| points.get(j).map_or_else(Default::default, |p| p[d])))
 }
 
 /// Lane j of `x` into `points[j]` (as many points as there are, at most `L::LANES`).
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn gather_and_scatter_are_inverse() {
-        let pts: [[f32; 3]; 5] = core::array::from_fn(|i| [i as f32, -(i as f32), 0.5 * i as f32]);
+        let pts: [[f32; 3]; 5] = crate::lane::array_fn(|i| [i as f32, -(i as f32), 0.5 * i as f32]);
         let x: [f32x8; 3] = gather(&pts);
         assert_eq!(x[1].extract(4), -4.0);
         assert_eq!(x[0].extract(6), 0.0, "missing points read as 0");

@@ -44,7 +44,7 @@ impl<R: Real, const N: usize> Dual<R, N> {
     /// constant).
     #[inline(always)]
     pub fn variable(re: R, i: usize) -> Self {
-        Self { re, eps: core::array::from_fn(|j| if j == i { R::one() } else { R::zero() }) }
+        Self { re, eps: crate::lane::array_fn(|j| if j == i { R::one() } else { R::zero() }) }
     }
     /// A value with the given tangents.
     #[inline(always)]
@@ -62,7 +62,7 @@ impl<R: Real, const N: usize> Add for Dual<R, N> {
     type Output = Self;
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
-        Self { re: self.re + rhs.re, eps: core::array::from_fn(|j| self.eps[j] + rhs.eps[j]) }
+        Self { re: self.re + rhs.re, eps: crate::lane::array_fn(|j| self.eps[j] + rhs.eps[j]) }
     }
 }
 
@@ -70,7 +70,7 @@ impl<R: Real, const N: usize> Sub for Dual<R, N> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, rhs: Self) -> Self {
-        Self { re: self.re - rhs.re, eps: core::array::from_fn(|j| self.eps[j] - rhs.eps[j]) }
+        Self { re: self.re - rhs.re, eps: crate::lane::array_fn(|j| self.eps[j] - rhs.eps[j]) }
     }
 }
 
@@ -82,7 +82,7 @@ impl<R: Real, const N: usize> Mul for Dual<R, N> {
     fn mul(self, rhs: Self) -> Self {
         Self {
             re: self.re * rhs.re,
-            eps: core::array::from_fn(|j| self.eps[j] * rhs.re + self.re * rhs.eps[j]),
+            eps: crate::lane::array_fn(|j| self.eps[j] * rhs.re + self.re * rhs.eps[j]),
         }
     }
 }
@@ -95,7 +95,7 @@ impl<R: Real, const N: usize> Div for Dual<R, N> {
     fn div(self, rhs: Self) -> Self {
         // (a/b)' = (a' − (a/b)·b') / b.
         let q = self.re / rhs.re;
-        Self { re: q, eps: core::array::from_fn(|j| (self.eps[j] - q * rhs.eps[j]) / rhs.re) }
+        Self { re: q, eps: crate::lane::array_fn(|j| (self.eps[j] - q * rhs.eps[j]) / rhs.re) }
     }
 }
 
@@ -142,7 +142,7 @@ impl<R: Real, const N: usize> Real for Dual<R, N> {
     fn select(mask: <R::Lane as Lane>::Mask, a: Self, b: Self) -> Self {
         Self {
             re: R::select(mask, a.re, b.re),
-            eps: core::array::from_fn(|j| R::select(mask, a.eps[j], b.eps[j])),
+            eps: crate::lane::array_fn(|j| R::select(mask, a.eps[j], b.eps[j])),
         }
     }
     #[inline(always)]
@@ -206,7 +206,7 @@ pub fn jvp<R: Real, const D: usize, const M: usize>(
     x: &[R; D],
     v: &[R; D],
 ) -> ([R; M], [R; M]) {
-    let xd: [Dual<R, 1>; D] = core::array::from_fn(|i| Dual::new(x[i], [v[i]]));
+    let xd: [Dual<R, 1>; D] = crate::lane::array_fn(|i| Dual::new(x[i], [v[i]]));
     let y = f(&xd);
     (y.map(|yi| yi.re), y.map(|yi| yi.eps[0]))
 }
@@ -217,7 +217,7 @@ pub fn jacobian<R: Real, const D: usize, const M: usize>(
     f: impl FnOnce(&[Dual<R, D>; D]) -> [Dual<R, D>; M],
     x: &[R; D],
 ) -> ([R; M], [[R; D]; M]) {
-    let xd: [Dual<R, D>; D] = core::array::from_fn(|i| Dual::variable(x[i], i));
+    let xd: [Dual<R, D>; D] = crate::lane::array_fn(|i| Dual::variable(x[i], i));
     let y = f(&xd);
     (y.map(|yi| yi.re), y.map(|yi| yi.eps))
 }
@@ -229,7 +229,7 @@ pub fn divergence<R: Real, const D: usize>(
     f: impl FnOnce(&[Dual<R, D>; D]) -> [Dual<R, D>; D],
     x: &[R; D],
 ) -> ([R; D], R) {
-    let xd: [Dual<R, D>; D] = core::array::from_fn(|i| Dual::variable(x[i], i));
+    let xd: [Dual<R, D>; D] = crate::lane::array_fn(|i| Dual::variable(x[i], i));
     let y = f(&xd);
     let mut tr = R::zero();
     for (i, yi) in y.iter().enumerate() {
@@ -339,8 +339,8 @@ mod tests {
             for v in &dirs {
                 let (fx, jv) = jvp(composite, x, v);
                 assert_eq!(fx, composite(x));
-                let xp: [f64; 3] = core::array::from_fn(|i| x[i] + h * v[i]);
-                let xm: [f64; 3] = core::array::from_fn(|i| x[i] - h * v[i]);
+                let xp: [f64; 3] = crate::lane::array_fn(|i| x[i] + h * v[i]);
+                let xm: [f64; 3] = crate::lane::array_fn(|i| x[i] - h * v[i]);
                 let (fp, fm) = (composite(&xp), composite(&xm));
                 for i in 0..3 {
                     let fd = (fp[i] - fm[i]) / (2.0 * h);
@@ -365,7 +365,7 @@ mod tests {
         // The same in f64x4 lanes, one lane poisoned with NaN: the other lanes are bit-identical
         // to the scalar computation.
         let xl: [f64x4; 3] =
-            core::array::from_fn(|i| f64x4::new([x[i], f64::NAN, x[i] + 0.1, x[i]]));
+            crate::lane::array_fn(|i| f64x4::new([x[i], f64::NAN, x[i] + 0.1, x[i]]));
         let (_, dl) = divergence(composite, &xl);
         let (_, d2) = divergence(composite, &[x[0] + 0.1, x[1] + 0.1, x[2] + 0.1]);
         let dl = dl.to_array();
@@ -373,7 +373,7 @@ mod tests {
         assert!(dl[1].is_nan());
         assert_eq!(dl[2].to_bits(), d2.to_bits());
         assert_eq!(dl[3].to_bits(), div.to_bits());
-        let xf: [f32x8; 3] = core::array::from_fn(|i| f32x8::splat(x[i] as f32));
+        let xf: [f32x8; 3] = crate::lane::array_fn(|i| f32x8::splat(x[i] as f32));
         let (_, df) = divergence(composite, &xf);
         let (_, ds) = divergence(composite, &x.map(|v| v as f32));
         assert_eq!(df.to_array()[5].to_bits(), ds.to_bits());

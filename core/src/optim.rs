@@ -615,7 +615,7 @@ mod tests {
 
     fn varying_gradient(k: u32) -> [f32; 5] {
         let t = k as f64;
-        core::array::from_fn(|i| {
+        crate::lane::array_fn(|i| {
             let scale = [1.0, 0.01, 30.0, 1e-5, 2.0][i];
             (scale * libm::sin(0.37 * t + 1.3 * i as f64) + 0.2 * scale) as f32
         })
@@ -669,7 +669,7 @@ mod tests {
         let (mut p, mut m, mut v) = ([0.0f32; 6], [0.0f32; 6], [0.0f32; 6]);
         p[5] = 2.0;
         for _ in 0..20_000 {
-            let g: [f32; 6] = core::array::from_fn(|i| 2.0 * a[i] * (p[i] - c[i]));
+            let g: [f32; 6] = crate::lane::array_fn(|i| 2.0 * a[i] * (p[i] - c[i]));
             adam.step(&mut p, &g, &mut m, &mut v).unwrap();
         }
         for i in 0..6 {

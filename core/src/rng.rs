@@ -42,6 +42,25 @@ pub const fn stream_state(seed: u64, index: u64) -> [u32; 4] {
     w
 }
 
+/// Half `h` (0 or 1) of [`stream_state`]`(seed, index)`, words `2h` (low 32 bits) and `2h + 1`
+/// (high), given `m = mix64(seed)`: one SplitMix64 output instead of the whole state. The
+/// all-zero replacement is looked at only when this half is zero.
+#[inline(always)]
+fn stream_half(seed: u64, m: u64, index: u64, h: u64) -> u64 {
+    let x = m.wrapping_add(index.wrapping_mul(2).wrapping_mul(GAMMA));
+    let half = mix64(x.wrapping_add(GAMMA.wrapping_mul(1 + (h & 1))));
+    if half == 0 { zero_half(seed, index, h) } else { half }
+}
+
+/// [`stream_half`] where that half is zero (probability 2⁻⁶⁴): out of the hot path.
+#[cold]
+#[inline(never)]
+fn zero_half(seed: u64, index: u64, h: u64) -> u64 {
+    let w = stream_state(seed, index);
+    let i = 2 * (h as usize & 1);
+    w[i] as u64 | (w[i + 1] as u64) << 32
+}
+
 /// The 16 seed bytes of sample `index` under `seed` (see the module docs). An all-zero state,
 /// which Xoshiro cannot leave, is replaced by the bytes of index `u64::MAX` (probability 2⁻¹²⁸).
 #[inline]
@@ -107,7 +126,7 @@ pub trait LaneSource<L: Lane> {
             }
             out
         } else {
-            core::array::from_fn(|_| self.normal())
+            crate::lane::array_fn(|_| self.normal())
         }
     }
 }
@@ -122,12 +141,14 @@ impl<L: Lane> Streams<L> {
     /// Streams for samples `first_index .. first_index + L::LANES` under `seed`.
     #[inline]
     pub fn new(seed: u64, first_index: u64) -> Self {
-        let s = core::array::from_fn(|w| {
-            L::U32s::from_fn_u64(|j| {
-                stream_state(seed, first_index.wrapping_add(j as u64))[w] as u64
+        let m = mix64(seed);
+        let half = |h: u64| {
+            L::U32s::from_fn_u64_split(|j| {
+                stream_half(seed, m, first_index.wrapping_add(j as u64), h)
             })
-        });
-        Self { s }
+        };
+        let ((s0, s1), (s2, s3)) = (half(0), half(1));
+        Self { s: [s0, s1, s2, s3] }
     }
 }
 
@@ -179,6 +200,21 @@ mod tests {
                 for (j, r) in refs.iter_mut().enumerate() {
                     assert_eq!(w.to_array()[j], r.next_u32());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn one_word_at_a_time_is_the_state() {
+        // Indices near the wrap of u64 too: the index arithmetic wraps in both.
+        for seed in [0u64, 1, 42, u64::MAX] {
+            for index in (0..300u64).chain(u64::MAX - 300..=u64::MAX) {
+                let [lo, hi] = [0, 1].map(|h| stream_half(seed, mix64(seed), index, h));
+                let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
+                assert_eq!(words, stream_state(seed, index), "seed {seed} index {index}");
+                // The cold path (taken when a half is zero) gives the same words.
+                let cold = [0, 1].map(|h| zero_half(seed, index, h));
+                assert_eq!(cold, [lo, hi], "seed {seed} index {index}");
             }
         }
     }

@@ -15,7 +15,9 @@
 //! same bits, several times slower). The dispatched work and what it calls on lanes are
 //! therefore `#[inline(always)]`, or choose an always-inlined twin when
 //! [`Lane::INLINE_KERNELS`] is set (the math kernels, the mixture score, the Euler–Maruyama
-//! chain, the flow's forward pass). A new dispatched path is checked in the release binary:
+//! chain, the flow's forward pass), and build arrays of lanes with the core's
+//! [`flowscore::lane::array_fn`], an always-inlined loop (`core::array::from_fn`'s closure
+//! machinery stays out of line). A new dispatched path is checked in the release binary:
 //! `objdump -d target/release/flowscore | grep 'call.*core_arch'` lists the calls left.
 //!
 //! **The same bits on every path.** Every lane operation is an IEEE 754 operation that is
@@ -321,6 +323,18 @@ mod tests {
         }
         masks::<avx2::U8>();
         masks::<avx2::Q4>();
+        fn split<U: UintLanes>() {
+            let f = |i: usize| 0x0123_4567_89ab_cdef_u64.rotate_left(8 * i as u32 + 4);
+            let (lo, hi) = U::from_fn_u64_split(f);
+            let mask = if U::WIDTH == 64 { u64::MAX } else { (1 << U::WIDTH) - 1 };
+            for i in 0..U::LANES {
+                assert_eq!(lo.extract_u64(i), f(i) & mask, "lane {i}");
+                assert_eq!(hi.extract_u64(i), (f(i) >> 32) & mask, "lane {i}");
+            }
+        }
+        split::<avx2::U8>();
+        split::<avx2::Q4>();
+        split::<Duo<avx2::U8>>();
         let a = avx2::U8::from_fn_u64(|i| (i as u64) << 28 | 0xf00f);
         let b = avx2::U8::from_fn_u64(|i| 0xffff_fff0 + i as u64);
         for (k, r) in [(a.wrapping_add(b), 0), (a.wrapping_sub(b), 1), (a << 7, 2), (a >> 13, 3)] {

@@ -93,7 +93,7 @@ impl<const D: usize> Distribution<D> for DiagonalNormal<D> {
     #[inline(always)]
     fn sample<L: Lane, S: LaneSource<L>>(&self, rng: &mut S) -> [L; D] {
         let eps = rng.normal_array::<D>();
-        core::array::from_fn(|i| {
+        crate::lane::array_fn(|i| {
             <L as Lane>::from_f32(self.mean[i]) + <L as Lane>::from_f32(self.std[i]) * eps[i]
         })
     }

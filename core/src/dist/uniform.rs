@@ -59,7 +59,7 @@ impl<const D: usize> UniformBox<D> {
 impl<const D: usize> Distribution<D> for UniformBox<D> {
     #[inline(always)]
     fn sample<L: Lane, S: LaneSource<L>>(&self, rng: &mut S) -> [L; D] {
-        core::array::from_fn(|i| {
+        crate::lane::array_fn(|i| {
             let u = rng.uniform();
             <L as Lane>::from_f32(self.lo[i]) + <L as Lane>::from_f32(self.width[i]) * u
         })

@@ -172,11 +172,11 @@ impl<const D: usize> TrainableInverse<D> for ActNorm<D> {
         lbar: R,
         grad: &mut G,
     ) -> [R; D] {
-        let xa: [R; D] = core::array::from_fn(|i| x[i] / self.scale[i].get::<R>());
-        let gl: [R; D] = core::array::from_fn(|i| zbar[i] * xa[i] + lbar);
+        let xa: [R; D] = crate::lane::array_fn(|i| x[i] / self.scale[i].get::<R>());
+        let gl: [R; D] = crate::lane::array_fn(|i| zbar[i] * xa[i] + lbar);
         grad.add(0, zbar);
         grad.add(D, &gl);
-        core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
+        crate::lane::array_fn(|i| zbar[i] / self.scale[i].get::<R>())
     }
 }
 
@@ -199,9 +199,9 @@ impl<const D: usize> TrainableForward<D> for ActNorm<D> {
         lbar: R,
         grad: &mut G,
     ) -> [R; D] {
-        let zbar: [R; D] = core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>());
-        let gm: [R; D] = core::array::from_fn(|i| -zbar[i]);
-        let gl: [R; D] = core::array::from_fn(|i| -(xbar[i] * x[i] + lbar));
+        let zbar: [R; D] = crate::lane::array_fn(|i| xbar[i] * self.scale[i].get::<R>());
+        let gm: [R; D] = crate::lane::array_fn(|i| -zbar[i]);
+        let gl: [R; D] = crate::lane::array_fn(|i| -(xbar[i] * x[i] + lbar));
         grad.add(0, &gm);
         grad.add(D, &gl);
         zbar

@@ -140,13 +140,13 @@ impl<const D: usize> Bijector<D> for Affine<D> {
     #[inline(always)]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         let x =
-            core::array::from_fn(|i| z[i] * self.scale[i].get::<R>() + R::from_f32(self.shift[i]));
+            crate::lane::array_fn(|i| z[i] * self.scale[i].get::<R>() + R::from_f32(self.shift[i]));
         (x, self.log_det.get::<R>())
     }
 
     #[inline(always)]
     fn inverse<R: Real>(&self, x: [R; D]) -> Result<([R; D], R), Error> {
-        let z = core::array::from_fn(|i| {
+        let z = crate::lane::array_fn(|i| {
             (x[i] - R::from_f32(self.shift[i])) / self.scale[i].get::<R>()
         });
         Ok((z, -self.log_det.get::<R>()))
@@ -197,9 +197,9 @@ impl<const D: usize> TrainableInverse<D> for Affine<D> {
         grad: &mut G,
     ) -> [R; D] {
         let ln2 = R::from_f64(core::f64::consts::LN_2);
-        let xbar: [R; D] = core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>());
-        let gl: [R; D] = core::array::from_fn(|i| -(ln2 * (zbar[i] * z[i] + lbar)));
-        let gb: [R; D] = core::array::from_fn(|i| -xbar[i]);
+        let xbar: [R; D] = crate::lane::array_fn(|i| zbar[i] / self.scale[i].get::<R>());
+        let gl: [R; D] = crate::lane::array_fn(|i| -(ln2 * (zbar[i] * z[i] + lbar)));
+        let gb: [R; D] = crate::lane::array_fn(|i| -xbar[i]);
         grad.add(0, &gl);
         grad.add(D, &gb);
         xbar
@@ -226,8 +226,8 @@ impl<const D: usize> TrainableForward<D> for Affine<D> {
         grad: &mut G,
     ) -> [R; D] {
         let ln2 = R::from_f64(core::f64::consts::LN_2);
-        let zbar: [R; D] = core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>());
-        let gl: [R; D] = core::array::from_fn(|i| ln2 * (zbar[i] * z[i] + lbar));
+        let zbar: [R; D] = crate::lane::array_fn(|i| xbar[i] * self.scale[i].get::<R>());
+        let gl: [R; D] = crate::lane::array_fn(|i| ln2 * (zbar[i] * z[i] + lbar));
         grad.add(0, &gl);
         grad.add(D, xbar);
         zbar

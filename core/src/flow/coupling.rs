@@ -62,7 +62,7 @@ impl<const D: usize> BinaryMask<D> {
     /// The alternating ("checkerboard") mask: coordinate i is kept iff i % 2 == parity % 2.
     /// Needs D ≥ 2.
     pub fn alternating(parity: usize) -> Result<Self, Error> {
-        Self::new(core::array::from_fn(|i| i % 2 == parity % 2))
+        Self::new(crate::lane::array_fn(|i| i % 2 == parity % 2))
     }
 
     /// The mask bits (`true` = kept).
@@ -359,9 +359,9 @@ impl<const D: usize> TrainableInverse<D> for DiagonalScaling<D> {
         lbar: R,
         grad: &mut G,
     ) -> [R; D] {
-        let gs: [R; D] = core::array::from_fn(|i| -(zbar[i] * z[i] + lbar));
+        let gs: [R; D] = crate::lane::array_fn(|i| -(zbar[i] * z[i] + lbar));
         grad.add(0, &gs);
-        core::array::from_fn(|i| zbar[i] / self.scale[i].get::<R>())
+        crate::lane::array_fn(|i| zbar[i] / self.scale[i].get::<R>())
     }
 }
 
@@ -384,9 +384,9 @@ impl<const D: usize> TrainableForward<D> for DiagonalScaling<D> {
         lbar: R,
         grad: &mut G,
     ) -> [R; D] {
-        let gs: [R; D] = core::array::from_fn(|i| xbar[i] * x[i] + lbar);
+        let gs: [R; D] = crate::lane::array_fn(|i| xbar[i] * x[i] + lbar);
         grad.add(0, &gs);
-        core::array::from_fn(|i| xbar[i] * self.scale[i].get::<R>())
+        crate::lane::array_fn(|i| xbar[i] * self.scale[i].get::<R>())
     }
 }
 

@@ -134,7 +134,7 @@ impl<const D: usize> LuLinear<D> {
         // Partial pivoting factors the row-swapped matrix A whose row k is row rows[k] of Q:
         // A = L·U. Then x = Q·z has x_{rows[k]} = (L·U·z)_k, i.e. perm[rows[k]] = k.
         let mut a = q;
-        let mut rows: [usize; D] = core::array::from_fn(|i| i);
+        let mut rows: [usize; D] = crate::lane::array_fn(|i| i);
         for k in 0..D {
             let mut p = k;
             for i in k + 1..D {
@@ -412,8 +412,8 @@ impl<const D: usize> TrainableInverse<D> for LuLinear<D> {
             }
             wbar[j] = acc;
         }
-        let neg_w: [R; D] = core::array::from_fn(|i| -wbar[i]);
-        let neg_y: [R; D] = core::array::from_fn(|i| -ybar[i]);
+        let neg_w: [R; D] = crate::lane::array_fn(|i| -wbar[i]);
+        let neg_y: [R; D] = crate::lane::array_fn(|i| -ybar[i]);
         self.accumulate(&neg_w, &tape.y, &neg_y, &tape.z, -lbar, grad);
         self.perm.forward(wbar).0
     }

@@ -183,11 +183,11 @@ impl<const D: usize, const H: usize, const O: usize> TrainableInverse<D> for Maf
         let g3 = &mut Offset::new(&mut *grad, n1 + n2);
         made.output.backward_params_masked(a1, &hbar, g3, |o, k| output_mask(o, k, D));
         let abar = made.output.backward_input(&hbar);
-        let zbar2: [R; H] = core::array::from_fn(|j| abar[j] * t.d[0][j]);
+        let zbar2: [R; H] = crate::lane::array_fn(|j| abar[j] * t.d[0][j]);
         let g2 = &mut Offset::new(&mut *grad, n1);
         made.hidden[0].backward_params_masked(&t.a0, &zbar2, g2, |k, j| hidden_mask(k, j, D));
         let abar0 = made.hidden[0].backward_input(&zbar2);
-        let zbar1: [R; H] = core::array::from_fn(|j| abar0[j] * t.d0[j]);
+        let zbar1: [R; H] = crate::lane::array_fn(|j| abar0[j] * t.d0[j]);
         made.input.backward_params_masked(x, &zbar1, grad, |k, i| input_mask(k, i, D));
         let ubar = made.input.backward_input(&zbar1);
         for (xb, &u) in xbar.iter_mut().zip(ubar.iter()) {

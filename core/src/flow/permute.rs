@@ -49,7 +49,7 @@ impl<const D: usize> Permutation<D> {
     /// ([`Streams`]); index j ≤ i drawn as ⌊u·(i+1)/2³²⌋ from a 32-bit word u (bias < D/2³²).
     pub fn seeded(seed: u64) -> Self {
         let mut rng = Streams::<f32>::new(seed, 0);
-        let mut perm: [usize; D] = core::array::from_fn(|i| i);
+        let mut perm: [usize; D] = crate::lane::array_fn(|i| i);
         for i in (1..D).rev() {
             let u: u32 = LaneSource::<f32>::next_u32s(&mut rng);
             let j = ((u as u64 * (i as u64 + 1)) >> 32) as usize;
@@ -69,7 +69,7 @@ impl<const D: usize> Bijector<D> for Permutation<D> {
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         // Entries are < D by construction, so `get` always finds its entry; unlike indexing it
         // leaves no panic path in the image (the firmware's link check looks for one).
-        (core::array::from_fn(|i| z.get(self.perm[i]).copied().unwrap_or(R::zero())), R::zero())
+        (crate::lane::array_fn(|i| z.get(self.perm[i]).copied().unwrap_or(R::zero())), R::zero())
     }
 
     #[inline]

@@ -103,7 +103,7 @@ impl<const D: usize> Planar<D> {
             c_rounded += w[i] as f64 * rounded[i] as f64;
             c_exact += w[i] as f64 * exact[i];
         }
-        let u_hat = core::array::from_fn(|i| TwoF32::new(exact[i]));
+        let u_hat = crate::lane::array_fn(|i| TwoF32::new(exact[i]));
         let c = TwoF32::with_hi(c_rounded as f32, c_exact);
         if c.hi().partial_cmp(&-1.0) != Some(core::cmp::Ordering::Greater) {
             return Err(Error::InvalidParameter {
@@ -161,14 +161,14 @@ impl<const D: usize> Bijector<D> for Planar<D> {
     #[inline(always)]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
         let t = (self.dot_w(&z) + R::from_f32(self.b)).tanh();
-        let x = core::array::from_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
+        let x = crate::lane::array_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
         (x, self.log_det_at(t))
     }
 
     fn inverse<R: Real>(&self, y: [R; D]) -> Result<([R; D], R), Error> {
         let (a, _) = self.solve(self.dot_w(&y))?;
         let t = (a + R::from_f32(self.b)).tanh();
-        let z = core::array::from_fn(|i| y[i] - self.u_hat[i].get::<R>() * t);
+        let z = crate::lane::array_fn(|i| y[i] - self.u_hat[i].get::<R>() * t);
         Ok((z, -self.log_det_at(t)))
     }
 }
@@ -186,8 +186,8 @@ impl<const D: usize> Params for Planar<D> {
 
     fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
         check_len("planar params", src.len(), Self::LEN)?;
-        let u = core::array::from_fn(|i| src[i]);
-        let w = core::array::from_fn(|i| src[D + i]);
+        let u = crate::lane::array_fn(|i| src[i]);
+        let w = crate::lane::array_fn(|i| src[D + i]);
         *self = Self::new(u, w, src[2 * D])?;
         Ok(())
     }
@@ -206,7 +206,7 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
     #[inline]
     fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, R) {
         let t = (self.dot_w(&z) + R::from_f32(self.b)).tanh();
-        let x = core::array::from_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
+        let x = crate::lane::array_fn(|i| z[i] + self.u_hat[i].get::<R>() * t);
         (x, self.log_det_at(t), t)
     }
 
@@ -230,7 +230,7 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
         let tbar = xu - R::from_f64(2.0) * t * c * lbar / rho;
         let abar = tbar * sech2;
         let cbar = lbar * sech2 / rho;
-        let uhbar: [R; D] = core::array::from_fn(|i| xbar[i] * t);
+        let uhbar: [R; D] = crate::lane::array_fn(|i| xbar[i] * t);
         let u = self.u.map(R::from_f32);
         let w = self.w.map(R::from_f32);
         let (mut s, mut q, mut uw) = (R::zero(), R::zero(), R::zero());
@@ -240,7 +240,7 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
             uw += uhbar[i] * w[i];
         }
         let mut gu = uhbar;
-        let mut gw: [R; D] = core::array::from_fn(|i| abar * z[i]);
+        let mut gw: [R; D] = crate::lane::array_fn(|i| abar * z[i]);
         if self.w.iter().any(|&v| v != 0.0) {
             let sig = s.sigmoid();
             let m = s.softplus() - one;
@@ -261,7 +261,7 @@ impl<const D: usize> TrainableForward<D> for Planar<D> {
             *g = *v;
         }
         grad.add(0, split_ref(buf.as_flattened(), 2 * D + 1).0);
-        core::array::from_fn(|i| xbar[i] + abar * w[i])
+        crate::lane::array_fn(|i| xbar[i] + abar * w[i])
     }
 }
 

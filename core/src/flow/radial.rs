@@ -104,14 +104,14 @@ impl<const D: usize> Radial<D> {
 impl<const D: usize> Bijector<D> for Radial<D> {
     #[inline(always)]
     fn forward<R: Real>(&self, z: [R; D]) -> ([R; D], R) {
-        let d: [R; D] = core::array::from_fn(|i| z[i] - R::from_f32(self.z0[i]));
+        let d: [R; D] = crate::lane::array_fn(|i| z[i] - R::from_f32(self.z0[i]));
         let mut r2 = R::zero();
         for &di in &d {
             r2 += di * di;
         }
         let r = r2.sqrt();
         let bh = self.beta.get::<R>() / (self.alpha.get::<R>() + r);
-        let x = core::array::from_fn(|i| z[i] + bh * d[i]);
+        let x = crate::lane::array_fn(|i| z[i] + bh * d[i]);
         (x, self.log_det_at(r))
     }
 
@@ -119,7 +119,7 @@ impl<const D: usize> Bijector<D> for Radial<D> {
     fn inverse<R: Real>(&self, y: [R; D]) -> Result<([R; D], R), Error> {
         let alpha = self.alpha.get::<R>();
         let beta = self.beta.get::<R>();
-        let d: [R; D] = core::array::from_fn(|i| y[i] - R::from_f32(self.z0[i]));
+        let d: [R; D] = crate::lane::array_fn(|i| y[i] - R::from_f32(self.z0[i]));
         let mut rho2 = R::zero();
         for &di in &d {
             rho2 += di * di;
@@ -132,7 +132,7 @@ impl<const D: usize> Bijector<D> for Radial<D> {
         let r_neg = R::from_f64(0.5) * (sq - bq);
         let r = R::select(bq.gt(R::zero()), r_pos, r_neg);
         let k = R::one() + beta / (alpha + r);
-        let z = core::array::from_fn(|i| R::from_f32(self.z0[i]) + d[i] / k);
+        let z = crate::lane::array_fn(|i| R::from_f32(self.z0[i]) + d[i] / k);
         Ok((z, -self.log_det_at(r)))
     }
 }
@@ -151,7 +151,7 @@ impl<const D: usize> Params for Radial<D> {
 
     fn read_params(&mut self, src: &[f32]) -> Result<(), Error> {
         check_len("radial params", src.len(), Self::LEN)?;
-        let z0 = core::array::from_fn(|i| src[i]);
+        let z0 = crate::lane::array_fn(|i| src[i]);
         *self = Self::new(z0, src[D], src[D + 1])?;
         Ok(())
     }
@@ -176,14 +176,14 @@ impl<const D: usize> TrainableForward<D> for Radial<D> {
 
     #[inline]
     fn forward_tape<R: Real>(&self, z: [R; D]) -> ([R; D], R, RadialTape<R, D>) {
-        let d: [R; D] = core::array::from_fn(|i| z[i] - R::from_f32(self.z0[i]));
+        let d: [R; D] = crate::lane::array_fn(|i| z[i] - R::from_f32(self.z0[i]));
         let mut r2 = R::zero();
         for &di in &d {
             r2 += di * di;
         }
         let r = r2.sqrt();
         let bh = self.beta.get::<R>() / (self.alpha.get::<R>() + r);
-        let x = core::array::from_fn(|i| z[i] + bh * d[i]);
+        let x = crate::lane::array_fn(|i| z[i] + bh * d[i]);
         let h = R::one() / (self.alpha.get::<R>() + r);
         (x, self.log_det_at(r), RadialTape { d, r, h })
     }
@@ -215,18 +215,18 @@ impl<const D: usize> TrainableForward<D> for Radial<D> {
         let rr = r_bar / R::select(pos, r, one);
         let coef = R::select(pos, rr, R::zero());
         let bh = beta * h;
-        let dbar: [R; D] = core::array::from_fn(|i| bh * xbar[i] + coef * d[i]);
+        let dbar: [R; D] = crate::lane::array_fn(|i| bh * xbar[i] + coef * d[i]);
         let ar = R::from_f32(self.alpha_raw);
         let br = R::from_f32(self.beta_raw);
         let g_ar = (alpha_bar - beta_bar) * ar.sigmoid();
         let g_br = beta_bar * br.sigmoid();
-        let neg: [R; D] = core::array::from_fn(|i| -dbar[i]);
+        let neg: [R; D] = crate::lane::array_fn(|i| -dbar[i]);
         // z₀, α, β are contiguous: one `add` of D + 2 entries.
         let mut buf = [[R::zero(); D]; 3];
         for (g, v) in buf.as_flattened_mut().iter_mut().zip(neg.iter().chain([&g_ar, &g_br])) {
             *g = *v;
         }
         grad.add(0, split_ref(buf.as_flattened(), D + 2).0);
-        core::array::from_fn(|i| xbar[i] + dbar[i])
+        crate::lane::array_fn(|i| xbar[i] + dbar[i])
     }
 }

@@ -380,9 +380,9 @@ impl<const K: usize> RationalQuadraticSpline<K> {
         }
         Ok(Self {
             bound: b,
-            x: core::array::from_fn(|k| xs[k + 1]),
-            y: core::array::from_fn(|k| ys[k + 1]),
-            d: core::array::from_fn(|k| ds[k + 1]),
+            x: crate::lane::array_fn(|k| xs[k + 1]),
+            y: crate::lane::array_fn(|k| ys[k + 1]),
+            d: crate::lane::array_fn(|k| ds[k + 1]),
         })
     }
 

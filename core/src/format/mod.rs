@@ -453,13 +453,13 @@ impl<const D: usize> Standardize<D> {
     /// x_model = (x_data − shift) / scale.
     #[inline]
     pub fn to_model<R: Real>(&self, x: &[R; D]) -> [R; D] {
-        core::array::from_fn(|i| (x[i] - R::from_f32(self.shift[i])) / R::from_f32(self.scale[i]))
+        crate::lane::array_fn(|i| (x[i] - R::from_f32(self.shift[i])) / R::from_f32(self.scale[i]))
     }
 
     /// x_data = shift + scale · x_model.
     #[inline]
     pub fn to_data<R: Real>(&self, y: &[R; D]) -> [R; D] {
-        core::array::from_fn(|i| R::from_f32(self.shift[i]) + R::from_f32(self.scale[i]) * y[i])
+        crate::lane::array_fn(|i| R::from_f32(self.shift[i]) + R::from_f32(self.scale[i]) * y[i])
     }
 
     /// log |det ∂x_model/∂x_data| = −Σ ln scaleᵢ, what a model-space log-density gains in data

@@ -121,6 +121,12 @@ impl<U: UintLanes> UintLanes for Duo<U> {
         let a = U::from_fn_u64(&mut f);
         Duo(a, U::from_fn_u64(|i| f(i + U::LANES)))
     }
+    #[inline(always)]
+    fn from_fn_u64_split(mut f: impl FnMut(usize) -> u64) -> (Self, Self) {
+        let (a0, a1) = U::from_fn_u64_split(&mut f);
+        let (b0, b1) = U::from_fn_u64_split(|i| f(i + U::LANES));
+        (Duo(a0, b0), Duo(a1, b1))
+    }
 }
 
 impl<L: Lane> Lane for Duo<L> {

@@ -24,6 +24,22 @@ use wide::{f32x4, f32x8, f64x4, u32x4, u32x8, u64x4};
 mod duo;
 pub use duo::Duo;
 
+/// `core::array::from_fn` as a plain loop, always inlined: the array builder of code written over
+/// lanes. `from_fn`'s own machinery and its closure may stay out of line, and code left out of
+/// line is compiled for the build's target features, not for the wider ones of a function that
+/// runs lanes on them (flowscore-std's run-time dispatch, [`Lane::INLINE_KERNELS`]): there each
+/// lane operation becomes a function call. The values are the same as `from_fn`'s.
+#[inline(always)]
+pub fn array_fn<T: Copy + Default, const N: usize>(mut f: impl FnMut(usize) -> T) -> [T; N] {
+    let mut out = [T::default(); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = f(i);
+        i += 1;
+    }
+    out
+}
+
 /// A scalar float type that lanes are made of: `f32` or `f64`.
 pub trait Scalar: Copy + Debug + PartialEq + PartialOrd + Default + Send + Sync + 'static {
     /// Number of explicit mantissa bits (23 for `f32`, 52 for `f64`).
@@ -134,6 +150,10 @@ pub trait UintLanes:
     fn extract_u64(self, i: usize) -> u64;
     /// Build from a function of the lane index (values truncated to the lane width).
     fn from_fn_u64(f: impl FnMut(usize) -> u64) -> Self;
+    /// Two lane values from one call of `f` per lane: lane `j` of the first is `f(j)` and of the
+    /// second `f(j) >> 32`, both truncated to the lane width (for 32-bit lanes, the low and high
+    /// halves of each `u64`).
+    fn from_fn_u64_split(f: impl FnMut(usize) -> u64) -> (Self, Self);
     /// Lane-wise rotate left by `k` bits (`0 < k < width`).
     #[inline(always)]
     fn rotate_left(self, k: u32) -> Self {
@@ -167,6 +187,11 @@ macro_rules! uint_scalar {
             #[inline(always)]
             fn from_fn_u64(mut f: impl FnMut(usize) -> u64) -> Self {
                 f(0) as $t
+            }
+            #[inline(always)]
+            fn from_fn_u64_split(mut f: impl FnMut(usize) -> u64) -> (Self, Self) {
+                let v = f(0);
+                (v as $t, (v >> 32) as $t)
             }
         }
     };
@@ -204,6 +229,18 @@ macro_rules! uint_simd {
                     i += 1;
                 }
                 <$t>::new(a)
+            }
+            #[inline(always)]
+            fn from_fn_u64_split(mut f: impl FnMut(usize) -> u64) -> (Self, Self) {
+                let (mut lo, mut hi) = ([0 as $s; $n], [0 as $s; $n]);
+                let mut i = 0;
+                while i < $n {
+                    let v = f(i);
+                    lo[i] = v as $s;
+                    hi[i] = (v >> 32) as $s;
+                    i += 1;
+                }
+                (<$t>::new(lo), <$t>::new(hi))
             }
         }
     };
@@ -534,6 +571,28 @@ simd_lane!(f64x4, f64, u64x4, u32x4, 4);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `from_fn_u64_split` is `from_fn_u64` of `f` and of `f >> 32`, on every uint lane type.
+    #[test]
+    fn split_is_two_from_fns() {
+        fn check<U: UintLanes>() {
+            let f = |i: usize| 0x0123_4567_89ab_cdef_u64.rotate_left(8 * i as u32 + 4);
+            let (lo, hi) = U::from_fn_u64_split(f);
+            let (want_lo, want_hi) = (U::from_fn_u64(f), U::from_fn_u64(|i| f(i) >> 32));
+            for i in 0..U::LANES {
+                assert_eq!(lo.extract_u64(i), want_lo.extract_u64(i), "lane {i}");
+                assert_eq!(hi.extract_u64(i), want_hi.extract_u64(i), "lane {i}");
+            }
+            assert_ne!(lo.extract_u64(1), hi.extract_u64(1));
+        }
+        check::<u32>();
+        check::<u64>();
+        check::<u32x4>();
+        check::<u32x8>();
+        check::<u64x4>();
+        check::<Duo<u32x8>>();
+        check::<Duo<Duo<u32x4>>>();
+    }
 
     #[test]
     fn round_floor_match_reference() {

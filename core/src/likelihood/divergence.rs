@@ -93,7 +93,7 @@ impl<const D: usize, const M: usize, V: VectorField<D>> DivergenceMethod<D, V> f
         let mut s = Streams::<L>::new(self.seed, first_index);
         let probe = self.probe;
         core::array::from_fn(|_| {
-            core::array::from_fn(|_| match probe {
+            crate::lane::array_fn(|_| match probe {
                 Probe::Rademacher => s.rademacher(),
                 Probe::Gaussian => s.normal(),
             })
@@ -102,7 +102,7 @@ impl<const D: usize, const M: usize, V: VectorField<D>> DivergenceMethod<D, V> f
     #[inline]
     fn eval<L: Lane>(&self, field: &V, v: &[[L; D]; M], t: L, x: &[L; D]) -> ([L; D], L) {
         // One pass with M tangents: tangent m of output i is (J vₘ)ᵢ.
-        let xd: [Dual<L, M>; D] = core::array::from_fn(|i| Dual::new(x[i], v.map(|vm| vm[i])));
+        let xd: [Dual<L, M>; D] = crate::lane::array_fn(|i| Dual::new(x[i], v.map(|vm| vm[i])));
         let y = field.eval(Dual::constant(t), &xd);
         let mut acc = L::from_f64(0.0);
         for (i, yi) in y.iter().enumerate() {

@@ -65,7 +65,7 @@ impl<const D: usize, M: ScoreModel<D>, S: Sde> VectorField<D> for ProbabilityFlo
         let g = self.sde.diffusion(t);
         let half_g2 = R::from_f64(0.5) * g * g;
         let s = self.model.score(x, t);
-        core::array::from_fn(|i| c * x[i] - half_g2 * s[i])
+        crate::lane::array_fn(|i| c * x[i] - half_g2 * s[i])
     }
 }
 

@@ -80,11 +80,11 @@ impl<const D: usize, S: Sde, M: TrainableScore<D>> Loss<D, M> for Dsm<S> {
         let t = eps + (<L as Real>::from_f32(self.sde.t_max()) - eps) * rng.uniform();
         let z: [L; D] = rng.normal_array();
         let (alpha, sigma) = self.sde.marginal(t);
-        let xt: [L; D] = core::array::from_fn(|i| alpha * x[i] + sigma * z[i]);
+        let xt: [L; D] = crate::lane::array_fn(|i| alpha * x[i] + sigma * z[i]);
         let (s, tape) = model.score_tape(&xt, t);
         let mut loss = L::zero();
         let sbar: [L; D] = match self.weighting {
-            Weighting::SigmaSquared => core::array::from_fn(|i| {
+            Weighting::SigmaSquared => crate::lane::array_fn(|i| {
                 let r = s[i] * sigma + z[i];
                 loss += r * r;
                 <L as Real>::from_f64(2.0) * r * sigma
@@ -92,7 +92,7 @@ impl<const D: usize, S: Sde, M: TrainableScore<D>> Loss<D, M> for Dsm<S> {
             Weighting::Likelihood => {
                 let g = self.sde.diffusion(t);
                 let g2 = g * g;
-                let sbar = core::array::from_fn(|i| {
+                let sbar = crate::lane::array_fn(|i| {
                     let r = s[i] + z[i] / sigma;
                     loss += r * r;
                     <L as Real>::from_f64(2.0) * g2 * r
@@ -171,10 +171,10 @@ impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for DsmLevels {
         let i = Real::min(Lane::floor(rng.uniform() * n), n - <L as Real>::one());
         let sigma = self.sigma(i);
         let z: [L; D] = rng.normal_array();
-        let xt: [L; D] = core::array::from_fn(|k| x[k] + sigma * z[k]);
+        let xt: [L; D] = crate::lane::array_fn(|k| x[k] + sigma * z[k]);
         let (s, tape) = model.score_tape(&xt, sigma);
         let mut loss = L::zero();
-        let sbar: [L; D] = core::array::from_fn(|k| {
+        let sbar: [L; D] = crate::lane::array_fn(|k| {
             let r = s[k] * sigma + z[k];
             loss += r * r;
             <L as Real>::from_f64(2.0) * r * sigma

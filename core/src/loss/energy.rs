@@ -15,7 +15,7 @@ pub trait LogDensity<const D: usize> {
     /// log p̃(x) and its gradient ∇ₓ log p̃, by a D-tangent dual pass.
     #[inline]
     fn grad<R: Real>(&self, x: &[R; D]) -> (R, [R; D]) {
-        let xd: [Dual<R, D>; D] = core::array::from_fn(|i| Dual::variable(x[i], i));
+        let xd: [Dual<R, D>; D] = crate::lane::array_fn(|i| Dual::variable(x[i], i));
         let l = self.log_density(&xd);
         (l.re, l.eps)
     }

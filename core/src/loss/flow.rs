@@ -75,7 +75,7 @@ impl<const D: usize, B: TrainableForward<D>, T: LogDensity<D>> Loss<D, B> for Re
         let (x, l, tape) = model.forward_tape(z);
         let (lp, g) = self.target.grad(&x);
         let base = Distribution::<D>::log_prob(&StandardNormal, &z);
-        let xbar: [L; D] = core::array::from_fn(|i| -g[i]);
+        let xbar: [L; D] = crate::lane::array_fn(|i| -g[i]);
         let _ = model.forward_backward(&z, &tape, &xbar, -<L as Real>::one(), grad);
         base - l - lp
     }

@@ -422,7 +422,7 @@ where
         let mut rec = Recorder::new(&mut *ws.record, BLOCK / w);
         for (c, chunk) in block.chunks_exact(w).enumerate() {
             let x: [L; D] =
-                core::array::from_fn(|d| L::from_fn(|j| chunk.get(j).map_or(0.0, |r| r[d])));
+                crate::lane::array_fn(|d| L::from_fn(|j| chunk.get(j).map_or(0.0, |r| r[d])));
             let index = (b * BLOCK + c * w) as u64;
             let mut rng = Streams::<L>::new(seed, first_index.wrapping_add(index));
             let l = loss.loss_grad(model, &x, &mut rng, &mut rec, &mut ws.scratch);
@@ -446,7 +446,7 @@ where
     }
     let mut finite = true;
     for (k, o) in out.iter_mut().enumerate() {
-        let v: [f32; SLOTS] = core::array::from_fn(|j| {
+        let v: [f32; SLOTS] = crate::lane::array_fn(|j| {
             ws.slots.get((j / w) * p + k).map_or(0.0, |s| s.extract(j % w))
         });
         *o = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));

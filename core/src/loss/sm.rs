@@ -47,7 +47,7 @@ impl<const D: usize, T: ScoreModel<D>, M: TrainableScore<D>> Loss<D, M> for Expl
         let (s, tape) = model.score_tape(x, t);
         let target = self.target.score(x, t);
         let mut loss = <L as Real>::zero();
-        let sbar: [L; D] = core::array::from_fn(|i| {
+        let sbar: [L; D] = crate::lane::array_fn(|i| {
             let r = s[i] - target[i];
             loss += r * r;
             <L as Real>::from_f64(2.0) * r
@@ -98,15 +98,15 @@ fn dual_pass<const D: usize, L: Lane, M: TrainableScore<D>>(
     c: impl FnOnce(&[L; D]) -> [L; D],
     scratch: &mut Scratch<'_, L>,
 ) -> ([L; D], L) {
-    let xd: [Dual<L, 1>; D] = core::array::from_fn(|i| Dual::new(x[i], [v[i]]));
+    let xd: [Dual<L, 1>; D] = crate::lane::array_fn(|i| Dual::new(x[i], [v[i]]));
     let (sd, tape) = model.score_tape(&xd, Dual::constant(t));
-    let s: [L; D] = core::array::from_fn(|i| sd[i].re);
+    let s: [L; D] = crate::lane::array_fn(|i| sd[i].re);
     let mut vjv = <L as Real>::zero();
     for i in 0..D {
         vjv += v[i] * sd[i].eps[0];
     }
     let ce = c(&s);
-    let cot: [Dual<L, 1>; D] = core::array::from_fn(|i| Dual::new(v[i], [ce[i]]));
+    let cot: [Dual<L, 1>; D] = crate::lane::array_fn(|i| Dual::new(v[i], [ce[i]]));
     scratch.dual.fill(Dual::constant(<L as Real>::zero()));
     model.score_backward(&tape, &cot, &mut *scratch.dual);
     for (f, d) in scratch.flat.iter_mut().zip(scratch.dual.iter()) {
@@ -129,7 +129,7 @@ impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for Ssm {
         scratch: &mut Scratch<'_, L>,
     ) -> L {
         let v: [L; D] = match self.projection {
-            Projection::Rademacher => core::array::from_fn(|_| rng.rademacher()),
+            Projection::Rademacher => crate::lane::array_fn(|_| rng.rademacher()),
             Projection::Gaussian => rng.normal_array(),
         };
         let half = <L as Real>::from_f64(0.5);
@@ -153,7 +153,7 @@ impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for Ssm {
                         vs += v[i] * s[i];
                     }
                     second = half * vs * vs;
-                    core::array::from_fn(|i| vs * v[i])
+                    crate::lane::array_fn(|i| vs * v[i])
                 }
             },
             scratch,
@@ -198,12 +198,9 @@ impl<const D: usize, M: TrainableScore<D>> Loss<D, M> for Ism {
         let mut loss = <L as Real>::zero();
         scratch.flat.fill(<L as Real>::zero());
         for k in 0..D {
-            let v: [L; D] =
-                core::array::from_fn(
-                    |i| {
-                        if i == k { <L as Real>::one() } else { <L as Real>::zero() }
-                    },
-                );
+            let v: [L; D] = crate::lane::array_fn(|i| {
+                if i == k { <L as Real>::one() } else { <L as Real>::zero() }
+            });
             let mut sq = <L as Real>::zero();
             let (_, jkk) = dual_pass(
                 model,

@@ -62,13 +62,13 @@ impl<const F: usize> TimeEmbedding<F> {
             });
         }
         let mut rng = Streams::<f32>::new(seed, 1);
-        Self::new(core::array::from_fn(|_| scale * rng.normal()), feature)
+        Self::new(crate::lane::array_fn(|_| scale * rng.normal()), feature)
     }
 
     /// DDPM's sinusoidal embedding of τ = 999·t.
     pub fn sinusoidal() -> Self {
         let denom = F.saturating_sub(1).max(1) as f64;
-        let freqs = core::array::from_fn(|k| {
+        let freqs = crate::lane::array_fn(|k| {
             (libm::exp(-libm::log(DDPM_MAX_PERIOD) * k as f64 / denom) / core::f64::consts::TAU)
                 as f32
         });

@@ -582,11 +582,11 @@ impl<const IN: usize, const H: usize, const OUT: usize, const EXTRA: usize> Mlp<
         let out_at = l_in + EXTRA * l_h;
         let mut abar = self.output.backward(Self::last(tape), ybar, &mut Offset::new(grad, out_at));
         for k in (0..EXTRA).rev() {
-            let zbar: [R; H] = core::array::from_fn(|j| abar[j] * tape.d[k][j]);
+            let zbar: [R; H] = crate::lane::array_fn(|j| abar[j] * tape.d[k][j]);
             let prev = if k == 0 { &tape.a0 } else { &tape.a[k - 1] };
             abar = self.hidden[k].backward(prev, &zbar, &mut Offset::new(grad, l_in + k * l_h));
         }
-        core::array::from_fn(|j| abar[j] * tape.d0[j])
+        crate::lane::array_fn(|j| abar[j] * tape.d0[j])
     }
 }
 
@@ -641,10 +641,10 @@ mod tests {
     fn scalar_and_f32x8_agree_bit_for_bit() {
         for act in [Activation::Tanh, Activation::Relu, Activation::Silu] {
             let net = Mlp2::<3, 16, 4>::init(act, 3);
-            let xs: [[f32; 3]; 8] = core::array::from_fn(|j| {
-                core::array::from_fn(|i| (j as f32 - 3.5) * 0.7 + i as f32)
+            let xs: [[f32; 3]; 8] = crate::lane::array_fn(|j| {
+                crate::lane::array_fn(|i| (j as f32 - 3.5) * 0.7 + i as f32)
             });
-            let wide: [f32x8; 3] = core::array::from_fn(|i| {
+            let wide: [f32x8; 3] = crate::lane::array_fn(|i| {
                 f32x8::from(core::array::from_fn::<f32, 8, _>(|j| xs[j][i]))
             });
             let yw = net.forward(&wide);

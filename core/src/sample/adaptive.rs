@@ -351,7 +351,7 @@ impl<S: Sde> AdaptiveSde<S> {
             // Empty: a fresh increment over the proposal in slot 0.
             let fresh = active & empty;
             let sh = Lane::sqrt(Lane::max(t - target, zero));
-            let w: [L; D] = core::array::from_fn(|k| sh * xi[k]);
+            let w: [L; D] = crate::lane::array_fn(|k| sh * xi[k]);
             mem.write(fresh, zero, target, &w);
             // Split the top interval [e_top, t] at the target by the Brownian bridge.
             let len = t - e_top;
@@ -359,8 +359,8 @@ impl<S: Sde> AdaptiveSde<S> {
             let far_len = target - e_top;
             let q = near_len / sel(split, len, one);
             let sd = Lane::sqrt(Lane::max(near_len * far_len / sel(split, len, one), zero));
-            let near: [L; D] = core::array::from_fn(|k| q * w_top[k] + sd * xi[k]);
-            let far: [L; D] = core::array::from_fn(|k| w_top[k] - near[k]);
+            let near: [L; D] = crate::lane::array_fn(|k| q * w_top[k] + sd * xi[k]);
+            let far: [L; D] = crate::lane::array_fn(|k| w_top[k] - near[k]);
             mem.write(split, mem.n - one, e_top, &far);
             mem.write(split, mem.n, target, &near);
             // Every stored interval fits and the proposal reaches beyond the farthest: append a
@@ -370,7 +370,7 @@ impl<S: Sde> AdaptiveSde<S> {
                 active & !empty & !split & Lane::gt(e_far, target + slack) & Lane::lt(mem.n, cap);
             mem.shift_up(append);
             let sa = Lane::sqrt(Lane::max(e_far - target, zero));
-            let w: [L; D] = core::array::from_fn(|k| sa * xi[k]);
+            let w: [L; D] = crate::lane::array_fn(|k| sa * xi[k]);
             mem.write(append, zero, target, &w);
             mem.n += sel(fresh | split | append, one, zero);
             deepest = Lane::max(deepest, mem.n);
@@ -390,10 +390,10 @@ impl<S: Sde> AdaptiveSde<S> {
             let hh = t - t1;
             let a0 = reverse_drift(&self.sde, model, x, t);
             let (g0, g1) = (self.sde.diffusion(t), self.sde.diffusion(t1));
-            let x1: [L; D] = core::array::from_fn(|k| x[k] + hh * a0[k] + g0 * dw[k]);
+            let x1: [L; D] = crate::lane::array_fn(|k| x[k] + hh * a0[k] + g0 * dw[k]);
             let a1 = reverse_drift(&self.sde, model, &x1, t1);
             let half = c(0.5);
-            let x2: [L; D] = core::array::from_fn(|k| {
+            let x2: [L; D] = crate::lane::array_fn(|k| {
                 x[k] + half * hh * (a0[k] + a1[k]) + half * (g0 + g1) * dw[k]
             });
             let one_active = sel(active, one, zero);

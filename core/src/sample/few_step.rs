@@ -228,7 +228,7 @@ fn denoise<L: Lane, M: ScoreModel<D>, const D: usize>(
 ) -> [L; D] {
     let s = score_at(model, xh, lv);
     let k = <L as Lane>::from_f64(lv.sigma * lv.sigma / lv.alpha);
-    core::array::from_fn(|j| xh[j] + k * s[j])
+    crate::lane::array_fn(|j| xh[j] + k * s[j])
 }
 
 /// Karras et al.'s deterministic second-order Heun sampler on the EDM schedule (module docs).
@@ -271,7 +271,7 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for EdmHeun<S> 
             let s0 = score_at(model, &xh, &prev);
             let m0 = <L as Lane>::from_f64(-prev.sigma);
             let d0 = s0.map(|v| m0 * v);
-            let xe: [L; D] = core::array::from_fn(|k| xh[k] + dsig * d0[k]);
+            let xe: [L; D] = crate::lane::array_fn(|k| xh[k] + dsig * d0[k]);
             let s1 = score_at(model, &xe, &next);
             let m1 = <L as Lane>::from_f64(-next.sigma);
             let half = <L as Lane>::from_f64(0.5);
@@ -345,7 +345,7 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
             } else {
                 let q = 0.5 * h / h_old; // 1/(2r), r = h_old/h
                 let (c1, c0) = (<L as Lane>::from_f64(1.0 + q), <L as Lane>::from_f64(q));
-                core::array::from_fn(|j| c1 * den[j] - c0 * d_old[j])
+                crate::lane::array_fn(|j| c1 * den[j] - c0 * d_old[j])
             };
             // x̂ ← (σ̄ᵢ₊₁/σ̄ᵢ) x̂ − (e^{−h} − 1) D' with e^{−h} = σ̄ᵢ₊₁/σ̄ᵢ.
             let (r, one_m_r) = (<L as Lane>::from_f64(ratio), <L as Lane>::from_f64(1.0 - ratio));

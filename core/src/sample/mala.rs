@@ -111,7 +111,7 @@ impl Mala {
         for _ in 0..self.steps {
             let z: [L; D] = rng.normal_array();
             let u: L = rng.uniform_open();
-            let y: [L; D] = core::array::from_fn(|i| x[i] + eps * s[i] + noise * z[i]);
+            let y: [L; D] = crate::lane::array_fn(|i| x[i] + eps * s[i] + noise * z[i]);
             let sy = model.score(&y, t);
             let lpy = model.log_density(&y, t);
             // log q(x|y) − log q(y|x) = −(‖x − y − ε s(y)‖² − ‖y − x − ε s(x)‖²)/(4ε).

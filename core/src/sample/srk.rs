@@ -44,7 +44,7 @@ where
     let c = sde.drift_coef(t);
     let g = sde.diffusion(t);
     let g2 = g * g;
-    core::array::from_fn(|i| g2 * s[i] - c * x[i])
+    crate::lane::array_fn(|i| g2 * s[i] - c * x[i])
 }
 
 /// The Brownian increment ΔW = √h ξ₁ and the iterated integral ΔZ = ∫∫ dW ds =
@@ -103,7 +103,7 @@ impl SrkMethod {
         match self {
             SrkMethod::Sra1 => {
                 let inv_h = c(1.0) / h;
-                let h2: [L; D] = core::array::from_fn(|i| {
+                let h2: [L; D] = crate::lane::array_fn(|i| {
                     x[i] + c(0.75) * h * a1[i] + c(1.5) * g1 * dz[i] * inv_h
                 });
                 let a2 = reverse_drift(sde, model, &h2, t - c(0.75) * h);
@@ -115,7 +115,7 @@ impl SrkMethod {
                 }
             }
             SrkMethod::Heun => {
-                let xt: [L; D] = core::array::from_fn(|i| x[i] + h * a1[i] + g0 * dw[i]);
+                let xt: [L; D] = crate::lane::array_fn(|i| x[i] + h * a1[i] + g0 * dw[i]);
                 let a2 = reverse_drift(sde, model, &xt, t - h);
                 let half = c(0.5);
                 for i in 0..D {

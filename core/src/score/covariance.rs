@@ -66,7 +66,7 @@ pub fn jacobi<const D: usize>(a: [[f64; D]; D]) -> Option<([f64; D], [[f64; D]; 
             }
         }
         if !rotated {
-            return Some((core::array::from_fn(|i| at(&a, i, i)), v));
+            return Some((crate::lane::array_fn(|i| at(&a, i, i)), v));
         }
     }
     None
@@ -126,7 +126,7 @@ impl<const D: usize> Covariance<D> {
     /// The identity matrix (Q = I, Λ = I).
     pub fn identity() -> Self {
         let basis =
-            core::array::from_fn(|i| core::array::from_fn(|j| if i == j { 1.0 } else { 0.0 }));
+            core::array::from_fn(|i| crate::lane::array_fn(|j| if i == j { 1.0 } else { 0.0 }));
         Self { matrix: basis, basis, eigenvalues: [1.0; D], log_det: 0.0 }
     }
 

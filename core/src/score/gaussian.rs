@@ -61,8 +61,8 @@ impl<const D: usize> Gaussian<D> {
     /// Σ⁻¹(μ − x), and μ − x.
     #[inline(always)]
     fn precision_times_residual<R: Real>(&self, x: &[R; D]) -> ([R; D], [R; D]) {
-        let r: [R; D] = core::array::from_fn(|i| R::from_f32(self.mean[i]) - x[i]);
-        let s = core::array::from_fn(|i| {
+        let r: [R; D] = crate::lane::array_fn(|i| R::from_f32(self.mean[i]) - x[i]);
+        let s = crate::lane::array_fn(|i| {
             let mut acc = R::zero();
             for (p, rj) in self.precision[i].iter().zip(r.iter()) {
                 acc += R::from_f32(*p) * *rj;
@@ -96,7 +96,7 @@ impl<const D: usize> Distribution<D> for Gaussian<D> {
     #[inline]
     fn sample<L: Lane, S: LaneSource<L>>(&self, rng: &mut S) -> [L; D] {
         let z: [L; D] = rng.normal_array();
-        core::array::from_fn(|i| {
+        crate::lane::array_fn(|i| {
             let mut acc = <L as Lane>::from_f32(self.mean[i]);
             for (a, zj) in self.sqrt_factor[i].iter().zip(z.iter()) {
                 acc += <L as Lane>::from_f32(*a) * *zj;

@@ -104,7 +104,7 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         }
         let rotated_means = core::array::from_fn(|k| {
             let b = covs[k].basis();
-            core::array::from_fn(|j| {
+            crate::lane::array_fn(|j| {
                 b[j].iter().zip(means[k].iter()).map(|(q, m)| *q as f64 * *m as f64).sum::<f64>()
                     as f32
             })
@@ -386,7 +386,7 @@ impl<const D: usize, const K: usize, S: Sde> MixtureScore<D, K, S> {
         let x0 = self.mixture.sample(rng);
         let eps: [L; D] = rng.normal_array();
         let (a, s) = self.sde.marginal(t);
-        core::array::from_fn(|i| a * x0[i] + s * eps[i])
+        crate::lane::array_fn(|i| a * x0[i] + s * eps[i])
     }
 }
 
@@ -440,7 +440,7 @@ impl<const D: usize, const K: usize> NoisyMixture<D, K> {
     pub fn sample_at<L: Lane, G: LaneSource<L>>(&self, sigma: L, rng: &mut G) -> [L; D] {
         let x0 = self.mixture.sample(rng);
         let eps: [L; D] = rng.normal_array();
-        core::array::from_fn(|i| x0[i] + sigma * eps[i])
+        crate::lane::array_fn(|i| x0[i] + sigma * eps[i])
     }
 }
 
@@ -490,7 +490,7 @@ mod tests {
         let mut means = [[0.0f32; 5]; 3];
         let mut covs = [[[0.0f32; 5]; 5]; 3];
         for k in 0..3 {
-            let a: [[f64; 5]; 5] = core::array::from_fn(|_| rng.normal_array());
+            let a: [[f64; 5]; 5] = crate::lane::array_fn(|_| rng.normal_array());
             for i in 0..5 {
                 means[k][i] = (3.0 * rng.normal()) as f32;
                 for j in 0..5 {
@@ -527,7 +527,7 @@ mod tests {
             // Points from p_t and broad points (far tails).
             let mut x = model.sample_at(t, &mut rng);
             if rng.uniform() < 0.3 {
-                x = core::array::from_fn(|_| 10.0 * rng.normal());
+                x = crate::lane::array_fn(|_| 10.0 * rng.normal());
             }
             let ev = model.evaluate(&x, t);
             assert!((ev.log_density - model.log_density(&x, t)).abs() < 1e-12);
@@ -637,8 +637,8 @@ mod tests {
     fn lanes_are_independent() {
         use wide::f32x8;
         let m = mixture2().under(Ve::default());
-        let xs: [[f32; 2]; 8] = core::array::from_fn(|j| [j as f32 - 3.0, 1.5 - j as f32]);
-        let ts: [f32; 8] = core::array::from_fn(|j| 0.01 + 0.12 * j as f32);
+        let xs: [[f32; 2]; 8] = crate::lane::array_fn(|j| [j as f32 - 3.0, 1.5 - j as f32]);
+        let ts: [f32; 8] = crate::lane::array_fn(|j| 0.01 + 0.12 * j as f32);
         let mut x = [f32x8::from(xs.map(|v| v[0])), f32x8::from(xs.map(|v| v[1]))];
         let t = f32x8::from(ts);
         let ev = m.evaluate(&x, t);
@@ -710,9 +710,9 @@ mod tests {
     fn zero_weight_padding_changes_nothing() {
         let m = mixture5();
         let (w, mu, cov) = (m.weights(), m.means(), m.covariances());
-        let pad_w: [f32; 8] = core::array::from_fn(|k| if k < 3 { w[k] } else { 0.0 });
-        let pad_mu: [[f32; 5]; 8] = core::array::from_fn(|k| if k < 3 { mu[k] } else { [7.0; 5] });
-        let pad_cov: [[[f32; 5]; 5]; 8] = core::array::from_fn(|k| {
+        let pad_w: [f32; 8] = crate::lane::array_fn(|k| if k < 3 { w[k] } else { 0.0 });
+        let pad_mu: [[f32; 5]; 8] = crate::lane::array_fn(|k| if k < 3 { mu[k] } else { [7.0; 5] });
+        let pad_cov: [[[f32; 5]; 5]; 8] = crate::lane::array_fn(|k| {
             let mut c = [[0.0; 5]; 5];
             for (i, row) in c.iter_mut().enumerate() {
                 row[i] = 1.0 + k as f32;
@@ -723,7 +723,7 @@ mod tests {
         assert_eq!((m.active_components(), padded.active_components()), (3, 3));
         let mut rng = Streams::<f64>::new(5, 0);
         for _ in 0..200 {
-            let x: [f64; 5] = core::array::from_fn(|_| 6.0 * rng.normal());
+            let x: [f64; 5] = crate::lane::array_fn(|_| 6.0 * rng.normal());
             let (a, sg) = (0.3 + rng.uniform(), 0.05 + rng.uniform());
             let (e, f) = (m.perturbed_eval(&x, a, sg), padded.perturbed_eval(&x, a, sg));
             let same = |u: &[f64], v: &[f64]| {

@@ -50,7 +50,7 @@ pub trait Sde {
     #[inline(always)]
     fn drift<R: Real, const D: usize>(&self, x: &[R; D], t: R) -> [R; D] {
         let c = self.drift_coef(t);
-        core::array::from_fn(|i| c * x[i])
+        crate::lane::array_fn(|i| c * x[i])
     }
     /// log N(x; 0, s² I) of the prior.
     #[inline]

@@ -134,6 +134,18 @@ macro_rules! uint_lanes {
                 }
                 $t(cast(a))
             }
+            #[inline(always)]
+            fn from_fn_u64_split(mut f: impl FnMut(usize) -> u64) -> (Self, Self) {
+                let (mut lo, mut hi) = ([0 as $u; $n], [0 as $u; $n]);
+                let mut i = 0;
+                while i < $n {
+                    let v = f(i);
+                    lo[i] = v as $u;
+                    hi[i] = (v >> 32) as $u;
+                    i += 1;
+                }
+                ($t(cast(lo)), $t(cast(hi)))
+            }
         }
     };
 }
