@@ -21,6 +21,12 @@ use crate::rng::{LaneSource, Streams};
 pub trait ExactDivergenceField<const D: usize>: VectorField<D> {
     /// ∇ₓ·F(t, x), exact.
     fn divergence<R: Real>(&self, t: R, x: &[R; D]) -> R;
+    /// F(t, x) and ∇ₓ·F(t, x) together, the same bits as [`VectorField::eval`] and
+    /// [`ExactDivergenceField::divergence`] (fields that share work between them override it).
+    #[inline]
+    fn eval_and_divergence<R: Real>(&self, t: R, x: &[R; D]) -> ([R; D], R) {
+        (self.eval(t, x), self.divergence(t, x))
+    }
 }
 
 /// A way to evaluate F(t, x) together with (an estimate of) ∇·F(t, x).
@@ -57,7 +63,7 @@ impl<const D: usize, V: ExactDivergenceField<D>> DivergenceMethod<D, V> for Clos
     fn probes<L: Lane>(&self, _first_index: u64) {}
     #[inline]
     fn eval<L: Lane>(&self, field: &V, _probes: &(), t: L, x: &[L; D]) -> ([L; D], L) {
-        (field.eval(t, x), field.divergence(t, x))
+        field.eval_and_divergence(t, x)
     }
 }
 

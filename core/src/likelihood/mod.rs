@@ -79,6 +79,16 @@ impl<const D: usize, M: ExactScoreModel<D>, S: Sde> ExactDivergenceField<D>
         let g = self.sde.diffusion(t);
         c * R::from_f64(D as f64) - R::from_f64(0.5) * g * g * self.model.divergence(x, t)
     }
+    #[inline]
+    fn eval_and_divergence<R: Real>(&self, t: R, x: &[R; D]) -> ([R; D], R) {
+        // The same expressions as `eval` and `divergence`, on the model's one-pass evaluation.
+        let c = self.sde.drift_coef(t);
+        let g = self.sde.diffusion(t);
+        let half_g2 = R::from_f64(0.5) * g * g;
+        let (s, div) = self.model.score_and_divergence(x, t);
+        let f = crate::lane::array_fn(|i| c * x[i] - half_g2 * s[i]);
+        (f, c * R::from_f64(D as f64) - half_g2 * div)
+    }
 }
 
 /// Log-likelihoods of a lane of points, with per-lane NFE and outcome.

@@ -412,6 +412,13 @@ impl<const D: usize, const K: usize, S: Sde> ExactScoreModel<D> for MixtureScore
     fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R {
         self.evaluate(x, t).divergence
     }
+    /// One pass ([`MixtureScore::evaluate`]); its score has the bits of
+    /// [`ScoreModel::score`]'s.
+    #[inline]
+    fn score_and_divergence<R: Real>(&self, x: &[R; D], t: R) -> ([R; D], R) {
+        let e = self.evaluate(x, t);
+        (e.score, e.divergence)
+    }
 }
 
 /// A [`GaussianMixture`] convolved with N(0, σ² I) (NCSN's perturbation, α = 1): the time
@@ -459,6 +466,13 @@ impl<const D: usize, const K: usize> ExactScoreModel<D> for NoisyMixture<D, K> {
     #[inline]
     fn divergence<R: Real>(&self, x: &[R; D], sigma: R) -> R {
         self.evaluate(x, sigma).divergence
+    }
+    /// One pass ([`NoisyMixture::evaluate`]); its score has the bits of
+    /// [`ScoreModel::score`]'s.
+    #[inline]
+    fn score_and_divergence<R: Real>(&self, x: &[R; D], sigma: R) -> ([R; D], R) {
+        let e = self.evaluate(x, sigma);
+        (e.score, e.divergence)
     }
 }
 
@@ -548,6 +562,11 @@ mod tests {
             worst.1 = worst.1.max(e);
             assert!(e < FD_TOL, "divergence at t={t}: {} vs fd {div_fd}", ev.divergence);
             assert_eq!(model.divergence(&x, t), ev.divergence);
+            assert_eq!(model.score_and_divergence(&x, t), (ev.score, ev.divergence));
+            let noisy = m.noisy();
+            let sigma = 0.1 + t;
+            let (ns, nd) = noisy.score_and_divergence(&x, sigma);
+            assert_eq!((ns, nd), (noisy.score(&x, sigma), noisy.divergence(&x, sigma)));
         }
         assert!(worst.0 < FD_TOL && worst.1 < FD_TOL, "worst {worst:?}");
     }

@@ -32,6 +32,12 @@ pub trait ExactScoreModel<const D: usize>: ScoreModel<D> {
     fn log_density<R: Real>(&self, x: &[R; D], t: R) -> R;
     /// ∇ₓ · s(x, t), exact.
     fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R;
+    /// [`ScoreModel::score`] and [`ExactScoreModel::divergence`] together, the same bits as
+    /// each alone: models that compute both in one pass override it (the Gaussian mixtures).
+    #[inline]
+    fn score_and_divergence<R: Real>(&self, x: &[R; D], t: R) -> ([R; D], R) {
+        (self.score(x, t), self.divergence(x, t))
+    }
 }
 
 /// A score model with trainable parameters and a reverse-mode backward pass (MATH.md §7).

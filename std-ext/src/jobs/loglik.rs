@@ -9,6 +9,7 @@ use std::time::Instant;
 use flowscore::dist::StandardNormal;
 use flowscore::flow::{Bijector, Flow};
 use flowscore::format::Standardize;
+use flowscore::likelihood::ExactDivergence;
 use flowscore::likelihood::prior::SdePrior;
 use flowscore::score::ScoreModel;
 use flowscore::sde::Sde;
@@ -375,7 +376,7 @@ pub(crate) fn score_log_p<M: ScoreModel<2> + Sync, S: Sde + Sync>(
         z.data.extend_from_slice(&s.to_model(&[row[0], row[1]]));
     }
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
-    pf_rows(model, sde, &SdePrior(sde), &z, pf, &mut out)?;
+    pf_rows(model, sde, &SdePrior(sde), &ExactDivergence, &z, pf, &mut out)?;
     for l in &mut out.log_p {
         *l += s.log_det_to_model();
     }

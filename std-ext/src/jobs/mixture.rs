@@ -20,7 +20,7 @@ use anyhow::anyhow;
 use flowscore::batch::{ChunkKernel, WideScalar, for_each_chunk, part_mut, scatter};
 use flowscore::lane::{Lane, Scalar};
 use flowscore::likelihood::sampling::{OdeSolver, transport};
-use flowscore::likelihood::{ExactPrior, ProbabilityFlow, exact_log_density};
+use flowscore::likelihood::{ClosedFormDivergence, ExactPrior, ProbabilityFlow, exact_log_density};
 use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
@@ -575,7 +575,9 @@ fn loglik_dk<const D: usize, const K: usize>(
     let model = mix.under(sde);
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
     if job.method != Method::Exact {
-        pf_rows(&model, &sde, &ExactPrior(&model), data, &job.into(), &mut out)?;
+        // The mixture's closed-form divergence (one pass with its score): exact, as the duals.
+        let div = &ClosedFormDivergence;
+        pf_rows(&model, &sde, &ExactPrior(&model), div, data, &job.into(), &mut out)?;
         return Ok(out);
     }
     out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
@@ -769,13 +771,14 @@ mod tests {
         let rate = accepted / (job.steps as f64 * n as f64);
         assert!((out.mean_stat - rate).abs() < 1e-12, "{} vs {rate}", out.mean_stat);
     }
-    /// The lane path of `loglik --method ode` gives every row the bits of its own scalar solve
-    /// (index i), across lane groups, the scalar tail and parallel blocks; and a row far out
-    /// is still solved to the closed form's value within the tolerance.
+    /// The lane path of `loglik --method ode` (the mixture's closed-form divergence) gives every
+    /// row the bits of its own scalar solve (index i), across lane groups, the scalar tail and
+    /// parallel blocks; and a row far out is still solved to the closed form's value within
+    /// the tolerance.
     #[test]
     fn ode_rows_give_every_row_its_scalar_solve() {
         use crate::jobs::pf_rows::BLOCK;
-        use flowscore::likelihood::{ExactDivergence, PfConfig, pf_log_likelihood};
+        use flowscore::likelihood::{PfConfig, pf_log_likelihood};
         let spec = Spec::ncsn_mixture();
         let mix = mixture!(2, 16, &spec).unwrap();
         let n = BLOCK + 6;
@@ -805,7 +808,7 @@ mod tests {
             let r = pf_log_likelihood(
                 &model,
                 &job.sde,
-                &ExactDivergence,
+                &ClosedFormDivergence,
                 &ExactPrior(&model),
                 &x,
                 i as u64,

@@ -2,15 +2,17 @@
 //! prior: the closed-form mixtures of `loglik --target` (prior: the mixture's exact p_T) and
 //! the learned score networks of `loglik --model` and `eval` (prior: the SDE's p_T).
 //!
-//! The exact divergence runs on the core's `f64x4` batch API in parallel blocks; Hutchinson's
-//! estimator one row at a time on [`crate::par`]'s driver. Row i is point i of the batch API
-//! wherever it lands (its probes drawn from the stream (seed + m, i)), so each row gets the bits
-//! of its own scalar solve whatever the lane width, block or thread count.
+//! The exact divergence (the caller's method: the mixtures' closed form, which shares its
+//! pass with the score, or the networks' forward-mode duals) runs on the core's `f64x4` batch
+//! API in parallel blocks; Hutchinson's estimator one row at a time on [`crate::par`]'s
+//! driver. Row i is point i of the batch API wherever it lands (its probes drawn from the
+//! stream (seed + m, i)), so each row gets the bits of its own scalar solve whatever the lane
+//! width, block or thread count.
 
 use anyhow::anyhow;
 use flowscore::likelihood::prior::Prior;
 use flowscore::likelihood::{
-    ExactDivergence, Hutchinson, LogLik, PfConfig, Probe, pf_log_likelihood,
+    DivergenceMethod, Hutchinson, LogLik, PfConfig, ProbabilityFlow, Probe, pf_log_likelihood,
     pf_log_likelihood_batch,
 };
 use flowscore::ode::Dopri5Options;
@@ -65,16 +67,18 @@ impl From<&LoglikSettings> for PfSettings {
 
 /// Appends log p_ε(x) and the NFE of every row of `data` (D columns, in the model's
 /// coordinates) to `out`, by the probability-flow ODE of `model` under `sde` from ε to T with
-/// `prior` at T: the exact divergence for [`Method::Ode`], the mean of `job.probes`
+/// `prior` at T: the exact divergence `exact` for [`Method::Ode`], the mean of `job.probes`
 /// single-probe Rademacher estimates for [`Method::OdeHutchinson`] (probe set m from the
 /// streams of seed + m: unbiased, its variance falling as 1/M).
 ///
 /// Errors: a row whose solve fails or whose log-density is not finite in `f64` (named by its
 /// index); [`Method::Exact`], which has no ODE.
-pub(crate) fn pf_rows<const D: usize, M, S, P>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pf_rows<const D: usize, M, S, P, Dv>(
     model: &M,
     sde: &S,
     prior: &P,
+    exact: &Dv,
     data: &Table,
     job: &PfSettings,
     out: &mut LoglikOutput,
@@ -83,6 +87,7 @@ where
     M: ScoreModel<D> + Sync,
     S: Sde + Sync,
     P: Prior<D> + Sync,
+    for<'a> Dv: DivergenceMethod<D, ProbabilityFlow<'a, M, S>> + Sync,
 {
     if data.cols != D {
         return Err(anyhow!("data has {} columns but the model has D = {D}", data.cols));
@@ -98,7 +103,7 @@ where
     out.nfe.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
     let rows = Rows { model, sde, prior, data, cfg };
     match job.method {
-        Method::Ode => rows.exact_divergence(out),
+        Method::Ode => rows.exact_divergence(exact, out),
         Method::OdeHutchinson => rows.hutchinson(job, out),
         Method::Exact => Err(anyhow!("--method exact has no probability-flow ODE")),
     }
@@ -129,10 +134,15 @@ impl<M, S, P> Rows<'_, M, S, P>
 where
     S: Sde + Sync,
 {
-    fn exact_divergence<const D: usize>(&self, out: &mut LoglikOutput) -> anyhow::Result<()>
+    fn exact_divergence<const D: usize, Dv>(
+        &self,
+        div: &Dv,
+        out: &mut LoglikOutput,
+    ) -> anyhow::Result<()>
     where
         M: ScoreModel<D> + Sync,
         P: Prior<D> + Sync,
+        for<'a> Dv: DivergenceMethod<D, ProbabilityFlow<'a, M, S>> + Sync,
     {
         use rayon::prelude::*;
         let Self { model, sde, prior, data, cfg } = self;
@@ -148,7 +158,6 @@ where
             xs.par_chunks(BLOCK).zip(res.par_chunks_mut(BLOCK)).enumerate().try_for_each(
                 |(b, (xc, oc))| {
                     let first = (lo + b * BLOCK) as u64;
-                    let div = &ExactDivergence;
                     pf_log_likelihood_batch(*model, *sde, div, *prior, xc, first, cfg, oc)
                 },
             )?;
