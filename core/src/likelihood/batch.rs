@@ -45,9 +45,45 @@ where
     Dv: DivergenceMethod<D, V>,
     P: Prior<D>,
 {
+    log_likelihood_batch_on::<T::Wide, T, D, V, Dv, P>(
+        field,
+        div,
+        prior,
+        xs,
+        t0,
+        t1,
+        first_index,
+        opts,
+        out,
+    )
+}
+
+/// [`log_likelihood_batch`] with full chunks on the lane type `W` (the same bits for any `W`).
+/// Always inlined, with the solve on lanes with [`Lane::INLINE_KERNELS`] (flowscore-std's
+/// run-time dispatch).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn log_likelihood_batch_on<W, T, const D: usize, V, Dv, P>(
+    field: &V,
+    div: &Dv,
+    prior: &P,
+    xs: &[[T; D]],
+    t0: f64,
+    t1: f64,
+    first_index: u64,
+    opts: &Dopri5Options,
+    out: &mut [Result<LogLik, Error>],
+) -> Result<(), Error>
+where
+    W: Lane<Scalar = T>,
+    T: Scalar + Lane<Scalar = T>,
+    V: VectorField<D>,
+    Dv: DivergenceMethod<D, V>,
+    P: Prior<D>,
+{
     let lens = [("xs", xs.len()), ("out", out.len())];
     let mut k = LogLikKernel { field, div, prior, xs, t0, t1, opts, out };
-    for_each_chunk::<T::Wide, T, _>(first_index, &lens, &mut k)
+    for_each_chunk::<W, T, _>(first_index, &lens, &mut k)
 }
 
 /// [`log_likelihood_batch`] on one chunk.
@@ -69,7 +105,7 @@ where
     Dv: DivergenceMethod<D, V>,
     P: Prior<D>,
 {
-    #[inline]
+    #[inline(always)]
     fn chunk<L: Lane<Scalar = T>>(&mut self, index: u64, items: Range<usize>) -> Result<(), Error> {
         let x: [L; D] = gather(part(self.xs, &items)?);
         let r = log_likelihood(
@@ -101,9 +137,53 @@ where
     for<'a> Dv: DivergenceMethod<D, ProbabilityFlow<'a, M, S>>,
     P: Prior<D>,
 {
+    pf_log_likelihood_batch_on::<T::Wide, T, D, M, S, Dv, P>(
+        model,
+        sde,
+        div,
+        prior,
+        xs,
+        first_index,
+        cfg,
+        out,
+    )
+}
+
+/// [`pf_log_likelihood_batch`] with full chunks on the lane type `W` (the same bits for any
+/// `W`; always inlined, as [`log_likelihood_batch_on`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn pf_log_likelihood_batch_on<W, T, const D: usize, M, S, Dv, P>(
+    model: &M,
+    sde: &S,
+    div: &Dv,
+    prior: &P,
+    xs: &[[T; D]],
+    first_index: u64,
+    cfg: &super::PfConfig,
+    out: &mut [Result<LogLik, Error>],
+) -> Result<(), Error>
+where
+    W: Lane<Scalar = T>,
+    T: Scalar + Lane<Scalar = T>,
+    M: ScoreModel<D>,
+    S: Sde,
+    for<'a> Dv: DivergenceMethod<D, ProbabilityFlow<'a, M, S>>,
+    P: Prior<D>,
+{
     let field = ProbabilityFlow::new(model, sde);
     let t1 = sde.t_max() as f64;
-    log_likelihood_batch(&field, div, prior, xs, cfg.eps, t1, first_index, &cfg.opts, out)
+    log_likelihood_batch_on::<W, T, D, _, _, _>(
+        &field,
+        div,
+        prior,
+        xs,
+        cfg.eps,
+        t1,
+        first_index,
+        &cfg.opts,
+        out,
+    )
 }
 
 /// The exact log p_t(x) of a closed-form model for every point of `xs` (wide lanes, scalar

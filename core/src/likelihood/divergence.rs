@@ -61,7 +61,7 @@ impl<const D: usize, V: ExactDivergenceField<D>> DivergenceMethod<D, V> for Clos
     type Probes<L: Lane> = ();
     #[inline]
     fn probes<L: Lane>(&self, _first_index: u64) {}
-    #[inline]
+    #[inline(always)]
     fn eval<L: Lane>(&self, field: &V, _probes: &(), t: L, x: &[L; D]) -> ([L; D], L) {
         field.eval_and_divergence(t, x)
     }

@@ -26,7 +26,10 @@ pub mod divergence;
 pub mod prior;
 pub mod sampling;
 
-pub use batch::{LogLik, WideScalar, log_likelihood_batch, pf_log_likelihood_batch};
+pub use batch::{
+    LogLik, WideScalar, log_likelihood_batch, log_likelihood_batch_on, pf_log_likelihood_batch,
+    pf_log_likelihood_batch_on,
+};
 pub use divergence::{
     ClosedFormDivergence, DivergenceMethod, ExactDivergence, ExactDivergenceField, Hutchinson,
     Probe,
@@ -36,7 +39,7 @@ pub use sampling::{OdeSolver, PfOdeSampler, pf_sample, pf_sample_batch};
 
 use crate::error::Error;
 use crate::lane::Lane;
-use crate::ode::{Augmented, Dopri5Options, LaneStatus, VectorField, dopri5};
+use crate::ode::{Augmented, Dopri5Options, LaneStatus, VectorField, dopri5, dopri5_inlined};
 use crate::real::Real;
 use crate::score::{ExactScoreModel, ScoreModel};
 use crate::sde::{LIKELIHOOD_EPS, Sde};
@@ -79,7 +82,7 @@ impl<const D: usize, M: ExactScoreModel<D>, S: Sde> ExactDivergenceField<D>
         let g = self.sde.diffusion(t);
         c * R::from_f64(D as f64) - R::from_f64(0.5) * g * g * self.model.divergence(x, t)
     }
-    #[inline]
+    #[inline(always)]
     fn eval_and_divergence<R: Real>(&self, t: R, x: &[R; D]) -> ([R; D], R) {
         // The same expressions as `eval` and `divergence`, on the model's one-pass evaluation.
         let c = self.sde.drift_coef(t);
@@ -123,7 +126,11 @@ impl<L: Lane, const D: usize> LaneLogLik<L, D> {
 ///
 /// Lane j is point `first_index + j` (this fixes its Hutchinson probes). Errors only for invalid
 /// options; each lane's outcome is in the result's `status`.
+///
+/// Always inlined (its solve is not: [`dopri5()`] is a call, except on lanes with
+/// [`Lane::INLINE_KERNELS`], where the solver and the field are inlined too).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn log_likelihood<L, const D: usize, V, Dv, P>(
     field: &V,
     div: &Dv,
@@ -144,15 +151,42 @@ where
         return Err(Error::NonFinite("t0/t1"));
     }
     let probes = div.probes::<L>(first_index);
-    let aug = |t: L, s: &Augmented<L, D>| {
-        let (fx, d) = div.eval(field, &probes, t, &s.x);
-        Augmented { x: fx, l: d }
-    };
     let y0 = Augmented { x: *x, l: <L as Lane>::from_f64(0.0) };
-    let t1l = <L as Lane>::from_f64(t1);
-    let sol = dopri5(aug, <L as Lane>::from_f64(t0), t1l, y0, opts)?;
+    let (t0l, t1l) = (<L as Lane>::from_f64(t0), <L as Lane>::from_f64(t1));
+    let sol = if L::INLINE_KERNELS {
+        // The solver and the field inlined at each stage (see `Lane::INLINE_KERNELS`).
+        dopri5_inlined(
+            #[inline(always)]
+            |t: L, s: &Augmented<L, D>| augmented(field, div, &probes, t, s),
+            t0l,
+            t1l,
+            y0,
+            opts,
+        )?
+    } else {
+        dopri5(
+            |t: L, s: &Augmented<L, D>| augmented(field, div, &probes, t, s),
+            t0l,
+            t1l,
+            y0,
+            opts,
+        )?
+    };
     let log_p = prior.log_prob(&sol.y.x, t1l) + sol.y.l;
     Ok(LaneLogLik { log_p, z: sol.y.x, delta: sol.y.l, nfe: sol.nfe, status: sol.status })
+}
+
+/// The augmented field (F(t, x), ∇·F(t, x)) of a likelihood solve.
+#[inline(always)]
+fn augmented<L: Lane, const D: usize, V: VectorField<D>, Dv: DivergenceMethod<D, V>>(
+    field: &V,
+    div: &Dv,
+    probes: &Dv::Probes<L>,
+    t: L,
+    s: &Augmented<L, D>,
+) -> Augmented<L, D> {
+    let (x, l) = div.eval(field, probes, t, &s.x);
+    Augmented { x, l }
 }
 
 /// Settings of a probability-flow likelihood: the start time ε and the solver options.

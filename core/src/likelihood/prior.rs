@@ -25,7 +25,7 @@ pub trait Prior<const D: usize> {
 pub struct ExactPrior<'a, M>(pub &'a M);
 
 impl<const D: usize, M: ExactScoreModel<D>> Prior<D> for ExactPrior<'_, M> {
-    #[inline]
+    #[inline(always)]
     fn log_prob<L: Lane>(&self, x: &[L; D], t: L) -> L {
         self.0.log_density(x, t)
     }

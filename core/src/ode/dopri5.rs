@@ -200,12 +200,13 @@ fn powf<R: Real>(x: R, p: f64) -> R {
     (R::from_f64(p) * x.ln()).exp()
 }
 
+crate::math::with_inlined! {
 /// Integrate dy/dt = f(t, y) from `t0` to `t1` (per lane, either direction) with adaptive
 /// Dormand–Prince 5(4).
 ///
 /// Returns [`Error`] only for invalid options; each lane's outcome is in
 /// [`Solution::status`]. See the module docs for the controller and the bounds.
-pub fn dopri5<R: Real, S: State<R>>(
+pub fn dopri5 / dopri5_inlined <R: Real, S: State<R>>(
     mut f: impl FnMut(R, &S) -> S,
     t0: R,
     t1: R,
@@ -351,6 +352,7 @@ pub fn dopri5<R: Real, S: State<R>>(
         last_nonfinite = (active & !finite) | (!active & last_nonfinite);
     }
     Ok(Solution { t, y, nfe, steps, status })
+}
 }
 
 #[cfg(test)]

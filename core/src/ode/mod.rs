@@ -26,7 +26,7 @@
 pub mod dopri5;
 pub mod fixed;
 
-pub use dopri5::{Dopri5Options, dopri5};
+pub use dopri5::{Dopri5Options, dopri5, dopri5_inlined};
 pub use fixed::{FixedMethod, fixed_step};
 
 use crate::error::Error;
@@ -165,17 +165,18 @@ pub struct LaneStatus<L: Lane> {
 
 impl<L: Lane> LaneStatus<L> {
     /// No lane failed.
-    #[inline]
+    #[inline(always)]
     pub fn ok() -> Self {
         let f = Lane::lt(L::from_f64(1.0), L::from_f64(0.0));
         Self { underflow: f, max_steps: f, non_finite: f }
     }
     /// Lanes that failed in any way.
-    #[inline]
+    #[inline(always)]
     pub fn failed(&self) -> L::Mask {
         self.underflow | self.max_steps | self.non_finite
     }
     /// The outcome of lane `i`.
+    #[inline(always)]
     pub fn lane(&self, i: usize) -> Result<(), Error> {
         if mask_lane::<L>(self.non_finite, i) {
             Err(Error::NonFiniteState)

@@ -263,9 +263,14 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
     }
     }
 
+    crate::math::with_inlined! {
     /// Score, exact divergence and log-density of the perturbed mixture, in one pass.
-    #[inline]
-    pub fn perturbed_eval<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> MixtureEval<R, D> {
+    pub fn perturbed_eval / perturbed_eval_inlined <R: Real>(
+        &self,
+        x: &[R; D],
+        alpha: R,
+        sigma: R,
+    ) -> MixtureEval<R, D> {
         let (logits, zs, extra) = self.components::<R, true>(x, alpha, sigma);
         let (e, m, sum) = self.softmax_terms(&logits);
         let inv = R::one() / sum;
@@ -289,13 +294,20 @@ impl<const D: usize, const K: usize> GaussianMixture<D, K> {
         let log_density = m + sum.ln() - R::from_f64(D as f64 * HALF_LN_TAU);
         MixtureEval { score: s, divergence: div, log_density }
     }
+    }
 
+    crate::math::with_inlined! {
     /// log p of the perturbed mixture.
-    #[inline]
-    pub fn perturbed_log_density<R: Real>(&self, x: &[R; D], alpha: R, sigma: R) -> R {
+    pub fn perturbed_log_density / perturbed_log_density_inlined <R: Real>(
+        &self,
+        x: &[R; D],
+        alpha: R,
+        sigma: R,
+    ) -> R {
         let (logits, _, _) = self.components::<R, false>(x, alpha, sigma);
         let (_, m, sum) = self.softmax_terms(&logits);
         m + sum.ln() - R::from_f64(D as f64 * HALF_LN_TAU)
+    }
     }
 
     /// Posterior component probabilities γₖ(x) of the perturbed mixture.
@@ -403,10 +415,14 @@ impl<const D: usize, const K: usize, S: Sde> ScoreModel<D> for MixtureScore<D, K
 }
 
 impl<const D: usize, const K: usize, S: Sde> ExactScoreModel<D> for MixtureScore<D, K, S> {
-    #[inline]
+    #[inline(always)]
     fn log_density<R: Real>(&self, x: &[R; D], t: R) -> R {
         let (a, s) = self.sde.marginal(t);
-        self.mixture.perturbed_log_density(x, a, s)
+        if <R::Lane as Lane>::INLINE_KERNELS {
+            self.mixture.perturbed_log_density_inlined(x, a, s)
+        } else {
+            self.mixture.perturbed_log_density(x, a, s)
+        }
     }
     #[inline]
     fn divergence<R: Real>(&self, x: &[R; D], t: R) -> R {
@@ -414,9 +430,14 @@ impl<const D: usize, const K: usize, S: Sde> ExactScoreModel<D> for MixtureScore
     }
     /// One pass ([`MixtureScore::evaluate`]); its score has the bits of
     /// [`ScoreModel::score`]'s.
-    #[inline]
+    #[inline(always)]
     fn score_and_divergence<R: Real>(&self, x: &[R; D], t: R) -> ([R; D], R) {
-        let e = self.evaluate(x, t);
+        let (a, s) = self.sde.marginal(t);
+        let e = if <R::Lane as Lane>::INLINE_KERNELS {
+            self.mixture.perturbed_eval_inlined(x, a, s)
+        } else {
+            self.mixture.perturbed_eval(x, a, s)
+        };
         (e.score, e.divergence)
     }
 }

@@ -376,7 +376,9 @@ pub(crate) fn score_log_p<M: ScoreModel<2> + Sync, S: Sde + Sync>(
         z.data.extend_from_slice(&s.to_model(&[row[0], row[1]]));
     }
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
-    pf_rows(model, sde, &SdePrior(sde), &ExactDivergence, &z, pf, &mut out)?;
+    // The networks' duals are not inlined for the dispatched lanes: the baseline's.
+    let exact = (&ExactDivergence, super::pf_rows::Baseline);
+    pf_rows(model, sde, &SdePrior(sde), exact, &z, pf, &mut out)?;
     for l in &mut out.log_p {
         *l += s.log_det_to_model();
     }

@@ -8,9 +8,9 @@
 //! Parallel over samples: every sampler runs on the core's lanes in parallel blocks of `BLOCK`
 //! samples (`run_lanes`) — the `f32` batch lanes (`WideScalar::Wide`, two `f32x8` side by side)
 //! for `--precision f32` (the default), `f64x4` for `f64` — and the ODE likelihood on the
-//! core's `f64x4` batch API (`pf_rows`). Euler–Maruyama runs on the lanes of the run-time
-//! dispatched path ([`crate::simd`]: 32 `f32` or 8 `f64` per AVX2 chunk; the core's batch lanes
-//! on the baseline).
+//! core's batch API (`pf_rows`). Euler–Maruyama and the likelihood's solve (with the mixture's
+//! closed-form divergence) run on the lanes of the run-time dispatched path ([`crate::simd`]:
+//! 32 `f32` or 8 `f64` per AVX2 chunk; the core's batch lanes on the baseline).
 //! Sample (or row) i always uses the stream (seed, i), so the output does not depend on the
 //! lane width, the block or the number of threads.
 
@@ -575,9 +575,10 @@ fn loglik_dk<const D: usize, const K: usize>(
     let model = mix.under(sde);
     let mut out = LoglikOutput { log_p: Vec::new(), nfe: Vec::new() };
     if job.method != Method::Exact {
-        // The mixture's closed-form divergence (one pass with its score): exact, as the duals.
-        let div = &ClosedFormDivergence;
-        pf_rows(&model, &sde, &ExactPrior(&model), div, data, &job.into(), &mut out)?;
+        // The mixture's closed-form divergence (one pass with its score): exact, as the duals;
+        // its solve is inlined for the dispatched lanes.
+        let exact = (&ClosedFormDivergence, super::pf_rows::Dispatched);
+        pf_rows(&model, &sde, &ExactPrior(&model), exact, data, &job.into(), &mut out)?;
         return Ok(out);
     }
     out.log_p.try_reserve(data.rows).map_err(|_| anyhow!("not enough memory for the output"))?;
