@@ -763,14 +763,24 @@ fn closed_form_mixture_divergence_is_the_dual_one() {
         let field = ProbabilityFlow::new(&model, &sde);
         let xs = data(&m, 12, 31);
         let cfg = PfConfig::new(1e-5, 1e-8);
+        let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
         for (i, x) in xs.iter().enumerate() {
             for t in [1e-5, 0.01, 0.3, 1.0] {
                 let (f, d) = field.eval_and_divergence(t, x);
-                assert_eq!((f, d), (field.eval(t, x), field.divergence(t, x)), "t {t}");
-                let xl: [f64x4; D] = core::array::from_fn(|j| f64x4::splat(x[j]));
-                let (fl, dl) = field.eval_and_divergence(f64x4::splat(t), &xl);
-                assert_eq!(dl.to_array()[3].to_bits(), d.to_bits());
-                assert!((0..D).all(|j| fl[j].to_array()[1].to_bits() == f[j].to_bits()));
+                let (fs, ds) = (field.eval(t, x), field.divergence(t, x));
+                assert_eq!((bits(&f), d.to_bits()), (bits(&fs), ds.to_bits()), "t {t}");
+                // Four different points per lane group (this one and the next three).
+                let pts: [[f64; D]; 4] = core::array::from_fn(|l| xs[(i + l) % xs.len()]);
+                let xl: [f64x4; D] = core::array::from_fn(|j| f64x4::new(pts.map(|p| p[j])));
+                let tl = f64x4::splat(t);
+                let (fl, dl) = field.eval_and_divergence(tl, &xl);
+                let (fsl, dsl) = (field.eval(tl, &xl), field.divergence(tl, &xl));
+                assert_eq!(bits(&dl.to_array()), bits(&dsl.to_array()), "t {t}");
+                for j in 0..D {
+                    assert_eq!(bits(&fl[j].to_array()), bits(&fsl[j].to_array()), "t {t}");
+                }
+                // Lane l is the scalar evaluation of point l.
+                assert_eq!(dl.to_array()[0].to_bits(), d.to_bits());
             }
             let run = |closed: bool| {
                 let r = if closed {

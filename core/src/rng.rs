@@ -62,7 +62,9 @@ fn zero_half(seed: u64, index: u64, h: u64) -> u64 {
 }
 
 /// The 16 seed bytes of sample `index` under `seed` (see the module docs). An all-zero state,
-/// which Xoshiro cannot leave, is replaced by the bytes of index `u64::MAX` (probability 2⁻¹²⁸).
+/// which Xoshiro cannot leave, is replaced by the bytes of index `u64::MAX` (it cannot occur:
+/// `mix64` is a bijection with `mix64(0) = 0`, and its two inputs differ by γ ≠ 0; the rule
+/// keeps the definition total).
 #[inline]
 pub const fn seed_bytes(seed: u64, index: u64) -> [u8; 16] {
     let x = mix64(seed).wrapping_add(index.wrapping_mul(2).wrapping_mul(GAMMA));
@@ -212,11 +214,16 @@ mod tests {
                 let [lo, hi] = [0, 1].map(|h| stream_half(seed, mix64(seed), index, h));
                 let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
                 assert_eq!(words, stream_state(seed, index), "seed {seed} index {index}");
-                // The cold path (taken when a half is zero) gives the same words.
+                // The cold path gives the same words.
                 let cold = [0, 1].map(|h| zero_half(seed, index, h));
                 assert_eq!(cold, [lo, hi], "seed {seed} index {index}");
             }
         }
+        // A state with a zero half (found by search): the cold path is taken.
+        let (seed, index) = (42, 8_082_136_689_992_878_578);
+        assert_eq!(stream_half(seed, mix64(seed), index, 1), 0);
+        let lo = stream_half(seed, mix64(seed), index, 0);
+        assert_eq!([lo as u32, (lo >> 32) as u32, 0, 0], stream_state(seed, index));
     }
 
     #[test]

@@ -15,8 +15,9 @@
 //! same bits, several times slower). The dispatched work and what it calls on lanes are
 //! therefore `#[inline(always)]`, or choose an always-inlined twin when
 //! [`Lane::INLINE_KERNELS`] is set (the math kernels, the mixture score, the Euler–Maruyama
-//! chain, the flow's forward pass, the Dormand–Prince likelihood solve), and build arrays of lanes with the core's
-//! [`flowscore::lane::array_fn`], an always-inlined loop (`core::array::from_fn`'s closure
+//! chain, the flow's forward pass, the Dormand–Prince likelihood solve), and build arrays of
+//! lanes with the core's [`flowscore::lane::array_fn`], an always-inlined loop
+//! (`core::array::from_fn`'s closure
 //! machinery stays out of line). A new dispatched path is checked in the release binary:
 //! `objdump -d target/release/flowscore | grep 'call.*core_arch'` lists the calls left.
 //!

@@ -111,6 +111,7 @@ pub struct LaneLogLik<L: Lane, const D: usize> {
 
 impl<L: Lane, const D: usize> LaneLogLik<L, D> {
     /// Lane `i`: its log-likelihood and NFE, or its error.
+    #[inline(always)]
     pub fn lane(&self, i: usize) -> Result<LogLik, Error> {
         use crate::lane::Scalar;
         self.status.lane(i)?;
@@ -128,7 +129,9 @@ impl<L: Lane, const D: usize> LaneLogLik<L, D> {
 /// options; each lane's outcome is in the result's `status`.
 ///
 /// Always inlined (its solve is not: [`dopri5()`] is a call, except on lanes with
-/// [`Lane::INLINE_KERNELS`], where the solver and the field are inlined too).
+/// [`Lane::INLINE_KERNELS`], where the solver and the stage closure are inlined; the field's
+/// own evaluation is inlined there where `div` and the field are, as
+/// [`ClosedFormDivergence`] over a mixture's [`ProbabilityFlow`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn log_likelihood<L, const D: usize, V, Dv, P>(

@@ -98,8 +98,8 @@ baseline.")]
     #[command(long_about = "One log p_eps(x) per row of the data under the Gaussian mixture in \
 SPEC.json perturbed to time eps by the SDE. `exact` is the closed form at the same eps, so the \
 methods are comparable; `ode` integrates the probability-flow ODE with the exact divergence \
-(the mixture's closed form, computed with its score; for a model file, forward-mode duals) \
-(Dormand-Prince 5(4)); `ode-hutchinson` uses Hutchinson's estimator with M Rademacher probes. \
+(Dormand-Prince 5(4); the mixture's closed form, computed with its score; for a model file, \
+forward-mode duals); `ode-hutchinson` uses Hutchinson's estimator with M Rademacher probes. \
 Dimensions D = 1..8 are dispatched to the const-generic core (a larger D is an error). Prints NFE \
 statistics. Writes N values: .npy (float64, '<f8', shape (N,)) or .csv (header log_p).\n\n\
 The density is evaluated in standard coordinates (the target mapped to mean 0, covariance I; \

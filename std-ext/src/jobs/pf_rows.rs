@@ -3,8 +3,8 @@
 //! the learned score networks of `loglik --model` and `eval` (prior: the SDE's p_T).
 //!
 //! The exact divergence (the caller's method: the mixtures' closed form, which shares its
-//! pass with the score, or the networks' forward-mode duals) runs on the core's `f64x4` batch
-//! API in parallel blocks; Hutchinson's estimator one row at a time on [`crate::par`]'s
+//! pass with the score, on the run-time dispatched lanes; or the networks' forward-mode duals,
+//! on the core's `f64x4`) runs on the core's batch API in parallel blocks; Hutchinson's estimator one row at a time on [`crate::par`]'s
 //! driver. Row i is point i of the batch API wherever it lands (its probes drawn from the
 //! stream (seed + m, i)), so each row gets the bits of its own scalar solve whatever the lane
 //! width, block or thread count.
@@ -24,8 +24,8 @@ use crate::jobs::{LoglikOutput, LoglikSettings, Method, OdeOptions};
 use crate::par::{self, CHUNK};
 use crate::simd::{self, LaneWork};
 
-/// Rows per parallel task of the exact-divergence solve: whole `f64x4` lane groups, enough
-/// work to amortise a task.
+/// Rows per parallel task of the exact-divergence solve: whole lane groups (of 4 and of 8),
+/// enough work to amortise a task.
 pub(crate) const BLOCK: usize = 256;
 
 /// How the rows are solved: the [`LoglikSettings`] other than the SDE (a model file holds its
@@ -217,7 +217,12 @@ where
     }
 }
 
-/// The lanes the exact-divergence blocks run on.
+/// The lanes the exact-divergence blocks run on. [`Dispatched`] only for a solve that is
+/// inlined for the dispatched lanes end to end (the mixtures' [`ClosedFormDivergence`]): the
+/// duals, Hutchinson's probes and the networks are not, and there they would run each lane
+/// operation as a call (the same bits, several times slower).
+///
+/// [`ClosedFormDivergence`]: flowscore::likelihood::ClosedFormDivergence
 pub(crate) trait BlockLanes {
     /// Runs `work` on these lanes.
     fn run<J: LaneWork<f64>>(work: J) -> J::Output;
