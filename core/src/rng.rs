@@ -43,22 +43,12 @@ pub const fn stream_state(seed: u64, index: u64) -> [u32; 4] {
 }
 
 /// Half `h` (0 or 1) of [`stream_state`]`(seed, index)`, words `2h` (low 32 bits) and `2h + 1`
-/// (high), given `m = mix64(seed)`: one SplitMix64 output instead of the whole state. The
-/// all-zero replacement is looked at only when this half is zero.
+/// (high), given `m = mix64(seed)`: one SplitMix64 output instead of the whole state (the
+/// all-zero replacement of [`seed_bytes`] never applies, so each half stands alone).
 #[inline(always)]
-fn stream_half(seed: u64, m: u64, index: u64, h: u64) -> u64 {
+fn stream_half(m: u64, index: u64, h: u64) -> u64 {
     let x = m.wrapping_add(index.wrapping_mul(2).wrapping_mul(GAMMA));
-    let half = mix64(x.wrapping_add(GAMMA.wrapping_mul(1 + (h & 1))));
-    if half == 0 { zero_half(seed, index, h) } else { half }
-}
-
-/// [`stream_half`] where that half is zero (probability 2⁻⁶⁴): out of the hot path.
-#[cold]
-#[inline(never)]
-fn zero_half(seed: u64, index: u64, h: u64) -> u64 {
-    let w = stream_state(seed, index);
-    let i = 2 * (h as usize & 1);
-    w[i] as u64 | (w[i + 1] as u64) << 32
+    mix64(x.wrapping_add(GAMMA.wrapping_mul(1 + (h & 1))))
 }
 
 /// The 16 seed bytes of sample `index` under `seed` (see the module docs). An all-zero state,
@@ -145,9 +135,7 @@ impl<L: Lane> Streams<L> {
     pub fn new(seed: u64, first_index: u64) -> Self {
         let m = mix64(seed);
         let half = |h: u64| {
-            L::U32s::from_fn_u64_split(|j| {
-                stream_half(seed, m, first_index.wrapping_add(j as u64), h)
-            })
+            L::U32s::from_fn_u64_split(|j| stream_half(m, first_index.wrapping_add(j as u64), h))
         };
         let ((s0, s1), (s2, s3)) = (half(0), half(1));
         Self { s: [s0, s1, s2, s3] }
@@ -211,18 +199,15 @@ mod tests {
         // Indices near the wrap of u64 too: the index arithmetic wraps in both.
         for seed in [0u64, 1, 42, u64::MAX] {
             for index in (0..300u64).chain(u64::MAX - 300..=u64::MAX) {
-                let [lo, hi] = [0, 1].map(|h| stream_half(seed, mix64(seed), index, h));
+                let [lo, hi] = [0, 1].map(|h| stream_half(mix64(seed), index, h));
                 let words = [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32];
                 assert_eq!(words, stream_state(seed, index), "seed {seed} index {index}");
-                // The cold path gives the same words.
-                let cold = [0, 1].map(|h| zero_half(seed, index, h));
-                assert_eq!(cold, [lo, hi], "seed {seed} index {index}");
             }
         }
-        // A state with a zero half (found by search): the cold path is taken.
+        // A state with a zero half (found by search): still the state, no replacement.
         let (seed, index) = (42, 8_082_136_689_992_878_578);
-        assert_eq!(stream_half(seed, mix64(seed), index, 1), 0);
-        let lo = stream_half(seed, mix64(seed), index, 0);
+        assert_eq!(stream_half(mix64(seed), index, 1), 0);
+        let lo = stream_half(mix64(seed), index, 0);
         assert_eq!([lo as u32, (lo >> 32) as u32, 0, 0], stream_state(seed, index));
     }
 
