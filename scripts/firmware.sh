@@ -16,23 +16,39 @@ cd "$(dirname "$0")/.."
 echo "== [$SECONDS s] firmware: tools"
 rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imac-unknown-none-elf
 missing=()
+# Installs Debian packages as root. Where the plain suite's qemu cannot be installed (a newer
+# qemu-utils from the backports suite already on the machine breaks qemu-system-common of the
+# plain suite), installs the same packages from that backports suite, adding it to the sources.
+apt_install() {
+    apt-get update -qq
+    if apt-get install -y -qq "$@"; then
+        return 0
+    fi
+    local codename
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -n "$codename" ] || return 1
+    echo "firmware: retrying $* from ${codename}-backports"
+    echo "deb http://deb.debian.org/debian ${codename}-backports main" \
+        > /etc/apt/sources.list.d/flowscore-backports.list
+    apt-get update -qq && apt-get install -y -qq -t "${codename}-backports" "$@"
+}
 if ! command -v qemu-system-arm >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq qemu-system-arm
+        apt_install qemu-system-arm
     else
         missing+=("qemu-system-arm (Debian/Ubuntu: sudo apt-get install qemu-system-arm)")
     fi
 fi
 if ! command -v qemu-system-riscv32 >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq qemu-system-misc
+        apt_install qemu-system-misc
     else
         missing+=("qemu-system-riscv32 (Debian/Ubuntu: sudo apt-get install qemu-system-misc)")
     fi
 fi
 if ! command -v llvm-nm >/dev/null || ! command -v llvm-size >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq llvm
+        apt_install llvm
     else
         missing+=("llvm-nm and llvm-size (Debian/Ubuntu: sudo apt-get install llvm)")
     fi
