@@ -13,8 +13,8 @@
 //! points, for `benches/peers/kdiffusion_samplers.py`).
 //!
 //! The reverse-SDE samplers start from the VP prior N(0, I) drawn from their own streams (their
-//! noise forgets the start); the probability-flow samplers (EDM-Heun, DPM-Solver++(2M), the
-//! adaptive Dormand–Prince PF-ODE) from exact draws of p_T, as `flowscore sample` runs them: a
+//! noise forgets the start); the probability-flow samplers (EDM-Heun, DPM-Solver++(2M) and
+//! (3M), UniPC, the adaptive Dormand–Prince PF-ODE) from exact draws of p_T, as `flowscore sample` runs them: a
 //! deterministic flow carries any start mismatch into its output (MATH.md §6.1). The peer
 //! script starts k-diffusion's samplers from the same points.
 
@@ -32,7 +32,7 @@ use flowscore::ode::Dopri5Options;
 use flowscore::rng::Streams;
 use flowscore::sample::{
     AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, DpmSolverPp3m, EdmHeun, EulerMaruyama,
-    LaneSampler, PredictorCorrector, SecondDerivative, SrkMethod, StochasticRk,
+    LaneSampler, PredictorCorrector, SecondDerivative, SrkMethod, StochasticRk, UniPc,
 };
 use flowscore::score::{GaussianMixture, MixtureScore};
 use flowscore::sde::{SAMPLING_EPS_VP, Sde, Vp};
@@ -45,13 +45,17 @@ const BUDGETS: [u32; 6] = [10, 20, 50, 100, 250, 1000];
 /// Independent exact sets behind the noise floor.
 const FLOOR_SETS: u64 = 4;
 /// Independent runs of the repeated target check.
-const REPEATS: u64 = 8;
+const REPEATS: u64 = 32;
 /// Seed of the exact p_T start points of the probability-flow samplers.
 const START_SEED: u64 = 606;
 /// Seed of the samplers' own streams.
 const SEED: u64 = 11;
 /// Seed of the exact p_ε draws of the repeated target check.
 const EXACT_SEED: u64 = 5_000;
+/// Samples per set of the large-sample check (its noise floor is a tenth of the main one's).
+const LARGE: usize = 200_000;
+/// Independent sets of the large-sample check.
+const LARGE_SETS: u64 = 3;
 
 /// One measurement: mean NFE per sample, sliced energy distance, largest mode-weight error, and
 /// the tolerance (adaptive samplers).
@@ -202,6 +206,14 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
         Some(())
     }));
 
+    rows.push(fixed("UniPC (order 3, √t steps)", &|b, xs| {
+        let s = UniPc::new(sde, b, eps).unwrap().starting_from_input();
+        parallel(xs, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        Some(())
+    }));
+
     // Adaptive samplers: a tolerance sweep, with the mean NFE each reached.
     let mut points = Vec::new();
     for tol in [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005] {
@@ -290,6 +302,12 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
                 s.sample_batch(&model, SEED, first, c);
             });
         }),
+        rep("UniPC, 20 evaluations", &|_, xs| {
+            let s = UniPc::new(sde, 20, eps).unwrap().starting_from_input();
+            parallel(xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        }),
         rep("DPM-Solver++(3M), 1 000 evaluations (the converged flow)", &|_, xs| {
             let s = DpmSolverPp3m::new(sde, 1000, eps).unwrap().starting_from_input();
             parallel(xs, &|first, c| {
@@ -302,6 +320,63 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
             }
         }),
     ];
+
+    // The few-step samplers against the converged flow from the same start points (paired:
+    // the exact-vs-exact noise floor cancels, so what is left is the sampler's own error).
+    let flow = |r: usize, steps: u32, unipc: bool| {
+        let mut xs = starts[r].clone();
+        if unipc {
+            let s = UniPc::new(sde, steps, eps).unwrap().starting_from_input();
+            parallel(&mut xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        } else {
+            let s = DpmSolverPp3m::new(sde, steps, eps).unwrap().starting_from_input();
+            parallel(&mut xs, &|first, c| {
+                s.sample_batch(&model, SEED, first, c);
+            });
+        }
+        xs
+    };
+    let paired: Vec<(&'static str, Vec<f64>)> = {
+        let (mut u, mut d) = (Vec::new(), Vec::new());
+        for r in 0..REPEATS as usize {
+            let converged = flow(r, 1000, false);
+            u.push(sliced_energy(&flow(r, 20, true), &converged));
+            d.push(sliced_energy(&flow(r, 20, false), &converged));
+        }
+        vec![("UniPC, 20 evaluations", u), ("DPM-Solver++(3M), 20 evaluations", d)]
+    };
+
+    // The large-sample check: LARGE_SETS independent sets of LARGE points, each against its
+    // own exact reference, of UniPC at 20 evaluations, Euler–Maruyama at 1 000 and exact p_ε
+    // draws.
+    let mut large: Vec<(&'static str, Vec<f64>)> = vec![
+        ("UniPC, 20 evaluations", Vec::new()),
+        ("EM, 1 000 evaluations", Vec::new()),
+        ("exact samples of p_ε", Vec::new()),
+    ];
+    for r in 0..LARGE_SETS {
+        let reference = exact_n(&m, 77_000 + r, LARGE);
+        let mut u: Vec<[f32; D]> = (0..LARGE as u64)
+            .map(|i| model.sample_at(t_max, &mut Streams::<f32>::new(8_000 + r, i)))
+            .collect();
+        let s = UniPc::new(sde, 20, eps).unwrap().starting_from_input();
+        parallel(&mut u, &|first, c| {
+            s.sample_batch(&model, SEED, first, c);
+        });
+        let mut em = vec![[0.0f32; D]; LARGE];
+        let s = EulerMaruyama::new(sde, 1000, eps).unwrap();
+        parallel(&mut em, &|first, c| {
+            s.sample_batch(&model, 500 + r, first, c);
+        });
+        let exact: Vec<[f32; D]> = (0..LARGE as u64)
+            .map(|i| model.sample_at(eps, &mut Streams::<f32>::new(9_000 + r, i)))
+            .collect();
+        for (row, xs) in large.iter_mut().zip([&u, &em, &exact]) {
+            row.1.push(sliced_energy(xs, &reference));
+        }
+    }
 
     // The tables.
     println!("\n### {name} (VP, ε = 1e-3, {n} samples)\n");
@@ -329,6 +404,29 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
     println!("| run | mean | ± s.e. | runs |");
     println!("|---|---:|---:|---|");
     for (name, e) in &repeated {
+        let (mean, se) = mean_se(e);
+        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
+        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
+    }
+    println!(
+        "\nPaired: sliced energy distance to the converged flow (DPM-Solver++(3M), 1 000 \
+         evaluations) from the same p_T start points, mean ± standard error over the {REPEATS} runs:\n"
+    );
+    println!("| run | mean | ± s.e. | runs |");
+    println!("|---|---:|---:|---|");
+    for (name, e) in &paired {
+        let (mean, se) = mean_se(e);
+        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
+        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
+    }
+    println!(
+        "\nLarge samples: {LARGE_SETS} sets of {LARGE} points, each against its own {LARGE} exact \
+         samples (p_T start seeds 8000.., EM seeds 500.., exact p_ε seeds 9000.., references \
+         77000..), mean ± standard error:\n"
+    );
+    println!("| run | mean | ± s.e. | sets |");
+    println!("|---|---:|---:|---|");
+    for (name, e) in &large {
         let (mean, se) = mean_se(e);
         let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
         println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));

@@ -16,7 +16,7 @@ use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::srk::additive_increments;
 use flowscore::sample::{
     AdaptiveOptions, AdaptiveSde, DpmSolverPp2m, DpmSolverPp3m, EdmHeun, LaneSampler, SrkMethod,
-    StochasticRk,
+    StochasticRk, UniPc,
 };
 use flowscore::score::{GaussianMixture, MixtureScore, ScoreModel};
 use flowscore::sde::{SAMPLING_EPS_VE, SAMPLING_EPS_VP, Sde, SubVp, Ve, Vp};
@@ -288,6 +288,8 @@ const EDM_STEPS: u32 = 50;
 const DPM_STEPS: u32 = 100;
 /// DPM-Solver++(3M) steps (one evaluation each): its command-line default.
 const DPM3_STEPS: u32 = 50;
+/// UniPC steps (one evaluation each): its command-line default.
+const UNIPC_STEPS: u32 = 20;
 
 #[derive(Clone, Copy, Debug)]
 enum Which {
@@ -297,6 +299,7 @@ enum Which {
     EdmHeun,
     DpmPp,
     DpmPp3,
+    UniPc,
 }
 
 /// Samples of `which` on `m` under `sde`.
@@ -354,6 +357,11 @@ fn draw<const D: usize, const K: usize, S: Sde + Copy>(
             let s = DpmSolverPp3m::new(sde, DPM3_STEPS, eps).unwrap().starting_from_input();
             s.sample_batch(m, 11, 0, &mut xs);
         }
+        Which::UniPc => {
+            exact_start(&mut xs);
+            let s = UniPc::new(sde, UNIPC_STEPS, eps).unwrap().starting_from_input();
+            s.sample_batch(m, 11, 0, &mut xs);
+        }
     }
     xs
 }
@@ -406,6 +414,12 @@ fn dpmpp_2m_on_random_mixtures() {
 #[test]
 fn dpmpp_3m_on_random_mixtures() {
     mixtures_check(Which::DpmPp3);
+}
+
+/// UniPC at its default 20 steps (20 evaluations).
+#[test]
+fn unipc_on_random_mixtures() {
+    mixtures_check(Which::UniPc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,6 +501,7 @@ fn samples_do_not_depend_on_batch_or_lane_width() {
     lane_independent(&EdmHeun::new(sub, 10, 1e-3).unwrap(), sub);
     lane_independent(&DpmSolverPp2m::new(ve, 12, 1e-5).unwrap(), ve);
     lane_independent(&DpmSolverPp3m::new(vp, 12, 1e-3).unwrap(), vp);
+    lane_independent(&UniPc::new(ve, 12, 1e-5).unwrap(), ve);
     let ad = AdaptiveSde::new(vp, 1e-3, AdaptiveOptions::default()).unwrap();
     lane_independent(&ad, vp);
     // The adaptive solver's per-sample NFE does not depend on the batch either.

@@ -493,6 +493,7 @@ fn demo_writes_figures_and_meets_the_bounds() {
                 "SRA1" | "stochastic Heun" => Some(200.0),
                 "EDM-Heun" | "DPM-Solver++(2M)" => Some(100.0),
                 "DPM-Solver++(3M)" => Some(50.0),
+                "UniPC" => Some(20.0),
                 _ => None,
             };
             match expected {
@@ -515,8 +516,8 @@ fn demo_writes_figures_and_meets_the_bounds() {
             }
         }
     }
-    // Three Langevin rows, then nine samplers under each of the three SDEs.
-    assert_eq!(sampler_rows, 30);
+    // Three Langevin rows, then ten samplers under each of the three SDEs.
+    assert_eq!(sampler_rows, 33);
     for name in [
         "SRA1",
         "stochastic Heun",
@@ -524,6 +525,7 @@ fn demo_writes_figures_and_meets_the_bounds() {
         "EDM-Heun",
         "DPM-Solver++(2M)",
         "DPM-Solver++(3M)",
+        "UniPC",
     ] {
         assert_eq!(names.iter().filter(|n| *n == name).count(), 3, "{name} under VE, VP, sub-VP");
     }

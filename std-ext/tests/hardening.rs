@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use flowscore_std::jobs::{
     DEFAULT_ADAPTIVE_ATOL, DEFAULT_ADAPTIVE_RTOL, DEFAULT_DPM_STEPS, DEFAULT_DPM3_STEPS,
-    DEFAULT_EDM_STEPS, DEFAULT_SRK_STEPS, SamplerKind,
+    DEFAULT_EDM_STEPS, DEFAULT_SRK_STEPS, DEFAULT_UNIPC_STEPS, SamplerKind,
 };
 use tempfile::TempDir;
 
@@ -424,6 +424,8 @@ fn every_sampler_is_exact_at_any_location_and_scale() {
         ("dpmpp-2m", &["--sde", "subvp"]),
         ("dpmpp-3m", &["--sde", "ve"]),
         ("dpmpp-3m", &["--sde", "vp"]),
+        ("unipc", &["--sde", "ve"]),
+        ("unipc", &["--sde", "subvp"]),
         ("adaptive", &["--sde", "vp"]),
         ("adaptive", &["--sde", "ve"]),
     ]);
@@ -612,9 +614,17 @@ fn limits_are_stated_and_enforced_with_reasons() {
     check(sm("annealed-langevin", &["--sde", "vp"]), "--sde does not apply");
     check(sm("ode", &["--precision", "f32"]), "--precision f32 does not apply to --sampler ode");
     check(sm("pc", &["--precision", "f16"]), "--precision");
-    for other in
-        ["euler-maruyama", "pc", "ode", "sra1", "sde-heun", "edm-heun", "dpmpp-2m", "dpmpp-3m"]
-    {
+    for other in [
+        "euler-maruyama",
+        "pc",
+        "ode",
+        "sra1",
+        "sde-heun",
+        "edm-heun",
+        "dpmpp-2m",
+        "dpmpp-3m",
+        "unipc",
+    ] {
         check(
             sm(other, &["--rtol", "0.01"]),
             &format!("--rtol does not apply to --sampler {other}"),
@@ -637,6 +647,7 @@ fn limits_are_stated_and_enforced_with_reasons() {
         format!("{} (edm-heun: {} evaluations)", DEFAULT_EDM_STEPS, 2 * DEFAULT_EDM_STEPS),
         format!("{} (dpmpp-2m: {} evaluations)", DEFAULT_DPM_STEPS, DEFAULT_DPM_STEPS),
         format!("{} (dpmpp-3m: {} evaluations)", DEFAULT_DPM3_STEPS, DEFAULT_DPM3_STEPS),
+        format!("{} (unipc: {} evaluations)", DEFAULT_UNIPC_STEPS, DEFAULT_UNIPC_STEPS),
         format!("--rtol {DEFAULT_ADAPTIVE_RTOL}, --atol {DEFAULT_ADAPTIVE_ATOL} (adaptive)"),
     ] {
         assert!(help.contains(&needle), "{needle} in sample --help: {help}");

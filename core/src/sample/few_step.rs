@@ -112,6 +112,12 @@ pub enum Spacing {
     /// Uniform in the half log-SNR λ = −ln σ̄ (geometric σ̄; the limit ρ → ∞ of the EDM
     /// schedule; Lu et al. 2022's "logSNR" steps).
     LogSnr,
+    /// Uniform in t^{1/p} of the SDE's own time, p ≥ 1 finite (p = 1: Lu et al.'s "time
+    /// uniform" steps; p = 2: their "time quadratic" ones, denser near t = ε).
+    Time {
+        /// The exponent p.
+        power: f64,
+    },
 }
 
 /// A noise schedule from σ̄(T) down to σ̄(ε) in N steps, spaced by [`Spacing`].
@@ -121,7 +127,7 @@ pub struct NoiseSchedule {
     eps: f64,
     steps: u32,
     spacing: Spacing,
-    /// The spacing's coordinate at σ̄_max and σ̄_min: σ̄^{1/ρ} (Karras) or ln σ̄ (log-SNR).
+    /// The spacing's coordinate at T and ε: σ̄^{1/ρ} (Karras), ln σ̄ (log-SNR) or t^{1/p} (time).
     root_max: f64,
     root_min: f64,
 }
@@ -141,15 +147,25 @@ impl NoiseSchedule {
         {
             return Err(Error::InvalidParameter { name: "rho", reason: "must be > 0" });
         }
+        if let Spacing::Time { power } = spacing
+            && !(power.is_finite() && power >= 1.0)
+        {
+            return Err(Error::InvalidParameter {
+                name: "power",
+                reason: "must be finite and ≥ 1",
+            });
+        }
         let (smax, smin) = (sigma_bar(sde, t_max), sigma_bar(sde, eps as f64));
         if !(smin > 0.0 && smax > smin && smax.is_finite()) {
             return Err(Error::InvalidParameter { name: "eps", reason: "σ̄(ε) must be > 0" });
         }
-        let coord = |v: f64| match spacing {
-            Spacing::Karras { rho } => libm::pow(v, 1.0 / rho),
-            Spacing::LogSnr => libm::log(v),
+        let (root_max, root_min) = match spacing {
+            Spacing::Karras { rho } => (libm::pow(smax, 1.0 / rho), libm::pow(smin, 1.0 / rho)),
+            Spacing::LogSnr => (libm::log(smax), libm::log(smin)),
+            Spacing::Time { power } => {
+                (libm::pow(t_max, 1.0 / power), libm::pow(eps as f64, 1.0 / power))
+            }
         };
-        let (root_max, root_min) = (coord(smax), coord(smin));
         if !(root_max.is_finite() && root_min.is_finite() && root_max > root_min) {
             return Err(Error::InvalidParameter {
                 name: "rho",
@@ -182,12 +198,19 @@ impl NoiseSchedule {
             let target = match self.spacing {
                 Spacing::Karras { rho } => libm::pow(c, rho),
                 Spacing::LogSnr => libm::exp(c),
+                Spacing::Time { power } => {
+                    return self.at(sde, libm::pow(c, power).clamp(self.eps, self.t_max));
+                }
             };
             match sde.time_of_sigma_bar(target) {
                 Some(t) if t.is_finite() => t.clamp(self.eps, self.t_max),
                 _ => time_of_sigma(sde, target, self.eps, self.t_max),
             }
         };
+        self.at(sde, t)
+    }
+    /// The level at time `t`.
+    fn at<S: Sde>(&self, sde: &S, t: f64) -> Level {
         let (alpha, sigma) = sde.marginal(t);
         Level { t, alpha, sigma, sigma_bar: sigma / alpha }
     }
@@ -195,7 +218,7 @@ impl NoiseSchedule {
 
 /// x_T (prior draw or the given state) divided by α_T: the starting x̂.
 #[inline(always)]
-fn start<L: Lane, G: LaneSource<L>, S: Sde, const D: usize>(
+pub(crate) fn start<L: Lane, G: LaneSource<L>, S: Sde, const D: usize>(
     sde: &S,
     from_prior: bool,
     x: &[L; D],
@@ -221,7 +244,7 @@ fn score_at<L: Lane, M: ScoreModel<D>, const D: usize>(
 
 /// The denoiser D(x̂; σ̄) = x̂ + (σ_t²/α_t) s(α_t x̂, t) at level `lv`.
 #[inline(always)]
-fn denoise<L: Lane, M: ScoreModel<D>, const D: usize>(
+pub(crate) fn denoise<L: Lane, M: ScoreModel<D>, const D: usize>(
     model: &M,
     xh: &[L; D],
     lv: &Level,
@@ -480,7 +503,7 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for DpmSolverPp
 /// Whether a step in λ can enter a multistep correction: positive and finite (a degenerate
 /// schedule, or an SDE whose σ̄ is not monotone, gives zero or negative steps).
 #[inline(always)]
-fn usable(h: f64) -> bool {
+pub(crate) fn usable(h: f64) -> bool {
     h.is_finite() && h > 0.0
 }
 
@@ -788,5 +811,27 @@ mod tests {
         let flat = Spacing::Karras { rho: 1e300 };
         assert!(DpmSolverPp3m::with_spacing(Vp::default(), 10, 1e-3, flat).is_err());
         assert!(EdmHeun::with_rho(Vp::default(), 10, 1e-3, 1e300).is_err());
+    }
+
+    /// Time spacing: the levels run from T to ε, uniform in t^{1/p} (to rounding), with σ̄
+    /// decreasing; p < 1 or not finite is refused.
+    #[test]
+    fn time_spacing_is_uniform_in_the_root_of_t() {
+        let sde = Vp::default();
+        for power in [1.0f64, 2.0, 3.5] {
+            let s = NoiseSchedule::new(&sde, 16, 1e-3, Spacing::Time { power }).unwrap();
+            let (a, b) = (libm::pow(1.0, 1.0 / power), libm::pow(1e-3f32 as f64, 1.0 / power));
+            let mut last = f64::INFINITY;
+            for i in 0..=16 {
+                let lv = s.level(&sde, i);
+                let want = libm::pow(a + (i as f64 / 16.0) * (b - a), power);
+                assert!((lv.t - want).abs() < 1e-12, "p {power} level {i}: {} vs {want}", lv.t);
+                assert!(lv.sigma_bar < last, "p {power} level {i}");
+                last = lv.sigma_bar;
+            }
+        }
+        for power in [0.5, f64::INFINITY, f64::NAN] {
+            assert!(NoiseSchedule::new(&sde, 8, 1e-3, Spacing::Time { power }).is_err());
+        }
     }
 }

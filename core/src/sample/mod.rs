@@ -1,7 +1,8 @@
 //! Samplers driven by a score model (MATH.md §4, §5, §6): Langevin (ULA), MALA, annealed
 //! Langevin (NCSN); for the reverse SDE Euler–Maruyama, predictor–corrector, stochastic
 //! Runge–Kutta (SRA1, stochastic Heun) and the adaptive EM/improved-Euler solver; and the
-//! few-step probability-flow samplers EDM-Heun and DPM-Solver++(2M). [`SAMPLERS`] lists them.
+//! few-step probability-flow samplers EDM-Heun, DPM-Solver++(2M) and (3M) and UniPC.
+//! [`SAMPLERS`] lists them.
 //!
 //! Every sampler implements [`LaneSampler`]: it runs one independent chain per lane from that
 //! lane's own random stream. The batch methods of the trait give sample `i` of a batch the stream
@@ -25,6 +26,7 @@ pub mod langevin;
 pub mod mala;
 pub mod pc;
 pub mod srk;
+pub mod unipc;
 
 pub use adaptive::{AdaptiveOptions, AdaptiveSde, AdaptiveStats};
 pub use annealed::AnnealedLangevin;
@@ -36,6 +38,7 @@ pub use langevin::Langevin;
 pub use mala::{Mala, MalaStats};
 pub use pc::{CorrectorStep, PredictorCorrector};
 pub use srk::{SrkMethod, StochasticRk};
+pub use unipc::{UNIPC_MAX_ORDER, UniPc, UniPcVariant};
 
 /// A sampler's command-line name, its type, and its score evaluations per sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +53,7 @@ pub struct SamplerInfo {
 
 /// Every sampler of this module and the probability-flow ODE sampler of
 /// [`crate::likelihood::sampling`], for command lines and documentation.
-pub const SAMPLERS: [SamplerInfo; 12] = [
+pub const SAMPLERS: [SamplerInfo; 13] = [
     SamplerInfo { name: "langevin", summary: "Langevin (ULA)", evaluations: "N" },
     SamplerInfo {
         name: "mala",
@@ -97,6 +100,11 @@ pub const SAMPLERS: [SamplerInfo; 12] = [
     SamplerInfo {
         name: "dpmpp-3m",
         summary: "probability-flow DPM-Solver++(3M) (Lu et al. 2022), log-SNR steps",
+        evaluations: "N",
+    },
+    SamplerInfo {
+        name: "unipc",
+        summary: "probability-flow UniPC, order 3 (Zhao et al. 2023), steps uniform in √t",
         evaluations: "N",
     },
 ];

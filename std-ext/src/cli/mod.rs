@@ -73,10 +73,11 @@ Runge-Kutta, strong order 1.5) and sde-heun (stochastic Heun, order 1) 2S; adapt
 Euler-Maruyama / improved Euler with step rejection) and ode (probability-flow ODE, \
 Dormand-Prince 5(4)) adaptive, the mean printed; edm-heun (probability-flow Heun on the EDM \
 schedule) 2S; dpmpp-2m (probability-flow DPM-Solver++(2M)) S; dpmpp-3m (probability-flow \
-DPM-Solver++(3M), steps uniform in log-SNR) S.\n\n\
+DPM-Solver++(3M), steps uniform in log-SNR) S; unipc (probability-flow UniPC of order 3, steps \
+uniform in sqrt(t)) S.\n\n\
 Defaults: --steps 1000 (langevin, mala, euler-maruyama, pc; per noise level: 100 for \
 annealed-langevin), 100 (sra1, sde-heun: 200 evaluations), 50 (edm-heun: 100 evaluations), 100 \
-(dpmpp-2m: 100 evaluations), 50 (dpmpp-3m: 50 evaluations); --step-size 0.05 (langevin, mala) or 2e-5 (annealed-langevin: the \
+(dpmpp-2m: 100 evaluations), 50 (dpmpp-3m: 50 evaluations), 20 (unipc: 20 evaluations); --step-size 0.05 (langevin, mala) or 2e-5 (annealed-langevin: the \
 eps of alpha_i = eps sigma_i^2 / sigma_L^2); --snr 0.16 (pc); --rtol 0.01, --atol 0.0078 \
 (adaptive); --sde vp.\n\n\
 Which options apply: --steps to all but ode and adaptive; --step-size to langevin, mala, \
@@ -84,7 +85,7 @@ annealed-langevin; --snr to pc; --rtol, --atol to adaptive (1e-5..=1); --sde to 
 langevin, mala, annealed-langevin. Giving an option to a sampler it does not apply to is an \
 error. Step sizes act in standard coordinates (the target mapped to mean 0, covariance I); \
 1e-10 <= step size <= 10. A chain that ends exactly at its start is an error. The \
-probability-flow samplers (ode, edm-heun, dpmpp-2m, dpmpp-3m) start from the exact p_T of the target, the \
+probability-flow samplers (ode, edm-heun, dpmpp-2m, dpmpp-3m, unipc) start from the exact p_T of the target, the \
 reverse-SDE ones from the SDE's prior. N <= 1e8; samples are computed and written in chunks, so \
 memory does not grow with N; the output is the same bits for any number of threads.\n\n\
 Precision: f32 on SIMD lanes by default (the targets' parameters are f32), except ode, \

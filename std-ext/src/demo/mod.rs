@@ -61,13 +61,14 @@ pub const PLANAR_LAYERS: usize = 10;
 
 /// The samplers the demo runs at their command-line defaults under each SDE, after
 /// Euler–Maruyama, predictor–corrector and the probability-flow ODE, with their table names.
-pub const NEW_SAMPLERS: [(&str, SamplerKind); 6] = [
+pub const NEW_SAMPLERS: [(&str, SamplerKind); 7] = [
     ("SRA1", SamplerKind::Sra1),
     ("stochastic Heun", SamplerKind::SdeHeun),
     ("adaptive SDE", SamplerKind::Adaptive),
     ("EDM-Heun", SamplerKind::EdmHeun),
     ("DPM-Solver++(2M)", SamplerKind::DpmPp2m),
     ("DPM-Solver++(3M)", SamplerKind::DpmPp3m),
+    ("UniPC", SamplerKind::UniPc),
 ];
 
 /// The demo's target: the spec's two-component mixture in 2-D.

@@ -25,7 +25,7 @@ use flowscore::ode::Dopri5Options;
 use flowscore::rng::{LaneSource, Streams};
 use flowscore::sample::{
     AdaptiveOptions, AdaptiveSde, AnnealedLangevin, DpmSolverPp2m, DpmSolverPp3m, EdmHeun,
-    EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector, SrkMethod, StochasticRk,
+    EulerMaruyama, LaneSampler, Langevin, Mala, PredictorCorrector, SrkMethod, StochasticRk, UniPc,
 };
 use flowscore::score::{GaussianMixture, MixtureScore};
 use flowscore::sde::Sde;
@@ -139,7 +139,8 @@ pub fn note_of(job: &SampleSettings, mean: f64) -> Option<String> {
         | SamplerKind::SdeHeun
         | SamplerKind::EdmHeun
         | SamplerKind::DpmPp2m
-        | SamplerKind::DpmPp3m => {
+        | SamplerKind::DpmPp3m
+        | SamplerKind::UniPc => {
             job.sampler.evaluations(job.steps).map(|n| format!("{n} score evaluations per sample"))
         }
         _ => None,
@@ -357,6 +358,10 @@ fn sample_in<T: Dispatch, const D: usize, const K: usize>(
         }
         SamplerKind::DpmPp3m => {
             let s = DpmSolverPp3m::new(sde, steps, eps as f32)?.starting_from_input();
+            run(&|first, xs| from_exact_p_t(&s, &model, seed, first, xs), false)?
+        }
+        SamplerKind::UniPc => {
+            let s = UniPc::new(sde, steps, eps as f32)?.starting_from_input();
             run(&|first, xs| from_exact_p_t(&s, &model, seed, first, xs), false)?
         }
     };
@@ -656,6 +661,7 @@ mod tests {
             SamplerKind::EdmHeun,
             SamplerKind::DpmPp2m,
             SamplerKind::DpmPp3m,
+            SamplerKind::UniPc,
             SamplerKind::Ode,
             SamplerKind::Adaptive,
         ] {
@@ -705,6 +711,10 @@ mod tests {
                                 .starting_from_input()
                                 .run(&model, &mut x, &mut rng),
                             SamplerKind::DpmPp2m => DpmSolverPp2m::new(sde, steps, eps)
+                                .unwrap()
+                                .starting_from_input()
+                                .run(&model, &mut x, &mut rng),
+                            SamplerKind::UniPc => UniPc::new(sde, steps, eps)
                                 .unwrap()
                                 .starting_from_input()
                                 .run(&model, &mut x, &mut rng),

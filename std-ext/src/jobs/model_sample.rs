@@ -17,7 +17,7 @@ use flowscore::likelihood::sampling::{OdeSolver, pf_sample_batch};
 use flowscore::ode::Dopri5Options;
 use flowscore::sample::{
     DpmSolverPp2m, DpmSolverPp3m, EdmHeun, EulerMaruyama, LaneSampler, PredictorCorrector,
-    SrkMethod, StochasticRk,
+    SrkMethod, StochasticRk, UniPc,
 };
 use flowscore::score::ScoreModel;
 use flowscore::sde::Sde;
@@ -29,7 +29,7 @@ use crate::io::table::{TableWriter, check_output};
 
 /// The samplers of a score network (the reverse-SDE and probability-flow ones with fixed
 /// options; the adaptive reverse SDE's tolerances are not options of `sample --model`).
-pub const SCORE_SAMPLERS: [SamplerKind; 8] = [
+pub const SCORE_SAMPLERS: [SamplerKind; 9] = [
     SamplerKind::EulerMaruyama,
     SamplerKind::Pc,
     SamplerKind::Sra1,
@@ -38,6 +38,7 @@ pub const SCORE_SAMPLERS: [SamplerKind; 8] = [
     SamplerKind::EdmHeun,
     SamplerKind::DpmPp2m,
     SamplerKind::DpmPp3m,
+    SamplerKind::UniPc,
 ];
 
 /// Rows per chunk of computing and writing.
@@ -199,6 +200,7 @@ fn sample_score<M: ScoreModel<2> + Sync, S: Sde + Copy>(
         SamplerKind::EdmHeun => lanes(EdmHeun::new(sde, steps, eps)?, m, seed),
         SamplerKind::DpmPp2m => lanes(DpmSolverPp2m::new(sde, steps, eps)?, m, seed),
         SamplerKind::DpmPp3m => lanes(DpmSolverPp3m::new(sde, steps, eps)?, m, seed),
+        SamplerKind::UniPc => lanes(UniPc::new(sde, steps, eps)?, m, seed),
         // Refused with the list of SCORE_SAMPLERS when the request was checked; named here so
         // that a new sampler must be placed on one side or the other.
         SamplerKind::Langevin

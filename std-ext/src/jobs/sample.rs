@@ -38,6 +38,9 @@ pub const DEFAULT_DPM_STEPS: u32 = 100;
 /// Default DPM-Solver++(3M) steps: 1 score evaluation each, so 50 per sample (where it meets
 /// the converged flow on BENCHMARKS.md's mixtures).
 pub const DEFAULT_DPM3_STEPS: u32 = 50;
+/// Default UniPC steps (one score evaluation each): at 20 its energy distance to exact
+/// samples is within the exact-vs-exact noise on BENCHMARKS.md's mixtures.
+pub const DEFAULT_UNIPC_STEPS: u32 = 20;
 /// Default relative tolerance ε_rel of the adaptive reverse-SDE sampler (Jolicoeur-Martineau
 /// et al. 2021).
 pub const DEFAULT_ADAPTIVE_RTOL: f64 = flowscore::sample::adaptive::DEFAULT_REL_TOL;
@@ -97,6 +100,9 @@ pub enum SamplerKind {
     /// Probability-flow DPM-Solver++(3M) (Lu et al. 2022), steps uniform in log-SNR.
     #[cfg_attr(feature = "cli", value(name = "dpmpp-3m"))]
     DpmPp3m,
+    /// Probability-flow UniPC, order 3 (Zhao et al. 2023), steps uniform in √t.
+    #[cfg_attr(feature = "cli", value(name = "unipc"))]
+    UniPc,
 }
 
 impl SamplerKind {
@@ -115,11 +121,12 @@ impl SamplerKind {
             SamplerKind::EdmHeun => "edm-heun",
             SamplerKind::DpmPp2m => "dpmpp-2m",
             SamplerKind::DpmPp3m => "dpmpp-3m",
+            SamplerKind::UniPc => "unipc",
         }
     }
 
     /// Every sampler, in the order `--help` lists them.
-    pub const ALL: [SamplerKind; 12] = [
+    pub const ALL: [SamplerKind; 13] = [
         SamplerKind::Langevin,
         SamplerKind::Mala,
         SamplerKind::AnnealedLangevin,
@@ -132,6 +139,7 @@ impl SamplerKind {
         SamplerKind::EdmHeun,
         SamplerKind::DpmPp2m,
         SamplerKind::DpmPp3m,
+        SamplerKind::UniPc,
     ];
 
     /// Whether `--steps` applies (every sampler with a fixed number of steps).
@@ -159,6 +167,7 @@ impl SamplerKind {
             SamplerKind::EdmHeun => DEFAULT_EDM_STEPS,
             SamplerKind::DpmPp2m => DEFAULT_DPM_STEPS,
             SamplerKind::DpmPp3m => DEFAULT_DPM3_STEPS,
+            SamplerKind::UniPc => DEFAULT_UNIPC_STEPS,
             SamplerKind::Ode | SamplerKind::Adaptive => 0,
             _ => DEFAULT_STEPS,
         }
@@ -174,7 +183,7 @@ impl SamplerKind {
             SamplerKind::AnnealedLangevin => Some(n * u64::from(ANNEAL_LEVELS)),
             SamplerKind::Pc => Some(n * (1 + u64::from(CORRECTOR_STEPS))),
             SamplerKind::Sra1 | SamplerKind::SdeHeun | SamplerKind::EdmHeun => Some(2 * n),
-            SamplerKind::DpmPp2m | SamplerKind::DpmPp3m => Some(n),
+            SamplerKind::DpmPp2m | SamplerKind::DpmPp3m | SamplerKind::UniPc => Some(n),
             SamplerKind::Ode | SamplerKind::Adaptive => None,
         }
     }
