@@ -14,8 +14,9 @@
 //! The noise levels run from σ̄_max = σ̄(T) to σ̄_min = σ̄(ε) ([`NoiseSchedule`]), so the sample
 //! is returned at t = ε, as the other samplers do: by default on the EDM schedule with ρ = 7,
 //!   σ̄ᵢ = (σ̄_max^{1/ρ} + (i/N)(σ̄_min^{1/ρ} − σ̄_max^{1/ρ}))^ρ, i = 0 … N,
-//! or uniform in λ = −ln σ̄ ([`Spacing::LogSnr`], the limit ρ → ∞). Every lane runs the same
-//! schedule, computed in `f64` scalars, so lanes never interact.
+//! or uniform in λ = −ln σ̄ ([`Spacing::LogSnr`], the limit ρ → ∞), or uniform in t^{1/p} of the
+//! SDE's own time ([`Spacing::Time`]; p = 2 is [`crate::sample::UniPc`]'s default). Every lane
+//! runs the same schedule, computed in `f64` scalars, so lanes never interact.
 //!
 //! - [`EdmHeun`] (EDM Algorithm 1, deterministic, S_churn = 0): Heun's method in σ̄, 2N
 //!   evaluations (σ̄_N > 0, so every step has its correction).
@@ -167,8 +168,9 @@ impl NoiseSchedule {
             }
         };
         if !(root_max.is_finite() && root_min.is_finite() && root_max > root_min) {
+            let name = if let Spacing::Time { .. } = spacing { "power" } else { "rho" };
             return Err(Error::InvalidParameter {
-                name: "rho",
+                name,
                 reason: "leaves no spacing between σ̄(T) and σ̄(ε)",
             });
         }

@@ -2,7 +2,7 @@
 //! the data's units. Flows: x = f(z), z ~ N(0, I) (no sampler option applies). Score networks:
 //! the reverse SDE by Euler–Maruyama (default), predictor–corrector, SRA1 or stochastic Heun;
 //! or the probability-flow ODE, adaptively (Dormand–Prince) or in few steps (EDM-Heun,
-//! DPM-Solver++(2M), DPM-Solver++(3M)). A learned model has no exact p_T, so every sampler
+//! DPM-Solver++(2M), DPM-Solver++(3M), UniPC). A learned model has no exact p_T, so every sampler
 //! starts from the SDE's prior. Sample i always uses the stream (seed, i); rows are computed
 //! and written in chunks.
 
