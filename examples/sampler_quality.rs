@@ -401,36 +401,18 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
         "\nRepeated ({REPEATS} runs: sampler seeds {SEED}.., p_T start seeds {START_SEED}.., \
          exact p_ε seeds {EXACT_SEED}..), mean ± standard error of the sliced energy distance:\n"
     );
-    println!("| run | mean | ± s.e. | runs |");
-    println!("|---|---:|---:|---|");
-    for (name, e) in &repeated {
-        let (mean, se) = mean_se(e);
-        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
-        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
-    }
+    runs_table("runs", &repeated);
     println!(
         "\nPaired: sliced energy distance to the converged flow (DPM-Solver++(3M), 1 000 \
          evaluations) from the same p_T start points, mean ± standard error over the {REPEATS} runs:\n"
     );
-    println!("| run | mean | ± s.e. | runs |");
-    println!("|---|---:|---:|---|");
-    for (name, e) in &paired {
-        let (mean, se) = mean_se(e);
-        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
-        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
-    }
+    runs_table("runs", &paired);
     println!(
         "\nLarge samples: {LARGE_SETS} sets of {LARGE} points, each against its own {LARGE} exact \
          samples (p_T start seeds 8000.., EM seeds 500.., exact p_ε seeds 9000.., references \
          77000..), mean ± standard error:\n"
     );
-    println!("| run | mean | ± s.e. | sets |");
-    println!("|---|---:|---:|---|");
-    for (name, e) in &large {
-        let (mean, se) = mean_se(e);
-        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
-        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
-    }
+    runs_table("sets", &large);
     println!("\n| adaptive sampler | tolerance | mean NFE | energy distance (weight error) |");
     println!("|---|---:|---:|---:|");
     for r in rows.iter().filter(|r| r.adaptive) {
@@ -475,6 +457,17 @@ fn table<const D: usize, const K: usize>(name: &str, m: GaussianMixture<D, K>, n
         dirs_json,
     );
     Case { name: name.to_string(), floor, floor_min, floor_max, rows, mixture_json: mj }
+}
+
+/// A markdown table of named runs: mean, standard error and every value (column `what`).
+fn runs_table(what: &str, rows: &[(&str, Vec<f64>)]) {
+    println!("| run | mean | ± s.e. | {what} |");
+    println!("|---|---:|---:|---|");
+    for (name, e) in rows {
+        let (mean, se) = mean_se(e);
+        let runs: Vec<String> = e.iter().map(|v| format!("{v:.2e}")).collect();
+        println!("| {name} | {mean:.3e} | {se:.1e} | {} |", runs.join(", "));
+    }
 }
 
 /// The mean and the standard error of the mean.

@@ -459,12 +459,13 @@ fn phi23(h: f64) -> (f64, f64) {
     }
 }
 
-/// 1/n! for n = 0 … 10 (the factorials are exact in `f64`).
-const INV_FACTORIAL: [f64; 11] = {
-    let mut t = [1.0f64; 11];
+/// 1/n! for n = 0 … 15 (the factorials are exact in `f64`), for the φ series here and
+/// UniPC's g series.
+pub(crate) const INV_FACTORIAL: [f64; 16] = {
+    let mut t = [1.0f64; 16];
     let mut f = 1.0f64;
     let mut n = 1;
-    while n < 11 {
+    while n < 16 {
         f *= n as f64;
         t[n] = 1.0 / f;
         n += 1;
@@ -568,7 +569,7 @@ fn dpm3_step<L: Lane, const D: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sde::{SubVp, Ve, Vp};
 
@@ -647,8 +648,9 @@ mod tests {
         }
     }
 
-    /// The exact map of the Gaussian target N(0, v) from x_T = `x0` over `s` (see above).
-    fn gaussian_flow(v: f64, x0: f64, s: &NoiseSchedule, sde: &Vp) -> f64 {
+    /// The exact map of the Gaussian target N(0, v) from x_T = `x0` over `s`: x̂ scales by
+    /// √((v + σ̄²) / (v + σ̄₀²)) along the probability flow (also used by UniPC's tests).
+    pub(crate) fn gaussian_flow(v: f64, x0: f64, s: &NoiseSchedule, sde: &Vp) -> f64 {
         let (l0, l1) = (s.level(sde, 0), s.level(sde, s.steps()));
         l1.alpha
             * (x0 / l0.alpha)

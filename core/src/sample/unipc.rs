@@ -23,8 +23,7 @@
 //! (min(order, N − i)), as the reference code does; the last step has no corrector. That first-
 //! order last step, with error about σ̄(ε)² h², makes the method second order as N → ∞; over the
 //! step counts it is meant for (N = 10 … 80) its error falls at third order (unit test on a
-//! Gaussian target), and the lowered last steps make it about 4× more accurate at N = 20 there
-//! than keeping the full order to the end.
+//! Gaussian target).
 //! The weights depend on the schedule only, so they are solved once per step in `f64`
 //! scalars and every lane runs the same arithmetic.
 
@@ -32,7 +31,7 @@ use crate::error::Error;
 use crate::lane::Lane;
 use crate::rng::LaneSource;
 use crate::sample::LaneSampler;
-use crate::sample::few_step::{NoiseSchedule, Spacing, denoise, start, usable};
+use crate::sample::few_step::{INV_FACTORIAL, NoiseSchedule, Spacing, denoise, start, usable};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
 
@@ -97,11 +96,13 @@ impl<S: Sde> UniPc<S> {
     }
 }
 
-/// The weights of one step: x̂⁰'s e^{−h}, the predictor's aₖ on Δ₁, Δ₂ and the corrector's
-/// cₖ on Δ₁, Δ₂ and on D̃ − Dᵢ, each already multiplied by −B(h); `p` the step's order.
+/// The weights of one step: x̂⁰'s e^{−h}, the 1/rₖ of Δₖ = (Dᵢ₋ₖ − Dᵢ)/rₖ (zero where the
+/// step's order leaves Δₖ out), the predictor's aₖ on Δ₁, Δ₂ and the corrector's cₖ on Δ₁, Δ₂
+/// and on D̃ − Dᵢ, each already multiplied by −B(h); `p` the step's order.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Weights {
     ratio: f64,
+    inv_r: [f64; 2],
     pred: [f64; 2],
     corr: [f64; 3],
     p: usize,
@@ -167,19 +168,6 @@ fn g_functions(x: f64) -> [f64; 3] {
     g
 }
 
-/// 1/n! for n = 0 … 15 (exact to rounding in `f64`).
-const INV_FACTORIAL: [f64; 16] = {
-    let mut t = [1.0f64; 16];
-    let mut f = 1.0f64;
-    let mut n = 1;
-    while n < 16 {
-        f *= n as f64;
-        t[n] = 1.0 / f;
-        n += 1;
-    }
-    t
-};
-
 /// The weights of a step of length `h` in λ, with the earlier steps `back` = (λᵢ − λᵢ₋₁,
 /// λᵢ₋₁ − λᵢ₋₂) (the first p − 1 of them used) and order `p` (module docs). A degenerate schedule (a step that is
 /// not positive and finite, or a singular system) keeps the step first order.
@@ -224,6 +212,9 @@ fn weights(h: f64, back: [f64; 2], p: usize, variant: UniPcVariant) -> Weights {
     };
     let m = -b_h;
     let mut w = Weights { ratio, p, ..Weights::default() };
+    for (ir, rk) in w.inv_r.iter_mut().zip(&r[..p - 1]) {
+        *ir = 1.0 / rk;
+    }
     w.pred = [m * pred[0], m * pred[1]];
     // The corrector's last weight multiplies D̃ − Dᵢ; the others Δ₁, Δ₂.
     for (wk, ck) in w.corr.iter_mut().zip(&corr[..p - 1]) {
@@ -249,9 +240,7 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for UniPc<S> {
             let h = libm::log(lv.sigma_bar / next.sigma_bar);
             let p = (self.order.min(i + 1).min(n - i)) as usize;
             let w = weights(h, back, p, self.variant);
-            // Δₖ = (Dᵢ₋ₖ − Dᵢ)/rₖ, rₖ = (λᵢ₋ₖ − λᵢ)/h (zero where the step's order leaves it out).
-            let inv_r = |k: usize, dist: f64| if w.p > k + 1 { -h / dist } else { 0.0 };
-            let (ir0, ir1) = (c(inv_r(0, back[0])), c(inv_r(1, back[0] + back[1])));
+            let (ir0, ir1) = (c(w.inv_r[0]), c(w.inv_r[1]));
             let (ratio, one_m) = (c(w.ratio), c(1.0 - w.ratio));
             let mut x0 = [L::default(); D];
             let mut dl = [[L::default(); D]; 2];
@@ -286,6 +275,7 @@ impl<const D: usize, S: Sde, M: ScoreModel<D>> LaneSampler<D, M> for UniPc<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::few_step::tests::gaussian_flow;
     use crate::score::GaussianMixture;
     use crate::sde::Vp;
 
@@ -314,7 +304,10 @@ mod tests {
                 for p in 2..=3usize {
                     let w = weights(h, back, p, variant);
                     assert_eq!(w.p, p);
+                    // rₖ = (λᵢ₋ₖ − λᵢ)/h, written out here rather than read from the weights.
                     let r = [-back[0] / h, -(back[0] + back[1]) / h];
+                    assert_eq!(w.inv_r[0], 1.0 / r[0]);
+                    assert_eq!(w.inv_r[1], if p > 2 { 1.0 / r[1] } else { 0.0 });
                     for deg in 1..=p + 1 {
                         let d = |l: f64| libm::pow(l, deg as f64);
                         let dl = [
@@ -388,14 +381,6 @@ mod tests {
         assert!(
             UniPc::with(Vp::default(), 10, 1e-3, DEFAULT_SPACING, 4, UniPcVariant::Bh1).is_err()
         );
-    }
-
-    /// The exact probability-flow map of N(0, v) from x_T = `x0` between the schedule's ends.
-    fn gaussian_flow(v: f64, x0: f64, s: &NoiseSchedule, sde: &Vp) -> f64 {
-        let (l0, l1) = (s.level(sde, 0), s.level(sde, s.steps()));
-        l1.alpha
-            * (x0 / l0.alpha)
-            * libm::sqrt((v + l1.sigma_bar * l1.sigma_bar) / (v + l0.sigma_bar * l0.sigma_bar))
     }
 
     /// On a Gaussian target, over N = 20 … 80, both orders' errors fall by more than 6 per
